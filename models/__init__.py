@@ -1,0 +1,9 @@
+"""SQLAlchemy models per domain area, the declarative base, engine and sessions.
+
+Importing this package registers every table on ``Base.metadata``.
+"""
+
+from models import accounts, pricing, users
+from models.base import Base
+
+__all__ = ["Base", "accounts", "pricing", "users"]

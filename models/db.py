@@ -1,0 +1,79 @@
+"""Engines, sessions and the statement counter."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+
+def normalize_url(url: str) -> str:
+    """Accept the plain URLs people paste and pick the async driver for them."""
+    parsed = make_url(url)
+    drivers = {"postgresql": "postgresql+asyncpg", "postgres": "postgresql+asyncpg",
+               "sqlite": "sqlite+aiosqlite"}
+    if parsed.drivername in drivers:
+        parsed = parsed.set(drivername=drivers[parsed.drivername])
+    return parsed.render_as_string(hide_password=False)
+
+
+def is_sqlite(url: str) -> bool:
+    return make_url(url).get_backend_name() == "sqlite"
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.close()
+
+
+class Database:
+    """One engine per process, shared by every request.
+
+    Reads (loaders) take a short-lived AUTOCOMMIT connection each: no BEGIN/ROLLBACK
+    round trips, and sibling loaders never share a connection. Writes go through
+    ``transaction()``: one session, one transaction, committed or rolled back whole.
+    """
+
+    def __init__(self, url: str, *, pool_size: int = 10, echo: bool = False) -> None:
+        self.url = normalize_url(url)
+        self.dialect = make_url(self.url).get_backend_name()
+        options: dict[str, Any] = {"echo": echo, "pool_pre_ping": True}
+        if self.dialect == "postgresql":
+            options.update(pool_size=pool_size, max_overflow=pool_size)
+        self.engine: AsyncEngine = create_async_engine(self.url, **options)
+        if self.dialect == "sqlite":
+            event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+        self.read_engine = self.engine.execution_options(isolation_level="AUTOCOMMIT")
+        self.session_factory = async_sessionmaker(self.engine, expire_on_commit=False)
+        # Counts every statement sent, for tests that pin statements per request.
+        self.statements = 0
+        event.listen(self.engine.sync_engine, "before_cursor_execute", self._count)
+
+    def _count(self, *_args: Any) -> None:
+        self.statements += 1
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncConnection]:
+        async with self.read_engine.connect() as connection:
+            yield connection
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncSession]:
+        async with self.session_factory() as session, session.begin():
+            yield session
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()

@@ -1,0 +1,1 @@
+"""The Starlette application, settings, authentication, request context and CLI."""
