@@ -1,0 +1,1 @@
+"""Per-request dataloaders per area, and the Loaders container."""

@@ -1,0 +1,105 @@
+"""Loader building blocks: rows by id, pages of children, counts of children."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from aiodataloader import DataLoader
+from sqlalchemy import ColumnElement, Select, Table, select
+
+from loaders.query import (
+    FilterSpec,
+    Page,
+    PageArgs,
+    Sortable,
+    compile_filter,
+    count_by_parent,
+    fetch_child_pages,
+    sort_keys,
+    window,
+)
+from models.users import Viewer
+
+if TYPE_CHECKING:
+    from loaders.container import Loaders
+
+# Bounded so one IN list stays under the 32,767 bind parameters that both
+# PostgreSQL and SQLite accept; only a request touching more keys than this pays
+# a second statement.
+MAX_BATCH = 10_000
+
+
+class Loader(DataLoader):
+    """A DataLoader bound to one request's Loaders (database, viewer, limits).
+
+    Create them through ``loaders.get(LoaderClass, *args)``: one instance per request
+    and arguments, so every field asking for the same thing shares one batch.
+    """
+
+    def __init__(self, loaders: Loaders) -> None:
+        super().__init__(max_batch_size=MAX_BATCH)
+        self.loaders = loaders
+        self.db = loaders.db
+        self.viewer: Viewer = loaders.viewer
+
+
+class RowByIdLoader(Loader):
+    """Rows by primary key, through the area's read policy: an invisible row is None."""
+
+    table: ClassVar[Table]
+    visibility: ClassVar[Callable[[Viewer], ColumnElement[bool]]]
+
+    async def batch_load_fn(self, keys: list[int]) -> list[Any]:
+        table = self.table
+        statement = select(table).where(table.c.id.in_(keys), type(self).visibility(self.viewer))
+        async with self.db.read() as connection:
+            by_id = {row.id: row for row in await connection.execute(statement)}
+        return [by_id.get(key) for key in keys]
+
+
+class ChildPageLoader(Loader):
+    """One connection page per parent id, for all parents in one statement."""
+
+    parent_column: ClassVar[ColumnElement[Any]]
+    filter_spec: ClassVar[FilterSpec]
+    orderable: ClassVar[dict[str, Sortable]]
+    default_order: ClassVar[tuple[str, ...]]
+
+    def __init__(self, loaders: Loaders, args: PageArgs, filter: Any, order_by: Any) -> None:
+        super().__init__(loaders)
+        keys = sort_keys(self.orderable, order_by, self.default_order, self.id_column())
+        self.window = window(args, keys, default_size=loaders.default_page_size,
+                             max_size=loaders.max_page_size)
+        self.statement = self.base_statement().where(
+            compile_filter(self.filter_spec, filter, self.viewer)
+        )
+
+    def id_column(self) -> ColumnElement[Any]:
+        return self.parent_column.table.c.id  # type: ignore[attr-defined]
+
+    def base_statement(self) -> Select[Any]:
+        raise NotImplementedError
+
+    async def batch_load_fn(self, keys: list[int]) -> list[Page]:
+        return await fetch_child_pages(self.db, self.statement, self.parent_column, keys,
+                                       self.window)
+
+
+class ChildCountLoader(Loader):
+    """How many children each parent has under a filter (a connection's totalCount)."""
+
+    parent_column: ClassVar[ColumnElement[Any]]
+    filter_spec: ClassVar[FilterSpec]
+
+    def __init__(self, loaders: Loaders, filter: Any) -> None:
+        super().__init__(loaders)
+        self.statement = self.base_statement().where(
+            compile_filter(self.filter_spec, filter, self.viewer)
+        )
+
+    def base_statement(self) -> Select[Any]:
+        raise NotImplementedError
+
+    async def batch_load_fn(self, keys: list[int]) -> list[int]:
+        return await count_by_parent(self.db, self.statement, self.parent_column, keys)

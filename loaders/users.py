@@ -1,0 +1,112 @@
+"""Users, teams and partner orgs: read policy, filters, ordering and loaders."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, false, or_, select, true
+
+from loaders.base import ChildCountLoader, ChildPageLoader, RowByIdLoader
+from loaders.query import FilterSpec, Related, Scalar, Sortable
+from models.accounts import Account, AccountShare, Contact
+from models.users import PartnerOrg, Role, Team, User, Viewer
+
+USERS = User.__table__
+TEAMS = Team.__table__
+PARTNER_ORGS = PartnerOrg.__table__
+ACCOUNTS = Account.__table__
+CONTACTS = Contact.__table__
+SHARES = AccountShare.__table__
+
+
+def shared_account_ids(viewer: Viewer) -> Select[Any]:
+    return select(SHARES.c.account_id).where(SHARES.c.partner_org_id == viewer.partner_org_id)
+
+
+def visible_users(viewer: Viewer) -> ColumnElement[bool]:
+    """Staff see every user. A partner sees itself and the owners of what is shared
+    with it, so Account.owner and Contact.owner resolve, and no one else."""
+    if viewer.role is not Role.PARTNER:
+        return true()
+    shared = shared_account_ids(viewer)
+    return or_(
+        USERS.c.id == viewer.user_id,
+        USERS.c.id.in_(select(ACCOUNTS.c.owner_id).where(ACCOUNTS.c.id.in_(shared))),
+        USERS.c.id.in_(select(CONTACTS.c.owner_id).where(CONTACTS.c.account_id.in_(shared))),
+    )
+
+
+def visible_teams(viewer: Viewer) -> ColumnElement[bool]:
+    return false() if viewer.role is Role.PARTNER else true()
+
+
+def visible_partner_orgs(viewer: Viewer) -> ColumnElement[bool]:
+    if viewer.role is Role.PARTNER:
+        return PARTNER_ORGS.c.id == viewer.partner_org_id
+    return true()
+
+
+TEAM_FILTER = FilterSpec(
+    fields={
+        "id": Scalar(TEAMS.c.id, id_type="Team"),
+        "name": Scalar(TEAMS.c.name),
+    },
+    visibility=visible_teams,
+)
+
+USER_FILTER = FilterSpec(
+    fields={
+        "id": Scalar(USERS.c.id, id_type="User"),
+        "email": Scalar(USERS.c.email),
+        "name": Scalar(USERS.c.name),
+        "role": Scalar(USERS.c.role),
+        "active": Scalar(USERS.c.active),
+        "team_id": Scalar(USERS.c.team_id, id_type="Team"),
+        "team": Related(lambda: TEAM_FILTER, lambda: TEAMS.c.id == USERS.c.team_id, False),
+        "created_at": Scalar(USERS.c.created_at),
+    },
+    visibility=visible_users,
+)
+
+USER_ORDER = {
+    "NAME": Sortable(USERS.c.name),
+    "EMAIL": Sortable(USERS.c.email),
+    "CREATED_AT": Sortable(USERS.c.created_at),
+}
+
+
+def users_statement(viewer: Viewer) -> Select[Any]:
+    return select(USERS).where(visible_users(viewer))
+
+
+class UserByIdLoader(RowByIdLoader):
+    table = USERS
+    visibility = staticmethod(visible_users)
+
+
+class TeamByIdLoader(RowByIdLoader):
+    table = TEAMS
+    visibility = staticmethod(visible_teams)
+
+
+class PartnerOrgByIdLoader(RowByIdLoader):
+    table = PARTNER_ORGS
+    visibility = staticmethod(visible_partner_orgs)
+
+
+class UsersByTeamLoader(ChildPageLoader):
+    parent_column = USERS.c.team_id
+    filter_spec = USER_FILTER
+    orderable = USER_ORDER
+    default_order = ("NAME",)
+
+    def base_statement(self) -> Select[Any]:
+        return users_statement(self.viewer)
+
+
+class UserCountByTeamLoader(ChildCountLoader):
+    parent_column = USERS.c.team_id
+    filter_spec = USER_FILTER
+
+    def base_statement(self) -> Select[Any]:
+        return users_statement(self.viewer)

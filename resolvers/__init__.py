@@ -1,0 +1,1 @@
+"""Domain operations per area: queries, mutations, rules and authorization."""

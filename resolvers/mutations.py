@@ -1,0 +1,109 @@
+"""What every mutation shares: one transaction, input checks, and the outcome."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+from sqlalchemy.orm.exc import StaleDataError
+
+from loaders.errors import BadUserInput
+from loaders.ids import decode_id
+from resolvers.errors import UserErrorCode, UserErrorData, UserInputError
+
+T = TypeVar("T")
+
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+@dataclass
+class Outcome(Generic[T]):
+    value: T | None = None
+    errors: list[UserErrorData] = field(default_factory=list)
+
+
+def conflict(message: str = "the record was changed by someone else; reload it and retry"
+             ) -> UserInputError:
+    return UserInputError.one("expectedVersion", UserErrorCode.CONFLICT, message)
+
+
+async def mutate(action: Callable[[], Awaitable[T]]) -> Outcome[T]:
+    """Run one mutation. ``action`` does all of its work in one transaction: a
+    business-rule failure raises inside it, so nothing is half-written."""
+    try:
+        return Outcome(await action())
+    except UserInputError as exc:
+        return Outcome(errors=exc.errors)
+    except StaleDataError:
+        # Another writer committed between our read and our UPDATE.
+        return Outcome(errors=conflict().errors)
+
+
+class Checks:
+    """Collects field errors so a client hears about all of them at once."""
+
+    def __init__(self) -> None:
+        self.errors: list[UserErrorData] = []
+
+    def fail(self, field_name: str | None, message: str,
+             code: UserErrorCode = UserErrorCode.VALIDATION) -> None:
+        self.errors.append(UserErrorData(field_name, code, message))
+
+    def raise_if_any(self) -> None:
+        if self.errors:
+            raise UserInputError(self.errors)
+
+    def text(self, field_name: str, value: str | None, *, max_length: int,
+             required: bool = False) -> str | None:
+        """Trimmed text; empty becomes None (or an error when required)."""
+        if value is None:
+            if required:
+                self.fail(field_name, f"{field_name} is required")
+            return None
+        value = value.strip()
+        if not value:
+            if required:
+                self.fail(field_name, f"{field_name} cannot be empty")
+            return None
+        if len(value) > max_length:
+            self.fail(field_name, f"{field_name} can be at most {max_length} characters")
+            return None
+        return value
+
+    def email(self, field_name: str, value: str | None) -> str | None:
+        value = self.text(field_name, value, max_length=320)
+        if value is not None and not EMAIL.match(value):
+            self.fail(field_name, f"{value!r} is not an email address")
+            return None
+        return value
+
+    def global_id(self, field_name: str, value: str | None, type_name: str) -> int | None:
+        if value is None:
+            return None
+        try:
+            return decode_id(value, type_name)
+        except BadUserInput as exc:
+            self.fail(field_name, exc.message)
+            return None
+
+
+def require_version(current: int, expected: int) -> None:
+    if current != expected:
+        raise conflict(
+            f"the record is at version {current}, not {expected}: someone else changed it; "
+            "reload it and retry"
+        )
+
+
+def not_found(field_name: str, what: str) -> UserInputError:
+    return UserInputError.one(field_name, UserErrorCode.NOT_FOUND, f"{what} not found")
+
+
+def forbidden(message: str, field_name: str | None = None) -> UserInputError:
+    return UserInputError.one(field_name, UserErrorCode.FORBIDDEN, message)
+
+
+def provided(changes: dict[str, Any], name: str) -> bool:
+    return name in changes

@@ -1,0 +1,57 @@
+"""Who may write what: one rule for every record that has an owner.
+
+Reads are filtered by each area's read policy in loaders/; writes ask here.
+ADMIN writes everything, MANAGER what the team's members own, REP what it owns,
+PARTNER nothing (partner write scopes come with partner API keys).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from models.users import Role, User, Viewer
+
+
+@dataclass(frozen=True, slots=True)
+class Owner:
+    id: int
+    team_id: int | None
+    role: Role
+    active: bool
+
+
+async def load_owner(session: AsyncSession, user_id: int) -> Owner | None:
+    row = (
+        await session.execute(
+            select(User.id, User.team_id, User.role, User.active).where(User.id == user_id)
+        )
+    ).first()
+    return Owner(row.id, row.team_id, row.role, row.active) if row else None
+
+
+def can_write(viewer: Viewer, owner: Owner) -> bool:
+    if viewer.role is Role.ADMIN:
+        return True
+    if viewer.role is Role.MANAGER:
+        return owner.id == viewer.user_id or (
+            viewer.team_id is not None and owner.team_id == viewer.team_id
+        )
+    if viewer.role is Role.REP:
+        return owner.id == viewer.user_id
+    return False
+
+
+def can_assign(viewer: Viewer, owner: Owner) -> str | None:
+    """Why ``viewer`` may not make ``owner`` the owner of a record, or None."""
+    if not owner.active:
+        return "the owner is deactivated"
+    if owner.role is Role.PARTNER:
+        return "partner users cannot own records"
+    if not can_write(viewer, owner):
+        if viewer.role is Role.REP:
+            return "reps can only assign records to themselves"
+        return "you can only assign records to members of your team"
+    return None

@@ -1,0 +1,49 @@
+"""Users and teams: who is asking, and the user and team lists."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+
+from loaders.container import Loaders
+from loaders.query import PageArgs
+from loaders.users import TEAMS, USER_FILTER, USER_ORDER, USERS, users_statement, visible_teams
+from models.db import Database
+from models.users import Viewer
+from resolvers.pages import Listing, list_rows
+
+
+async def load_viewer(db: Database, user_id: int) -> Viewer | None:
+    """The active user a token names, or None: a deactivated user is nobody."""
+    statement = select(USERS).where(USERS.c.id == user_id, USERS.c.active.is_(True))
+    async with db.read() as connection:
+        row = (await connection.execute(statement)).first()
+    if row is None:
+        return None
+    return Viewer(
+        user_id=row.id, email=row.email, name=row.name, role=row.role, team_id=row.team_id,
+        partner_org_id=row.partner_org_id,
+    )
+
+
+async def find_user_id_by_email(db: Database, email: str) -> int | None:
+    statement = select(USERS.c.id).where(USERS.c.email == email.strip().lower())
+    async with db.read() as connection:
+        return (await connection.execute(statement)).scalar_one_or_none()
+
+
+async def list_users(
+    *, loaders: Loaders, args: PageArgs, filter: Any, order_by: Any
+) -> Listing:
+    return await list_rows(
+        loaders=loaders, statement=users_statement(loaders.viewer), spec=USER_FILTER,
+        filter=filter, orderable=USER_ORDER, default_order=("NAME",), order_by=order_by,
+        args=args,
+    )
+
+
+async def list_teams(*, loaders: Loaders) -> list[Any]:
+    statement = select(TEAMS).where(visible_teams(loaders.viewer)).order_by(TEAMS.c.name)
+    async with loaders.db.read() as connection:
+        return list((await connection.execute(statement)).all())

@@ -1,0 +1,1 @@
+"""Strawberry types, inputs and enums per domain area, and the assembled schema."""

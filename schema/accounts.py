@@ -1,0 +1,513 @@
+"""Accounts and contacts: types, filters, ordering, inputs, queries and mutations."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import Enum
+from typing import Any
+
+import strawberry
+from strawberry import UNSET, Private
+
+from loaders.accounts import (
+    AccountByIdLoader,
+    AccountCountByParentLoader,
+    AccountsByParentLoader,
+    ContactByIdLoader,
+    ContactCountByAccountLoader,
+    ContactsByAccountLoader,
+)
+from loaders.ids import decode_id, encode_id
+from loaders.query import PageArgs
+from loaders.users import UserByIdLoader
+from models.accounts import AccountType as AccountTypeEnum
+from resolvers import accounts as resolve
+from schema.context import Info, viewer_of
+from schema.errors import UserError, user_errors
+from schema.filters import (
+    BooleanFilter,
+    DateTimeFilter,
+    IDFilter,
+    OrderDirection,
+    StringFilter,
+    enum_filter,
+)
+from schema.relay import Connection, Node, connection
+from schema.users import User, UserFilter
+
+AccountType = strawberry.enum(AccountTypeEnum, name="AccountType",
+                              description="The relationship with an account.")
+AccountTypeFilter = enum_filter(AccountType, "AccountTypeFilter")
+
+
+# --- filters and ordering -----------------------------------------------------------------
+
+
+@strawberry.input(description="Conditions on accounts; combine with and, or, not.")
+class AccountFilter:
+    id: IDFilter | None = UNSET
+    name: StringFilter | None = UNSET
+    business_id: StringFilter | None = UNSET
+    industry: StringFilter | None = UNSET
+    type: AccountTypeFilter | None = UNSET  # type: ignore[valid-type]
+    owner_id: IDFilter | None = UNSET
+    parent_id: IDFilter | None = UNSET
+    city: StringFilter | None = UNSET
+    country: StringFilter | None = UNSET
+    archived: BooleanFilter | None = UNSET
+    created_at: DateTimeFilter | None = UNSET
+    updated_at: DateTimeFilter | None = UNSET
+    owner: UserFilter | None = strawberry.field(
+        default=UNSET, description="Conditions on the account's owner."
+    )
+    contacts: ContactRelationFilter | None = strawberry.field(
+        default=UNSET, description="Conditions on the account's contacts."
+    )
+    and_: list[AccountFilter] | None = strawberry.field(name="and", default=UNSET)
+    or_: list[AccountFilter] | None = strawberry.field(name="or", default=UNSET)
+    not_: AccountFilter | None = strawberry.field(name="not", default=UNSET)
+
+
+@strawberry.input(description="Conditions on contacts; combine with and, or, not.")
+class ContactFilter:
+    id: IDFilter | None = UNSET
+    first_name: StringFilter | None = UNSET
+    last_name: StringFilter | None = UNSET
+    email: StringFilter | None = UNSET
+    phone: StringFilter | None = UNSET
+    title: StringFilter | None = UNSET
+    account_id: IDFilter | None = UNSET
+    owner_id: IDFilter | None = UNSET
+    email_consent: BooleanFilter | None = UNSET
+    phone_consent: BooleanFilter | None = UNSET
+    created_at: DateTimeFilter | None = UNSET
+    updated_at: DateTimeFilter | None = UNSET
+    account: AccountFilter | None = UNSET
+    owner: UserFilter | None = UNSET
+    and_: list[ContactFilter] | None = strawberry.field(name="and", default=UNSET)
+    or_: list[ContactFilter] | None = strawberry.field(name="or", default=UNSET)
+    not_: ContactFilter | None = strawberry.field(name="not", default=UNSET)
+
+
+@strawberry.input(description="Conditions on an account's contacts: some match, none "
+                  "match, or every one matches.")
+class ContactRelationFilter:
+    some: ContactFilter | None = UNSET
+    none: ContactFilter | None = UNSET
+    every: ContactFilter | None = UNSET
+
+
+@strawberry.enum(description="What accounts can be ordered by.")
+class AccountOrderField(Enum):
+    NAME = "NAME"
+    BUSINESS_ID = "BUSINESS_ID"
+    INDUSTRY = "INDUSTRY"
+    CITY = "CITY"
+    CREATED_AT = "CREATED_AT"
+    UPDATED_AT = "UPDATED_AT"
+    ID = "ID"
+
+
+@strawberry.input(description="One ordering key for accounts; nulls sort last ascending.")
+class AccountOrder:
+    field: AccountOrderField
+    direction: OrderDirection = OrderDirection.ASC
+
+
+@strawberry.enum(description="What contacts can be ordered by.")
+class ContactOrderField(Enum):
+    LAST_NAME = "LAST_NAME"
+    FIRST_NAME = "FIRST_NAME"
+    EMAIL = "EMAIL"
+    CREATED_AT = "CREATED_AT"
+    UPDATED_AT = "UPDATED_AT"
+    ID = "ID"
+
+
+@strawberry.input(description="One ordering key for contacts; nulls sort last ascending.")
+class ContactOrder:
+    field: ContactOrderField
+    direction: OrderDirection = OrderDirection.ASC
+
+
+# --- types --------------------------------------------------------------------------------
+
+
+@strawberry.type(description="A postal address.")
+class Address:
+    street: str | None
+    postal_code: str | None
+    city: str | None
+    country: str | None
+
+
+@strawberry.type(description="A company the organisation sells to or works with.")
+class Account(Node):
+    id: strawberry.ID
+    name: str
+    business_id: str | None = strawberry.field(description="The company registration id.")
+    industry: str | None
+    type: AccountType  # type: ignore[valid-type]
+    website: str | None
+    phone: str | None
+    address: Address
+    archived: bool
+    archived_at: datetime | None
+    version: int = strawberry.field(description="Pass as expectedVersion when updating.")
+    created_at: datetime
+    updated_at: datetime
+    _key: Private[int]
+    _owner_id: Private[int]
+    _parent_id: Private[int | None]
+
+    @classmethod
+    def from_row(cls, row: Any) -> Account:
+        return cls(
+            id=encode_id("Account", row.id), name=row.name, business_id=row.business_id,
+            industry=row.industry, type=row.type, website=row.website, phone=row.phone,
+            address=Address(street=row.street, postal_code=row.postal_code, city=row.city,
+                            country=row.country),
+            archived=row.archived, archived_at=row.archived_at, version=row.version,
+            created_at=row.created_at, updated_at=row.updated_at, _key=row.id,
+            _owner_id=row.owner_id, _parent_id=row.parent_id,
+        )
+
+    @strawberry.field(description="The user responsible for the account.")
+    async def owner(self, info: Info) -> User:
+        return User.from_row(await info.context.loaders.get(UserByIdLoader).load(self._owner_id))
+
+    @strawberry.field(description="The parent company, when the viewer may see it.")
+    async def parent(self, info: Info) -> Account | None:
+        if self._parent_id is None:
+            return None
+        row = await info.context.loaders.get(AccountByIdLoader).load(self._parent_id)
+        return Account.from_row(row) if row else None
+
+    @strawberry.field(description="Accounts whose parent this account is.")
+    async def children(
+        self, info: Info, first: int | None = None, after: str | None = None,
+        last: int | None = None, before: str | None = None,
+        filter: AccountFilter | None = None, order_by: list[AccountOrder] | None = None,
+    ) -> Connection[Account]:
+        loaders = info.context.loaders
+        page = await loaders.get(
+            AccountsByParentLoader, PageArgs(first, after, last, before), filter, order_by
+        ).load(self._key)
+
+        async def count() -> int:
+            return await loaders.get(AccountCountByParentLoader, filter).load(self._key)
+
+        return connection(page, Account.from_row, count)
+
+    @strawberry.field(description="The people at this account.")
+    async def contacts(
+        self, info: Info, first: int | None = None, after: str | None = None,
+        last: int | None = None, before: str | None = None,
+        filter: ContactFilter | None = None, order_by: list[ContactOrder] | None = None,
+    ) -> Connection[Contact]:
+        loaders = info.context.loaders
+        page = await loaders.get(
+            ContactsByAccountLoader, PageArgs(first, after, last, before), filter, order_by
+        ).load(self._key)
+
+        async def count() -> int:
+            return await loaders.get(ContactCountByAccountLoader, filter).load(self._key)
+
+        return connection(page, Contact.from_row, count)
+
+
+@strawberry.type(description="A person at an account.")
+class Contact(Node):
+    id: strawberry.ID
+    first_name: str | None
+    last_name: str
+    name: str = strawberry.field(description="First and last name.")
+    email: str | None
+    phone: str | None
+    title: str | None
+    email_consent: bool = strawberry.field(description="May be contacted by email.")
+    phone_consent: bool = strawberry.field(description="May be contacted by phone.")
+    version: int = strawberry.field(description="Pass as expectedVersion when updating.")
+    created_at: datetime
+    updated_at: datetime
+    _account_id: Private[int]
+    _owner_id: Private[int]
+
+    @classmethod
+    def from_row(cls, row: Any) -> Contact:
+        full_name = f"{row.first_name} {row.last_name}" if row.first_name else row.last_name
+        return cls(
+            id=encode_id("Contact", row.id), first_name=row.first_name,
+            last_name=row.last_name, name=full_name, email=row.email, phone=row.phone,
+            title=row.title, email_consent=row.email_consent, phone_consent=row.phone_consent,
+            version=row.version, created_at=row.created_at, updated_at=row.updated_at,
+            _account_id=row.account_id, _owner_id=row.owner_id,
+        )
+
+    @strawberry.field
+    async def account(self, info: Info) -> Account:
+        row = await info.context.loaders.get(AccountByIdLoader).load(self._account_id)
+        return Account.from_row(row)
+
+    @strawberry.field(description="The user responsible for the contact.")
+    async def owner(self, info: Info) -> User:
+        return User.from_row(await info.context.loaders.get(UserByIdLoader).load(self._owner_id))
+
+
+# --- queries ------------------------------------------------------------------------------
+
+
+@strawberry.type
+class AccountQueries:
+    @strawberry.field(description="One account by ID; null when it does not exist or is "
+                      "not visible to the viewer.")
+    async def account(self, info: Info, id: strawberry.ID) -> Account | None:
+        viewer_of(info)
+        row = await info.context.loaders.get(AccountByIdLoader).load(decode_id(id, "Account"))
+        return Account.from_row(row) if row else None
+
+    @strawberry.field(description="Accounts the viewer may see, filtered and ordered.")
+    async def accounts(
+        self, info: Info, first: int | None = None, after: str | None = None,
+        last: int | None = None, before: str | None = None,
+        filter: AccountFilter | None = None, order_by: list[AccountOrder] | None = None,
+    ) -> Connection[Account]:
+        viewer_of(info)
+        listing = await resolve.list_accounts(
+            loaders=info.context.loaders, args=PageArgs(first, after, last, before),
+            filter=filter, order_by=order_by,
+        )
+        return connection(listing.page, Account.from_row, listing.total_count)
+
+    @strawberry.field(description="One contact by ID; null when not visible.")
+    async def contact(self, info: Info, id: strawberry.ID) -> Contact | None:
+        viewer_of(info)
+        row = await info.context.loaders.get(ContactByIdLoader).load(decode_id(id, "Contact"))
+        return Contact.from_row(row) if row else None
+
+    @strawberry.field(description="Contacts the viewer may see, filtered and ordered.")
+    async def contacts(
+        self, info: Info, first: int | None = None, after: str | None = None,
+        last: int | None = None, before: str | None = None,
+        filter: ContactFilter | None = None, order_by: list[ContactOrder] | None = None,
+    ) -> Connection[Contact]:
+        viewer_of(info)
+        listing = await resolve.list_contacts(
+            loaders=info.context.loaders, args=PageArgs(first, after, last, before),
+            filter=filter, order_by=order_by,
+        )
+        return connection(listing.page, Contact.from_row, listing.total_count)
+
+
+# --- mutations ----------------------------------------------------------------------------
+
+
+@strawberry.input(description="A postal address; omitted parts are cleared.")
+class AddressInput:
+    street: str | None = None
+    postal_code: str | None = None
+    city: str | None = None
+    country: str | None = None
+
+
+@strawberry.input
+class CreateAccountInput:
+    name: str
+    business_id: str | None = None
+    industry: str | None = None
+    type: AccountType = AccountTypeEnum.PROSPECT  # type: ignore[valid-type]
+    owner_id: strawberry.ID | None = strawberry.field(
+        default=None, description="Defaults to the viewer."
+    )
+    parent_id: strawberry.ID | None = None
+    website: str | None = None
+    phone: str | None = None
+    address: AddressInput | None = None
+
+
+@strawberry.input(description="Only the fields sent are changed; null clears a field.")
+class UpdateAccountInput:
+    id: strawberry.ID
+    expected_version: int = strawberry.field(
+        description="The version you read; a stale one is a CONFLICT and changes nothing."
+    )
+    name: str | None = UNSET
+    business_id: str | None = UNSET
+    industry: str | None = UNSET
+    type: AccountType | None = UNSET  # type: ignore[valid-type]
+    owner_id: strawberry.ID | None = UNSET
+    parent_id: strawberry.ID | None = UNSET
+    website: str | None = UNSET
+    phone: str | None = UNSET
+    address: AddressInput | None = UNSET
+
+
+@strawberry.input
+class ArchiveAccountInput:
+    id: strawberry.ID
+    expected_version: int
+
+
+@strawberry.input
+class CreateContactInput:
+    account_id: strawberry.ID
+    last_name: str
+    first_name: str | None = None
+    email: str | None = None
+    phone: str | None = None
+    title: str | None = None
+    owner_id: strawberry.ID | None = strawberry.field(
+        default=None, description="Defaults to the viewer."
+    )
+    email_consent: bool = False
+    phone_consent: bool = False
+
+
+@strawberry.input(description="Only the fields sent are changed; null clears a field.")
+class UpdateContactInput:
+    id: strawberry.ID
+    expected_version: int
+    account_id: strawberry.ID | None = UNSET
+    first_name: str | None = UNSET
+    last_name: str | None = UNSET
+    email: str | None = UNSET
+    phone: str | None = UNSET
+    title: str | None = UNSET
+    owner_id: strawberry.ID | None = UNSET
+    email_consent: bool | None = UNSET
+    phone_consent: bool | None = UNSET
+
+
+@strawberry.input
+class DeleteContactInput:
+    id: strawberry.ID
+    expected_version: int | None = strawberry.field(
+        default=None, description="When given, a stale version is a CONFLICT."
+    )
+
+
+@strawberry.type
+class CreateAccountPayload:
+    account: Account | None
+    user_errors: list[UserError]
+
+
+@strawberry.type
+class UpdateAccountPayload:
+    account: Account | None
+    user_errors: list[UserError]
+
+
+@strawberry.type
+class ArchiveAccountPayload:
+    account: Account | None
+    user_errors: list[UserError]
+
+
+@strawberry.type
+class CreateContactPayload:
+    contact: Contact | None
+    user_errors: list[UserError]
+
+
+@strawberry.type
+class UpdateContactPayload:
+    contact: Contact | None
+    user_errors: list[UserError]
+
+
+@strawberry.type
+class DeleteContactPayload:
+    deleted_contact_id: strawberry.ID | None
+    user_errors: list[UserError]
+
+
+def _sent(input: Any, names: tuple[str, ...]) -> dict[str, Any]:
+    """The fields a client actually sent (null included), for partial updates."""
+    changes = {}
+    for name in names:
+        value = getattr(input, name)
+        if value is UNSET:
+            continue
+        changes[name] = vars(value) if isinstance(value, AddressInput) else value
+    return changes
+
+
+def _address(value: AddressInput | None) -> dict[str, str | None] | None:
+    return vars(value) if value is not None else None
+
+
+def _account(row: Any) -> Account | None:
+    return Account.from_row(row) if row is not None else None
+
+
+def _contact(row: Any) -> Contact | None:
+    return Contact.from_row(row) if row is not None else None
+
+
+@strawberry.type
+class AccountMutations:
+    @strawberry.mutation(description="Create an account, owned by the viewer by default.")
+    async def create_account(self, info: Info, input: CreateAccountInput) -> CreateAccountPayload:
+        outcome = await resolve.create_account(
+            viewer=viewer_of(info), db=info.context.db, name=input.name,
+            business_id=input.business_id, industry=input.industry, type=input.type,
+            owner_id=input.owner_id, parent_id=input.parent_id, website=input.website,
+            phone=input.phone, address=_address(input.address),
+        )
+        return CreateAccountPayload(account=_account(outcome.value),
+                                    user_errors=user_errors(outcome.errors))
+
+    @strawberry.mutation(description="Change an account's fields.")
+    async def update_account(self, info: Info, input: UpdateAccountInput) -> UpdateAccountPayload:
+        outcome = await resolve.update_account(
+            viewer=viewer_of(info), db=info.context.db, account_id=input.id,
+            expected_version=input.expected_version,
+            changes=_sent(input, ("name", "business_id", "industry", "type", "owner_id",
+                                  "parent_id", "website", "phone", "address")),
+        )
+        return UpdateAccountPayload(account=_account(outcome.value),
+                                    user_errors=user_errors(outcome.errors))
+
+    @strawberry.mutation(description="Archive an account: it stays readable, and no longer "
+                         "takes changes or new contacts.")
+    async def archive_account(self, info: Info, input: ArchiveAccountInput
+                              ) -> ArchiveAccountPayload:
+        outcome = await resolve.archive_account(
+            viewer=viewer_of(info), db=info.context.db, account_id=input.id,
+            expected_version=input.expected_version,
+        )
+        return ArchiveAccountPayload(account=_account(outcome.value),
+                                     user_errors=user_errors(outcome.errors))
+
+    @strawberry.mutation(description="Add a person to an account.")
+    async def create_contact(self, info: Info, input: CreateContactInput) -> CreateContactPayload:
+        outcome = await resolve.create_contact(
+            viewer=viewer_of(info), db=info.context.db, account_id=input.account_id,
+            last_name=input.last_name, first_name=input.first_name, email=input.email,
+            phone=input.phone, title=input.title, owner_id=input.owner_id,
+            email_consent=input.email_consent, phone_consent=input.phone_consent,
+        )
+        return CreateContactPayload(contact=_contact(outcome.value),
+                                    user_errors=user_errors(outcome.errors))
+
+    @strawberry.mutation(description="Change a contact's fields.")
+    async def update_contact(self, info: Info, input: UpdateContactInput) -> UpdateContactPayload:
+        outcome = await resolve.update_contact(
+            viewer=viewer_of(info), db=info.context.db, contact_id=input.id,
+            expected_version=input.expected_version,
+            changes=_sent(input, ("account_id", "first_name", "last_name", "email", "phone",
+                                  "title", "owner_id", "email_consent", "phone_consent")),
+        )
+        return UpdateContactPayload(contact=_contact(outcome.value),
+                                    user_errors=user_errors(outcome.errors))
+
+    @strawberry.mutation(description="Delete a contact for good.")
+    async def delete_contact(self, info: Info, input: DeleteContactInput) -> DeleteContactPayload:
+        outcome = await resolve.delete_contact(
+            viewer=viewer_of(info), db=info.context.db, contact_id=input.id,
+            expected_version=input.expected_version,
+        )
+        deleted = encode_id("Contact", outcome.value) if outcome.value is not None else None
+        return DeleteContactPayload(deleted_contact_id=deleted,
+                                    user_errors=user_errors(outcome.errors))

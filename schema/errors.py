@@ -1,0 +1,31 @@
+"""userErrors: business-rule failures a client can show next to a form field."""
+
+from __future__ import annotations
+
+import strawberry
+
+from resolvers.errors import UserErrorCode as UserErrorCodeEnum
+from resolvers.errors import UserErrorData
+
+UserErrorCode = strawberry.enum(
+    UserErrorCodeEnum,
+    name="UserErrorCode",
+    description="Why a mutation was refused.",
+)
+
+
+@strawberry.type(description="A business-rule failure; nothing was changed.")
+class UserError:
+    field: str | None = strawberry.field(
+        description="The input field at fault (camelCase, dotted for nested), if any."
+    )
+    code: UserErrorCode
+    message: str
+
+    @classmethod
+    def from_data(cls, data: UserErrorData) -> UserError:
+        return cls(field=data.field, code=data.code, message=data.message)
+
+
+def user_errors(errors: list[UserErrorData]) -> list[UserError]:
+    return [UserError.from_data(e) for e in errors]

@@ -1,0 +1,73 @@
+"""Relay: the Node interface, opaque ids, and cursor connections."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any, Generic, TypeVar
+
+import strawberry
+from sqlalchemy.engine import Row
+from strawberry import Private
+
+from loaders.query import Page
+
+NodeT = TypeVar("NodeT")
+
+
+@strawberry.interface(description="An object with a globally unique, opaque ID.")
+class Node:
+    id: strawberry.ID = strawberry.field(description="The opaque global ID of the object.")
+
+
+@strawberry.type(description="Where a page stands in the whole list.")
+class PageInfo:
+    has_next_page: bool
+    has_previous_page: bool = strawberry.field(
+        description="When paging forward: true when `after` was given."
+    )
+    start_cursor: str | None
+    end_cursor: str | None
+
+
+@strawberry.type(description="A node and its position in the list.")
+class Edge(Generic[NodeT]):
+    node: NodeT
+    _page: Private[Page]
+    _row: Private[Row[Any]]
+
+    @strawberry.field(description="Pass as `after` or `before` to page from this edge.")
+    def cursor(self) -> str:
+        return self._page.cursor(self._row)
+
+
+@strawberry.type(description="A page of a list, with keyset (cursor) pagination.")
+class Connection(Generic[NodeT]):
+    edges: list[Edge[NodeT]]
+    nodes: list[NodeT] = strawberry.field(description="The nodes of the edges, for short queries.")
+    page_info: PageInfo
+    _count: Private[Callable[[], Awaitable[int]]]
+
+    @strawberry.field(description="How many match the filter in all pages (costs a query).")
+    async def total_count(self) -> int:
+        return await self._count()
+
+
+def connection(
+    page: Page,
+    convert: Callable[[Row[Any]], NodeT],
+    count: Callable[[], Awaitable[int]],
+) -> Connection[NodeT]:
+    nodes = [convert(row) for row in page.rows]
+    rows = page.rows
+    return Connection(
+        edges=[Edge(node=node, _page=page, _row=row) for node, row in zip(nodes, rows,
+                                                                        strict=True)],
+        nodes=nodes,
+        page_info=PageInfo(
+            has_next_page=page.has_next,
+            has_previous_page=page.has_previous,
+            start_cursor=page.cursor(rows[0]) if rows else None,
+            end_cursor=page.cursor(rows[-1]) if rows else None,
+        ),
+        _count=count,
+    )

@@ -1,0 +1,83 @@
+"""The root Query and Mutation, merged from the areas, and the assembled schema."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import strawberry
+from strawberry.extensions import SchemaExtension
+
+from loaders.accounts import AccountByIdLoader, ContactByIdLoader
+from loaders.base import RowByIdLoader
+from loaders.errors import BadUserInput
+from loaders.ids import decode_any_id
+from loaders.pricing import OfferingAreaByIdLoader, ProductByIdLoader
+from loaders.users import PartnerOrgByIdLoader, TeamByIdLoader, UserByIdLoader
+from schema.accounts import Account, AccountMutations, AccountQueries, Contact
+from schema.context import Info, viewer_of
+from schema.pricing import OfferingArea, PricingQueries, Product
+from schema.relay import Node
+from schema.users import PartnerOrg, Team, User, UserQueries
+
+# Every Node type: how to load it by key and how to build it from its row.
+NODE_TYPES: dict[str, tuple[type[RowByIdLoader], Callable[[Any], Node]]] = {
+    "Account": (AccountByIdLoader, Account.from_row),
+    "Contact": (ContactByIdLoader, Contact.from_row),
+    "User": (UserByIdLoader, User.from_row),
+    "Team": (TeamByIdLoader, Team.from_row),
+    "PartnerOrg": (PartnerOrgByIdLoader, PartnerOrg.from_row),
+    "Product": (ProductByIdLoader, Product.from_row),
+    "OfferingArea": (OfferingAreaByIdLoader, OfferingArea.from_row),
+}
+
+MAX_NODES = 500
+
+
+async def _node(info: Info, global_id: str) -> Node | None:
+    type_name, key = decode_any_id(global_id)
+    entry = NODE_TYPES.get(type_name)
+    if entry is None:
+        raise BadUserInput(f"{global_id!r} is not a valid ID")
+    loader_class, build = entry
+    row = await info.context.loaders.get(loader_class).load(key)
+    return build(row) if row is not None else None
+
+
+@strawberry.type
+class Query(UserQueries, AccountQueries, PricingQueries):
+    @strawberry.field(description="Any object by its global ID; null when it does not exist "
+                      "or the viewer may not see it.")
+    async def node(self, info: Info, id: strawberry.ID) -> Node | None:
+        viewer_of(info)
+        return await _node(info, id)
+
+    @strawberry.field(description="Objects by global ID, in the order asked; null where one "
+                      "does not exist or is not visible.")
+    async def nodes(self, info: Info, ids: list[strawberry.ID]) -> list[Node | None]:
+        viewer_of(info)
+        if len(ids) > MAX_NODES:
+            raise BadUserInput(f"nodes takes at most {MAX_NODES} ids")
+        return list(await asyncio.gather(*(_node(info, i) for i in ids)))
+
+
+@strawberry.type
+class Mutation(AccountMutations):
+    pass
+
+
+NODE_CLASSES = [Account, Contact, User, Team, PartnerOrg, Product, OfferingArea]
+
+
+def build_schema(
+    extensions: Sequence[type[SchemaExtension] | SchemaExtension] = (),
+    schema_class: type[strawberry.Schema] = strawberry.Schema,
+) -> strawberry.Schema:
+    return schema_class(
+        query=Query, mutation=Mutation, types=NODE_CLASSES, extensions=list(extensions)
+    )
+
+
+def export_sdl() -> str:
+    return build_schema().as_str() + "\n"

@@ -1,0 +1,160 @@
+"""The Starlette application factory."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import orjson
+from sqlalchemy import text
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route, WebSocketRoute
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from models.db import Database
+from server.auth import Authenticator
+from server.graphql import executable_schema
+from server.http import GraphQLHTTP, GraphQLWebSocket
+from server.migrate import current_revision, head_revision, upgrade_head
+from server.settings import Settings, SettingsError
+from subscriptions.broker import connected_broker
+
+logger = logging.getLogger("crmgraph")
+
+
+class MigrationsBehind(SettingsError):
+    pass
+
+
+async def ensure_migrated(settings: Settings, db: Database) -> None:
+    """The embedded database migrates itself; PostgreSQL must be migrated on purpose."""
+    async with db.engine.connect() as connection:
+        current = await current_revision(connection)
+    head = head_revision()
+    if current == head:
+        return
+    if settings.is_embedded:
+        logger.info("migrating the embedded database from %s to %s", current, head)
+        await asyncio.to_thread(upgrade_head, settings.database_url)
+        return
+    raise MigrationsBehind(
+        f"the database is at migration {current or 'none'}, the code needs {head}: "
+        "run `crmgraph migrate` first"
+    )
+
+
+def _json(body: Any, status: int = 200) -> Response:
+    return Response(orjson.dumps(body), status_code=status, media_type="application/json")
+
+
+class BodyLimit:
+    """Refuses request bodies over the limit with 413, before they are read whole."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
+            await self._refuse(scope, receive, send)
+            return
+        received = 0
+
+        async def limited() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise _TooLarge
+            return message
+
+        try:
+            await self.app(scope, limited, send)
+        except _TooLarge:
+            await self._refuse(scope, receive, send)
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = _json({"errors": [{
+            "message": f"the request body is larger than {self.max_bytes} bytes",
+            "extensions": {"code": "PAYLOAD_TOO_LARGE"},
+        }]}, 413)
+        await response(scope, receive, send)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    settings = settings or Settings.from_env()
+    state: dict[str, Any] = {}
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        db = Database(settings.database_url, pool_size=settings.db_pool_size)
+        try:
+            await ensure_migrated(settings, db)
+            authenticator = Authenticator(settings, db)
+            schema = executable_schema(settings)
+            async with connected_broker(settings.broadcast_url) as broker:
+                state.update(
+                    db=db, broker=broker, authenticator=authenticator,
+                    http=GraphQLHTTP(schema, settings, db, authenticator),
+                    ws=GraphQLWebSocket(schema, settings, db, authenticator),
+                )
+                app.state.db = db
+                app.state.broker = broker
+                app.state.authenticator = authenticator
+                yield
+        finally:
+            await db.dispose()
+
+    async def graphql_http(request: Request) -> Response:
+        return await state["http"](request)
+
+    async def graphql_ws(websocket: Any) -> None:
+        await state["ws"].handle_websocket(websocket)
+
+    async def healthz(_request: Request) -> Response:
+        return _json({"status": "ok"})
+
+    async def readyz(_request: Request) -> Response:
+        db: Database = state["db"]
+        checks: dict[str, str] = {}
+        try:
+            async with db.read() as connection:
+                await connection.execute(text("SELECT 1"))
+                current = await current_revision(connection)
+            checks["database"] = "ok"
+            checks["migrations"] = "ok" if current == head_revision() else (
+                f"at {current or 'none'}, head is {head_revision()}")
+        except Exception as exc:  # any failure to reach the database means not ready
+            logger.warning("readiness check failed: %s", exc)
+            checks["database"] = "unreachable"
+        ready = all(value == "ok" for value in checks.values()) and "migrations" in checks
+        return _json({"status": "ready" if ready else "unavailable", "checks": checks},
+                     200 if ready else 503)
+
+    methods = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+    app = Starlette(
+        routes=[
+            Route("/graphql", graphql_http, methods=methods),
+            WebSocketRoute("/graphql", graphql_ws),
+            Route("/healthz", healthz),
+            Route("/readyz", readyz),
+        ],
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    return app

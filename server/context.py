@@ -1,0 +1,37 @@
+"""The request context: who asks, the database, and a fresh set of loaders."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from loaders.container import Loaders
+from models.db import Database
+from models.users import Viewer
+from server.settings import Settings
+
+
+@dataclass
+class Context:
+    db: Database
+    settings: Settings
+    viewer: Viewer | None
+    request_id: str
+    connection_params: dict[str, Any] = field(default_factory=dict)
+    _loaders: Loaders | None = None
+
+    @property
+    def loaders(self) -> Loaders:
+        if self._loaders is None:
+            if self.viewer is None:  # pragma: no cover - root fields check the viewer first
+                raise RuntimeError("loaders need a viewer")
+            self._loaders = Loaders(
+                self.db, self.viewer, default_page_size=self.settings.default_page_size,
+                max_page_size=self.settings.max_page_size,
+            )
+        return self._loaders
+
+    def for_operation(self) -> Context:
+        """A copy with its own loaders: one WebSocket runs many operations, and no
+        operation may read another's cached rows."""
+        return replace(self, _loaders=None)

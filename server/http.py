@@ -1,0 +1,254 @@
+"""GraphQL over HTTP (GET and POST) and over WebSocket, on /graphql.
+
+HTTP follows the GraphQL-over-HTTP specification: content negotiation between
+application/graphql-response+json and application/json, 405 for mutations over
+GET, 400 for request errors under the new media type and 200 under the legacy one.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import timedelta
+from typing import Any
+
+import orjson
+from graphql import GraphQLError
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+from starlette.websockets import WebSocket
+from strawberry.asgi import GraphQL
+from strawberry.exceptions import ConnectionRejectionError, MissingQueryError
+from strawberry.http.ides import get_graphql_ide_html
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
+from strawberry.types import ExecutionResult
+from strawberry.types.graphql import OperationType
+
+from models.db import Database
+from server.auth import Authenticator, AuthError
+from server.context import Context
+from server.settings import Settings
+
+GRAPHQL_RESPONSE = "application/graphql-response+json"
+JSON = "application/json"
+REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+def request_id_of(headers: Any) -> str:
+    given = headers.get("x-request-id")
+    return given if given and REQUEST_ID.match(given) else uuid.uuid4().hex
+
+
+def negotiate(accept: str | None) -> str | None:
+    """The response media type for an Accept header, or None for 406.
+
+    No Accept header, or */*, gets application/json, which every client reads.
+    """
+    if not accept:
+        return JSON
+    best: tuple[float, int, str] | None = None
+    for part in accept.split(","):
+        media, *params = (p.strip() for p in part.split(";"))
+        media = media.lower()
+        quality = 1.0
+        for param in params:
+            name, _, value = param.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    quality = float(value)
+                except ValueError:
+                    quality = 0.0
+        if quality <= 0:
+            continue
+        if media == GRAPHQL_RESPONSE:
+            candidate = (quality, 2, GRAPHQL_RESPONSE)
+        elif media == JSON:
+            candidate = (quality, 1, JSON)
+        elif media in ("*/*", "application/*"):
+            candidate = (quality, 0, JSON)
+        else:
+            continue
+        if best is None or candidate[:2] > best[:2]:
+            best = candidate
+    return best[2] if best else None
+
+
+class GraphQLHTTP:
+    """The HTTP endpoint. Thin on purpose: parse, authenticate, execute, encode."""
+
+    def __init__(self, schema: Any, settings: Settings, db: Database,
+                 authenticator: Authenticator) -> None:
+        self.schema = schema
+        self.settings = settings
+        self.db = db
+        self.authenticator = authenticator
+        self.ide_html = get_graphql_ide_html(graphql_ide="graphiql")
+
+    async def __call__(self, request: Request) -> Response:
+        request_id = request_id_of(request.headers)
+        method = request.method
+        if method not in ("GET", "POST"):
+            return self.error(405, "METHOD_NOT_ALLOWED", "use GET or POST", JSON, request_id,
+                              {"Allow": "GET, POST"})
+        if (method == "GET" and "query" not in request.query_params and self.settings.graphiql
+                and "text/html" in request.headers.get("accept", "")):
+            return HTMLResponse(self.ide_html, headers={"X-Request-Id": request_id})
+        media = negotiate(request.headers.get("accept"))
+        if media is None:
+            return self.error(406, "NOT_ACCEPTABLE", f"responses are {GRAPHQL_RESPONSE} or "
+                              f"{JSON}", JSON, request_id)
+        try:
+            params = await self.read_params(request)
+        except _BadRequest as exc:
+            return self.error(exc.status, exc.code, exc.message, media, request_id)
+        try:
+            viewer = await self.authenticator.viewer_for_header(
+                request.headers.get("authorization"))
+        except AuthError as exc:
+            return self.error(401, "UNAUTHENTICATED", str(exc), media, request_id,
+                              {"WWW-Authenticate": 'Bearer error="invalid_token"'})
+        context = Context(db=self.db, settings=self.settings, viewer=viewer,
+                          request_id=request_id)
+        allowed = ({OperationType.QUERY} if method == "GET"
+                   else {OperationType.QUERY, OperationType.MUTATION})
+        try:
+            result: ExecutionResult = await self.schema.execute(
+                params["query"], variable_values=params["variables"], context_value=context,
+                operation_name=params["operationName"], allowed_operation_types=allowed,
+                operation_extensions=params["extensions"],
+            )
+        except InvalidOperationTypeError as exc:
+            if exc.operation_type is OperationType.SUBSCRIPTION:
+                return self.error(400, BAD_REQUEST, "subscriptions run over WebSocket at "
+                                  "/graphql (graphql-transport-ws)", media, request_id)
+            return self.error(405, "METHOD_NOT_ALLOWED", "mutations must be sent with POST",
+                              media, request_id, {"Allow": "POST"})
+        except CannotGetOperationTypeError as exc:
+            return self.error(400, "BAD_USER_INPUT", exc.as_http_error_reason(), media,
+                              request_id, graphql=True)
+        except MissingQueryError:
+            return self.error(400, BAD_REQUEST, "no GraphQL query in the request", media,
+                              request_id)
+        return self.respond(result, media, request_id)
+
+    async def read_params(self, request: Request) -> dict[str, Any]:
+        if request.method == "GET":
+            raw: dict[str, Any] = dict(request.query_params)
+            for name in ("variables", "extensions"):
+                if raw.get(name):
+                    raw[name] = _json(raw[name], name)
+        else:
+            content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+            if content_type != JSON:
+                raise _BadRequest(415, "UNSUPPORTED_MEDIA_TYPE",
+                                  f"send the request body as {JSON}")
+            raw = _json(await request.body(), "request body")
+            if not isinstance(raw, dict):
+                raise _BadRequest(400, BAD_REQUEST, "the request body must be a JSON object")
+        query = raw.get("query")
+        if not isinstance(query, str) or not query.strip():
+            raise _BadRequest(400, BAD_REQUEST, "'query' must be a non-empty string")
+        variables = raw.get("variables") or None
+        if variables is not None and not isinstance(variables, dict):
+            raise _BadRequest(400, BAD_REQUEST, "'variables' must be an object")
+        operation_name = raw.get("operationName") or None
+        if operation_name is not None and not isinstance(operation_name, str):
+            raise _BadRequest(400, BAD_REQUEST, "'operationName' must be a string")
+        extensions = raw.get("extensions") or None
+        if extensions is not None and not isinstance(extensions, dict):
+            raise _BadRequest(400, BAD_REQUEST, "'extensions' must be an object")
+        return {"query": query, "variables": variables, "operationName": operation_name,
+                "extensions": extensions}
+
+    def respond(self, result: ExecutionResult, media: str, request_id: str) -> Response:
+        errors = result.errors or []
+        # A request error (parse, validation, variables) has no path and the
+        # operation never ran: the response then has no "data" at all.
+        request_error = result.data is None and bool(errors) and all(
+            e.path is None for e in errors)
+        body: dict[str, Any] = {}
+        if errors:
+            body["errors"] = [e.formatted for e in errors]
+        if not request_error:
+            body["data"] = result.data
+        if result.extensions:
+            body["extensions"] = result.extensions
+        status = 400 if request_error and media == GRAPHQL_RESPONSE else 200
+        return _json_response(body, status, media, request_id)
+
+    def error(self, status: int, code: str, message: str, media: str, request_id: str,
+              headers: dict[str, str] | None = None, *, graphql: bool = False) -> Response:
+        body = {"errors": [GraphQLError(message, extensions={"code": code}).formatted]}
+        if graphql and media == JSON:
+            status = 200  # a GraphQL request error under the legacy media type
+        return _json_response(body, status, media, request_id, headers)
+
+
+BAD_REQUEST = "BAD_REQUEST"
+
+
+class _BadRequest(Exception):
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+def _json(raw: str | bytes, what: str) -> Any:
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise _BadRequest(400, BAD_REQUEST, f"the {what} is not valid JSON") from None
+
+
+def _json_response(body: Any, status: int, media: str, request_id: str,
+                   headers: dict[str, str] | None = None) -> Response:
+    all_headers = {"X-Request-Id": request_id, **(headers or {})}
+    return Response(orjson.dumps(body), status_code=status,
+                    media_type=f"{media}; charset=utf-8", headers=all_headers)
+
+
+class GraphQLWebSocket(GraphQL):
+    """graphql-transport-ws and the legacy graphql-ws protocol on /graphql.
+
+    The token comes in the connection_init payload (browsers cannot set headers on
+    a WebSocket): ``{"Authorization": "Bearer <token>"}`` or ``{"token": "<token>"}``.
+    A missing or bad one closes the socket with 4403.
+    """
+
+    def __init__(self, schema: Any, settings: Settings, db: Database,
+                 authenticator: Authenticator) -> None:
+        super().__init__(
+            schema, graphql_ide=None, keep_alive=True, keep_alive_interval=15,
+            connection_init_wait_timeout=timedelta(seconds=settings.ws_init_timeout_seconds),
+        )
+        self.settings = settings
+        self.db = db
+        self.authenticator = authenticator
+
+    async def get_context(self, request: Any, response: Any) -> Context:  # type: ignore[override]
+        return Context(db=self.db, settings=self.settings, viewer=None,
+                       request_id=request_id_of(request.headers))
+
+    async def on_ws_connect(self, context: Context) -> Any:  # type: ignore[override]
+        params = context.connection_params if isinstance(context.connection_params, dict) else {}
+        header = params.get("Authorization") or params.get("authorization")
+        token = params.get("token") or params.get("authToken")
+        if not header and isinstance(token, str):
+            header = f"Bearer {token}"
+        try:
+            viewer = await self.authenticator.viewer_for_header(
+                header if isinstance(header, str) else None)
+        except AuthError as exc:
+            raise ConnectionRejectionError({"message": str(exc)}) from None
+        if viewer is None:
+            raise ConnectionRejectionError({"message": "authentication required"})
+        context.viewer = viewer
+        return None
+
+    def encode_json(self, data: object) -> bytes | str:
+        return orjson.dumps(data).decode()
+
+    async def handle_websocket(self, websocket: WebSocket) -> None:
+        await self.run(websocket)

@@ -1,0 +1,1 @@
+"""Event topics, the outbox, the broadcaster lifecycle and subscription streams."""
