@@ -71,7 +71,7 @@ NODE_CLASSES = [Account, Contact, User, Team, PartnerOrg, Product, OfferingArea]
 
 
 def build_schema(
-    extensions: Sequence[type[SchemaExtension] | SchemaExtension] = (),
+    extensions: Sequence[type[SchemaExtension] | Callable[[], SchemaExtension]] = (),
     schema_class: type[strawberry.Schema] = strawberry.Schema,
 ) -> strawberry.Schema:
     return schema_class(

@@ -112,12 +112,13 @@ class CrmSchema(strawberry.Schema):
 
 
 def executable_schema(settings: Settings) -> strawberry.Schema:
+    rules = [depth_limit(settings.max_depth), alias_limit(settings.max_aliases)]
     extensions: list[Any] = [
         OperationContext,
-        MaxTokensLimiter(max_token_count=settings.max_tokens),
-        ParserCache(maxsize=1_000),
-        AddValidationRules([depth_limit(settings.max_depth), alias_limit(settings.max_aliases)]),
-        ValidationCache(maxsize=1_000),
+        lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
+        lambda: ParserCache(maxsize=1_000),
+        lambda: AddValidationRules(rules),
+        lambda: ValidationCache(maxsize=1_000),
         ErrorCodes,
     ]
     return build_schema(extensions, schema_class=CrmSchema)

@@ -7,25 +7,21 @@ tests own the one TEST_DATABASE_URL names.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
-import os
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select, text
-from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy import func, select
 
 from models.accounts import Account, AccountShare, AccountType, Contact
-from models.db import Database, normalize_url
+from models.db import Database
 from models.pricing import OfferingArea, Product
 from models.users import PartnerOrg, Role, Team, User
 from server.demo import BASE_DATE, DEMO_EMAILS, HISTORY_START, seed_demo
-from server.migrate import upgrade_head
+from tests.databases import BACKENDS, scratch_database
 
 DEMO_TEST_DATABASE = "crmgraph_demo_test"
 SEEDED_MODELS = (PartnerOrg, Team, User, OfferingArea, Product, Account, Contact, AccountShare)
@@ -41,51 +37,11 @@ EXPECTED_COUNTS = {
 }
 
 
-def _migrated_sqlite(path: Path) -> str:
-    url = f"sqlite+aiosqlite:///{path}"
-    upgrade_head(url)
-    return url
-
-
-async def _run_on_server(server_url: str, *statements: str) -> None:
-    # CREATE and DROP DATABASE refuse to run inside a transaction.
-    engine = create_async_engine(normalize_url(server_url), isolation_level="AUTOCOMMIT")
-    try:
-        async with engine.connect() as connection:
-            for statement in statements:
-                await connection.execute(text(statement))
-    finally:
-        await engine.dispose()
-
-
-@pytest.fixture
-def seed_sqlite_url(tmp_path: Path) -> str:
-    return _migrated_sqlite(tmp_path / "demo.db")
-
-
-@pytest.fixture
-def seed_postgresql_url() -> Iterator[str]:
-    server_url = os.environ.get("TEST_DATABASE_URL")
-    if not server_url:
-        pytest.skip("TEST_DATABASE_URL is not set")
-    # From here on a failure is an error, never a skip: PostgreSQL was asked for.
-    url = (
-        make_url(normalize_url(server_url))
-        .set(database=DEMO_TEST_DATABASE)
-        .render_as_string(hide_password=False)
-    )
-    drop = f"DROP DATABASE IF EXISTS {DEMO_TEST_DATABASE}"
-    asyncio.run(_run_on_server(server_url, drop, f"CREATE DATABASE {DEMO_TEST_DATABASE}"))
-    try:
-        upgrade_head(url)
+@pytest.fixture(params=BACKENDS)
+def seed_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    # A database of its own: the shared test database belongs to the other tests.
+    with scratch_database(request.param, DEMO_TEST_DATABASE, tmp_path) as url:
         yield url
-    finally:
-        asyncio.run(_run_on_server(server_url, drop))
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def seed_url(request: pytest.FixtureRequest) -> str:
-    return request.getfixturevalue(f"seed_{request.param}_url")
 
 
 @pytest.fixture
@@ -98,8 +54,11 @@ async def seed_db(seed_url: str) -> AsyncIterator[Database]:
 
 
 @pytest.fixture
-def seed_sqlite_pair(tmp_path: Path) -> tuple[str, str]:
-    return _migrated_sqlite(tmp_path / "first.db"), _migrated_sqlite(tmp_path / "second.db")
+def seed_sqlite_pair(tmp_path: Path) -> Iterator[tuple[str, str]]:
+    with scratch_database("sqlite", "first", tmp_path) as first, scratch_database(
+        "sqlite", "second", tmp_path
+    ) as second:
+        yield first, second
 
 
 async def _counts(db: Database) -> dict[str, int]:

@@ -1,0 +1,85 @@
+"""Fixtures: a migrated database per backend, the app, and an HTTP/WebSocket client.
+
+Every test that takes ``db``, ``app`` or ``client`` runs once per backend in
+tests/databases.py (SQLite, and PostgreSQL when TEST_DATABASE_URL is set).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+import httpx
+import pytest
+from sqlalchemy import text
+from starlette.applications import Starlette
+
+import models
+from models.db import Database
+from server.app import create_app
+from server.migrate import upgrade_head
+from server.settings import Settings
+from tests.databases import BACKENDS, BROADCAST_URL, POSTGRES_URL, reset_postgres_schema
+from tests.graphql_client import GraphQLClient
+
+TEST_SECRET = "test-secret-that-is-long-enough-for-hs256-0123456789"
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+                 ) -> Iterator[str]:
+    if request.param == "sqlite":
+        url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
+    else:
+        assert POSTGRES_URL is not None
+        reset_postgres_schema()
+        url = POSTGRES_URL
+    upgrade_head(url)
+    yield url
+
+
+async def _empty(db: Database) -> None:
+    tables = [table.name for table in models.Base.metadata.sorted_tables]
+    async with db.engine.begin() as connection:
+        if db.dialect == "postgresql":
+            await connection.execute(text(
+                f"TRUNCATE TABLE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+        else:
+            await connection.execute(text("PRAGMA defer_foreign_keys = ON"))
+            for table in reversed(tables):
+                await connection.execute(text(f"DELETE FROM {table}"))
+
+
+@pytest.fixture
+async def db(database_url: str) -> AsyncIterator[Database]:
+    database = Database(database_url)
+    await _empty(database)
+    try:
+        yield database
+    finally:
+        await database.dispose()
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return Settings(database_url=database_url, jwt_secret=TEST_SECRET,
+                    broadcast_url=BROADCAST_URL)
+
+
+@pytest.fixture
+async def app(settings: Settings, db: Database) -> AsyncIterator[Starlette]:
+    application = create_app(settings)
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest.fixture
+async def http(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app),
+                                 base_url="http://testserver") as client:
+        yield client
+
+
+@pytest.fixture
+def client(app: Starlette, http: httpx.AsyncClient) -> GraphQLClient:
+    return GraphQLClient(app, http)
+
+

@@ -1,0 +1,120 @@
+"""Small factories that write test data straight to the database."""
+
+from __future__ import annotations
+
+import itertools
+from decimal import Decimal
+from typing import Any
+
+from loaders.ids import encode_id
+from models.accounts import Account, AccountShare, AccountType, Contact
+from models.db import Database
+from models.pricing import OfferingArea, Product
+from models.users import PartnerOrg, Role, Team, User
+
+_sequence = itertools.count(1)
+
+
+def gid(record: Any) -> str:
+    """The global id of a model instance."""
+    return encode_id(type(record).__name__, record.id)
+
+
+async def _add(db: Database, record: Any) -> Any:
+    async with db.transaction() as session:
+        session.add(record)
+    return record
+
+
+async def make_team(db: Database, name: str | None = None, manager: User | None = None) -> Team:
+    return await _add(db, Team(name=name or f"Team {next(_sequence)}",
+                               manager_id=manager.id if manager else None))
+
+
+async def set_manager(db: Database, team: Team, manager: User) -> Team:
+    async with db.transaction() as session:
+        team = await session.merge(team)
+        team.manager_id = manager.id
+    return team
+
+
+async def make_partner_org(db: Database, name: str | None = None) -> PartnerOrg:
+    return await _add(db, PartnerOrg(name=name or f"Partner {next(_sequence)}"))
+
+
+async def make_user(db: Database, role: Role = Role.REP, *, team: Team | None = None,
+                    partner_org: PartnerOrg | None = None, name: str | None = None,
+                    email: str | None = None, active: bool = True) -> User:
+    n = next(_sequence)
+    return await _add(db, User(
+        email=(email or f"user{n}@example.com").lower(), name=name or f"User {n}", role=role,
+        team_id=team.id if team else None,
+        partner_org_id=partner_org.id if partner_org else None, active=active,
+    ))
+
+
+async def make_account(db: Database, owner: User, *, name: str | None = None,
+                       parent: Account | None = None, **values: Any) -> Account:
+    values.setdefault("type", AccountType.CUSTOMER)
+    return await _add(db, Account(
+        name=name or f"Account {next(_sequence)}", owner_id=owner.id,
+        parent_id=parent.id if parent else None, archived=False, **values,
+    ))
+
+
+async def make_contact(db: Database, account: Account, owner: User | None = None, *,
+                       last_name: str | None = None, **values: Any) -> Contact:
+    return await _add(db, Contact(
+        account_id=account.id, owner_id=(owner.id if owner else account.owner_id),
+        last_name=last_name or f"Contact{next(_sequence)}", **values,
+    ))
+
+
+async def share(db: Database, account: Account, org: PartnerOrg) -> AccountShare:
+    return await _add(db, AccountShare(account_id=account.id, partner_org_id=org.id))
+
+
+async def make_offering_area(db: Database, code: str | None = None) -> OfferingArea:
+    n = next(_sequence)
+    return await _add(db, OfferingArea(code=code or f"OA{n}", name=f"Area {n}"))
+
+
+async def make_product(db: Database, area: OfferingArea, *, code: str | None = None,
+                       list_price: Decimal = Decimal("100.00"), **values: Any) -> Product:
+    n = next(_sequence)
+    values.setdefault("unit", "piece")
+    values.setdefault("currency", "EUR")
+    return await _add(db, Product(code=code or f"P{n}", name=values.pop("name", f"Product {n}"),
+                                  offering_area_id=area.id, list_price=list_price, **values))
+
+
+class Org:
+    """A small organisation: an admin, two teams with a manager and reps, a partner."""
+
+    admin: User
+    team_a: Team
+    team_b: Team
+    manager_a: User
+    manager_b: User
+    rep_a1: User
+    rep_a2: User
+    rep_b1: User
+    partner_org: PartnerOrg
+    partner: User
+
+
+async def make_org(db: Database) -> Org:
+    org = Org()
+    org.admin = await make_user(db, Role.ADMIN, name="Admin")
+    org.team_a = await make_team(db, "Team A")
+    org.team_b = await make_team(db, "Team B")
+    org.manager_a = await make_user(db, Role.MANAGER, team=org.team_a, name="Manager A")
+    org.manager_b = await make_user(db, Role.MANAGER, team=org.team_b, name="Manager B")
+    org.team_a = await set_manager(db, org.team_a, org.manager_a)
+    org.team_b = await set_manager(db, org.team_b, org.manager_b)
+    org.rep_a1 = await make_user(db, Role.REP, team=org.team_a, name="Rep A1")
+    org.rep_a2 = await make_user(db, Role.REP, team=org.team_a, name="Rep A2")
+    org.rep_b1 = await make_user(db, Role.REP, team=org.team_b, name="Rep B1")
+    org.partner_org = await make_partner_org(db, "Partner Org")
+    org.partner = await make_user(db, Role.PARTNER, partner_org=org.partner_org, name="Partner")
+    return org
