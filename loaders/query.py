@@ -442,5 +442,5 @@ async def count_by_parent(
         .group_by(parent_column)
     )
     async with db.read() as connection:
-        counts = dict((await connection.execute(query)).tuples().all())
+        counts = {parent: total for parent, total in await connection.execute(query)}
     return [int(counts.get(parent_id, 0)) for parent_id in parent_ids]

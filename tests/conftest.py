@@ -6,7 +6,8 @@ tests/databases.py (SQLite, and PostgreSQL when TEST_DATABASE_URL is set).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
+
 import httpx
 import pytest
 from sqlalchemy import text
@@ -25,7 +26,7 @@ TEST_SECRET = "test-secret-that-is-long-enough-for-hs256-0123456789"
 
 @pytest.fixture(scope="session", params=BACKENDS)
 def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-                 ) -> Iterator[str]:
+                 ) -> str:
     if request.param == "sqlite":
         url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
     else:
@@ -33,7 +34,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
         reset_postgres_schema()
         url = POSTGRES_URL
     upgrade_head(url)
-    yield url
+    return url
 
 
 async def _empty(db: Database) -> None:
