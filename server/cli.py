@@ -175,6 +175,9 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    if args.command != "migrate":
+        # Start-up output is for the tokens and the URL; `crmgraph migrate` reports steps.
+        logging.getLogger("alembic").setLevel(logging.WARNING)
     return int(args.run(args) or 0)
 
 
