@@ -1,0 +1,35 @@
+"""The event broker the app connects to: a message published by one process's
+broadcaster reaches a subscriber of another's (Redis when TEST_REDIS_URL is set)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from subscriptions.broker import connected_broker
+from tests.databases import BROADCAST_URL, REDIS_URL
+
+
+async def test_app_connects_to_the_configured_broker(app):
+    broker = app.state.broker
+    expected = "RedisBackend" if REDIS_URL else "MemoryBackend"
+    assert type(broker._backend).__name__ == expected
+
+
+async def test_a_message_crosses_from_one_broadcaster_to_another():
+    # Two broadcasters stand for two server processes; with memory:// they share
+    # nothing, so there one broadcaster plays both parts.
+    async with connected_broker(BROADCAST_URL) as publisher:
+        if REDIS_URL:
+            async with connected_broker(BROADCAST_URL) as subscriber_side:
+                await _roundtrip(publisher, subscriber_side)
+        else:
+            await _roundtrip(publisher, publisher)
+
+
+async def _roundtrip(publisher, subscriber_side) -> None:
+    channel = "crmgraph.test.roundtrip"
+    async with subscriber_side.subscribe(channel) as subscriber:
+        await asyncio.sleep(0.1)  # let the SUBSCRIBE reach the broker
+        await publisher.publish(channel, "hello")
+        event = await asyncio.wait_for(subscriber.get(), timeout=5)
+    assert event.message == "hello"
