@@ -7,6 +7,10 @@ import binascii
 
 from loaders.errors import BadUserInput
 
+# Keys are 32-bit integers on PostgreSQL: no id we issue holds a larger one, and
+# binding one would fail the statement.
+MAX_KEY = 2**31 - 1
+
 
 def encode_id(type_name: str, key: int) -> str:
     return base64.b64encode(f"{type_name}:{key}".encode()).decode()
@@ -17,7 +21,7 @@ def decode_any_id(global_id: str) -> tuple[str, int]:
     try:
         raw = base64.b64decode(global_id.encode(), validate=True).decode()
         type_name, _, key = raw.partition(":")
-        if not type_name or not key.isdigit() or len(key) > 18:
+        if not type_name or not key.isdigit() or len(key) > 10 or int(key) > MAX_KEY:
             raise ValueError(raw)
         return type_name, int(key)
     except (ValueError, binascii.Error, UnicodeError):

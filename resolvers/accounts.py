@@ -67,6 +67,8 @@ async def list_contacts(*, loaders: Loaders, args: PageArgs, filter: Any, order_
 
 
 def _refuse_partners(viewer: Viewer) -> None:
+    """Where a mutation names a record, call this only once the record is found visible:
+    a record not shared with the partner must be NOT_FOUND, as if it did not exist."""
     if viewer.is_partner:
         raise forbidden("partners cannot change accounts or contacts")
 
@@ -168,7 +170,7 @@ def _address_text(checks: Checks, address: dict[str, str | None] | None
     if address is None:
         return dict.fromkeys(ADDRESS_TEXT)
     return {
-        name: checks.text(f"address.{name}", address.get(name), max_length=max_length)
+        name: checks.text(f"address.{_camel(name)}", address.get(name), max_length=max_length)
         for name, max_length in ADDRESS_TEXT.items()
     }
 
@@ -217,45 +219,48 @@ async def update_account(
     """``changes`` holds only the fields the client sent; None clears a field."""
 
     async def action() -> Account:
-        _refuse_partners(viewer)
         async with db.transaction() as session:
             checks = Checks()
             key = checks.global_id("id", account_id, "Account")
             checks.raise_if_any()
             account = await _visible_account(session, viewer, key, "id")
+            _refuse_partners(viewer)
             await _check_may_write(session, viewer, account.owner_id, "account")
             require_version(account.version, expected_version)
             if account.archived:
                 raise UserInputError.one("id", UserErrorCode.VALIDATION,
                                          "archived accounts cannot be changed")
-            if "name" in changes:
-                account.name = checks.text("name", changes["name"], max_length=200,
-                                           required=True) or account.name
-            if "business_id" in changes:
-                account.business_id = checks.text("businessId", changes["business_id"],
-                                                  max_length=50)
-                await _check_business_id(session, checks, account.business_id, account.id)
-            for name, max_length in ACCOUNT_TEXT.items():
-                if name in changes:
-                    setattr(account, name, checks.text(name, changes[name],
-                                                       max_length=max_length))
-            if "type" in changes:
-                if changes["type"] is None:
-                    checks.fail("type", "type cannot be null")
-                else:
-                    account.type = changes["type"]
-            if "address" in changes:
-                for name, value in _address_text(checks, changes["address"]).items():
-                    setattr(account, name, value)
-            if "owner_id" in changes:
-                if changes["owner_id"] is None:
-                    checks.fail("ownerId", "an account always has an owner")
-                elif (owner := await _assignable_owner(session, viewer, checks,
-                                                       changes["owner_id"])) is not None:
-                    account.owner_id = owner
-            if "parent_id" in changes:
-                account.parent_id = await _check_parent(session, viewer, checks,
-                                                        changes["parent_id"], account.id)
+            # The checks below query as they go: an autoflush would send the UPDATE before
+            # they pass, and a duplicate business id would fail it as a server error.
+            with session.no_autoflush:
+                if "name" in changes:
+                    account.name = checks.text("name", changes["name"], max_length=200,
+                                               required=True) or account.name
+                if "business_id" in changes:
+                    account.business_id = checks.text("businessId", changes["business_id"],
+                                                      max_length=50)
+                    await _check_business_id(session, checks, account.business_id, account.id)
+                for name, max_length in ACCOUNT_TEXT.items():
+                    if name in changes:
+                        setattr(account, name, checks.text(name, changes[name],
+                                                           max_length=max_length))
+                if "type" in changes:
+                    if changes["type"] is None:
+                        checks.fail("type", "type cannot be null")
+                    else:
+                        account.type = changes["type"]
+                if "address" in changes:
+                    for name, value in _address_text(checks, changes["address"]).items():
+                        setattr(account, name, value)
+                if "owner_id" in changes:
+                    if changes["owner_id"] is None:
+                        checks.fail("ownerId", "an account always has an owner")
+                    elif (owner := await _assignable_owner(session, viewer, checks,
+                                                           changes["owner_id"])) is not None:
+                        account.owner_id = owner
+                if "parent_id" in changes:
+                    account.parent_id = await _check_parent(session, viewer, checks,
+                                                            changes["parent_id"], account.id)
             checks.raise_if_any()
             try:
                 await session.flush()
@@ -270,18 +275,21 @@ async def archive_account(
     *, viewer: Viewer, db: Database, account_id: str, expected_version: int
 ) -> Outcome[Account]:
     async def action() -> Account:
-        _refuse_partners(viewer)
         async with db.transaction() as session:
             checks = Checks()
             key = checks.global_id("id", account_id, "Account")
             checks.raise_if_any()
             account = await _visible_account(session, viewer, key, "id")
+            _refuse_partners(viewer)
             await _check_may_write(session, viewer, account.owner_id, "account")
+            if account.archived:
+                # An archived account takes no other change, so whatever version the
+                # caller read, its intent is met: a retried archive succeeds as a no-op.
+                return account
             require_version(account.version, expected_version)
-            if not account.archived:
-                account.archived = True
-                account.archived_at = utcnow()
-                await session.flush()
+            account.archived = True
+            account.archived_at = utcnow()
+            await session.flush()
             return account
 
     return await mutate(action)
@@ -296,6 +304,7 @@ async def _open_account(session: AsyncSession, viewer: Viewer, checks: Checks,
     if key is None:
         return None
     account = await _visible_account(session, viewer, key, "accountId")
+    _refuse_partners(viewer)
     if account.archived:
         checks.fail("accountId", "contacts cannot be added to an archived account")
         return None
@@ -309,7 +318,6 @@ async def create_contact(
     phone_consent: bool = False,
 ) -> Outcome[Contact]:
     async def action() -> Contact:
-        _refuse_partners(viewer)
         async with db.transaction() as session:
             checks = Checks()
             values: dict[str, Any] = {
@@ -343,6 +351,7 @@ async def _writable_contact(session: AsyncSession, viewer: Viewer, checks: Check
     ).scalar_one_or_none()
     if contact is None:
         raise not_found("id", "contact")
+    _refuse_partners(viewer)
     await _check_may_write(session, viewer, contact.owner_id, "contact")
     return contact
 
@@ -352,7 +361,6 @@ async def update_contact(
     changes: dict[str, Any],
 ) -> Outcome[Contact]:
     async def action() -> Contact:
-        _refuse_partners(viewer)
         async with db.transaction() as session:
             checks = Checks()
             contact = await _writable_contact(session, viewer, checks, contact_id)
@@ -395,7 +403,6 @@ async def delete_contact(
     *, viewer: Viewer, db: Database, contact_id: str, expected_version: int | None
 ) -> Outcome[int]:
     async def action() -> int:
-        _refuse_partners(viewer)
         async with db.transaction() as session:
             contact = await _writable_contact(session, viewer, Checks(), contact_id)
             if expected_version is not None:

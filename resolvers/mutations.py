@@ -83,10 +83,11 @@ class Checks:
         if value is None:
             return None
         try:
-            return decode_id(value, type_name)
+            key = decode_id(value, type_name)
         except BadUserInput as exc:
             self.fail(field_name, exc.message)
             return None
+        return key
 
 
 def require_version(current: int, expected: int) -> None:
