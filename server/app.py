@@ -11,6 +11,7 @@ from typing import Any
 import orjson
 from sqlalchemy import text
 from starlette.applications import Starlette
+from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route, WebSocketRoute
@@ -19,7 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from models.db import Database
 from server.auth import Authenticator
 from server.graphql import executable_schema
-from server.http import GraphQLHTTP, GraphQLWebSocket
+from server.http import GraphQLHTTP, GraphQLWebSocket, request_id_of
 from server.migrate import current_revision, head_revision, upgrade_head
 from server.settings import Settings, SettingsError
 from subscriptions.broker import connected_broker
@@ -88,6 +89,7 @@ class BodyLimit:
             "message": f"the request body is larger than {self.max_bytes} bytes",
             "extensions": {"code": "PAYLOAD_TOO_LARGE"},
         }]}, 413)
+        response.headers["X-Request-Id"] = request_id_of(Headers(scope=scope))
         await response(scope, receive, send)
 
 

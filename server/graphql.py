@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from typing import Any
+from contextlib import suppress
+from typing import Any, cast
 
 import strawberry
+from graphql import ExecutionResult as GraphQLExecutionResult
 from graphql import GraphQLError, GraphQLSyntaxError
 from strawberry.extensions import (
     AddValidationRules,
@@ -19,7 +21,10 @@ from strawberry.extensions import (
     SchemaExtension,
     ValidationCache,
 )
-from strawberry.types import ExecutionContext
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
+from strawberry.schema.schema import SubscriptionResult
+from strawberry.types import ExecutionContext, ExecutionResult
+from strawberry.types.execution import StreamExecutionResult
 
 from loaders.errors import ApiError
 from schema.root import build_schema
@@ -45,12 +50,32 @@ class OperationContext(SchemaExtension):
         yield
 
 
+class DocumentCache(ParserCache):
+    """Strawberry's ParserCache, except for documents that do not parse.
+
+    ParserCache parses in its hook, outside Strawberry's handling of parse errors, so
+    a syntax error (too many tokens, nested too deeply) would escape the operation:
+    left uncoded over HTTP and failing the operation over WebSocket. Such a document
+    is left to Strawberry's own parse, which reports the same error as a result.
+    """
+
+    def on_parse(self) -> Iterator[None]:
+        context = self.execution_context
+        with suppress(GraphQLError, RecursionError):
+            context.graphql_document = self.cached_parse_document(
+                context.query, **context.parse_options)
+        yield
+
+
 class ErrorCodes(SchemaExtension):
     """Every error leaves with ``extensions.code``; unexpected ones leave masked.
 
     A resolver's ApiError keeps its message and code. Anything else raised while
     executing is a bug: it is logged with the request id and the client gets
     INTERNAL_SERVER_ERROR with that id, never a stack trace or SQL.
+
+    HTTP results are coded when the operation ends. WebSocket results are sent
+    while the operation is still open, so each is coded before it is sent.
     """
 
     def on_validate(self) -> Iterator[None]:
@@ -61,8 +86,16 @@ class ErrorCodes(SchemaExtension):
 
     def on_operation(self) -> Iterator[None]:
         yield
-        result = self.execution_context.result
-        if result is not None and result.errors:
+        self._code(self.execution_context.result)
+
+    def on_stream_result(self, result: StreamExecutionResult) -> Iterator[None]:
+        self._code(result)
+        yield
+
+    def _code(self, result: object) -> None:
+        # Coding is idempotent: a result coded as it was streamed passes unchanged
+        # when the operation ends.
+        if isinstance(result, (ExecutionResult, GraphQLExecutionResult)) and result.errors:
             result.errors = [self._coded(error) for error in result.errors]
 
     def _coded(self, error: GraphQLError) -> GraphQLError:
@@ -74,11 +107,14 @@ class ErrorCodes(SchemaExtension):
         if isinstance(original, RecursionError):
             return _with_code(error, QUERY_TOO_COMPLEX, "the document is nested too deeply")
         if isinstance(error, GraphQLSyntaxError):
-            code = QUERY_TOO_COMPLEX if "tokens" in error.message else PARSE_FAILED
-            return _with_code(error, code, error.message)
-        if original is None and error.path is None:
-            # Before execution: variables that do not fit their types, an unknown
-            # operation name. The message says which.
+            too_big = "tokens" in error.message or "nested too deeply" in error.message
+            return _with_code(error, QUERY_TOO_COMPLEX if too_big else PARSE_FAILED,
+                              error.message)
+        if error.path is None and (original is None or isinstance(original, (
+                GraphQLError, CannotGetOperationTypeError, InvalidOperationTypeError))):
+            # Before execution: variables that do not fit their types (graphql-core
+            # wraps the scalar's own GraphQLError), an unknown operation name, an
+            # operation the transport does not run. The message says which.
             return _with_code(error, BAD_USER_INPUT, error.message)
         return self._internal(error)
 
@@ -110,13 +146,28 @@ class CrmSchema(strawberry.Schema):
         # not server errors and are not logged.
         return None
 
+    async def subscribe(
+        self, query: str | None, variable_values: dict[str, Any] | None = None,
+        context_value: Any | None = None, root_value: Any | None = None,
+        operation_name: str | None = None, operation_extensions: dict[str, Any] | None = None,
+    ) -> SubscriptionResult:
+        # The legacy graphql-ws protocol runs every operation through subscribe(), and
+        # its clients (subscriptions-transport-ws) send queries and mutations over it
+        # as well as subscriptions. Strawberry's subscribe() would refuse them.
+        stream = await self.stream(
+            query, variable_values=variable_values, context_value=context_value,
+            root_value=root_value, operation_name=operation_name,
+            operation_extensions=operation_extensions,
+        )
+        return cast("SubscriptionResult", stream)
+
 
 def executable_schema(settings: Settings) -> strawberry.Schema:
     rules = [depth_limit(settings.max_depth), alias_limit(settings.max_aliases)]
     extensions: list[Any] = [
         OperationContext,
         lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
-        lambda: ParserCache(maxsize=1_000),
+        lambda: DocumentCache(maxsize=1_000),
         lambda: AddValidationRules(rules),
         lambda: ValidationCache(maxsize=1_000),
         ErrorCodes,

@@ -133,9 +133,10 @@ class GraphQLHTTP:
 
     async def read_params(self, request: Request) -> dict[str, Any]:
         if request.method == "GET":
-            raw: dict[str, Any] = dict(request.query_params)
+            # An empty parameter is an absent one (?variables=&operationName=).
+            raw: dict[str, Any] = {k: v for k, v in request.query_params.items() if v}
             for name in ("variables", "extensions"):
-                if raw.get(name):
+                if name in raw:
                     raw[name] = _json(raw[name], name)
         else:
             content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -148,13 +149,14 @@ class GraphQLHTTP:
         query = raw.get("query")
         if not isinstance(query, str) or not query.strip():
             raise _BadRequest(400, BAD_REQUEST, "'query' must be a non-empty string")
-        variables = raw.get("variables") or None
+        # Only null means absent: [], 0 or "" are not objects and are refused.
+        variables = raw.get("variables")
         if variables is not None and not isinstance(variables, dict):
             raise _BadRequest(400, BAD_REQUEST, "'variables' must be an object")
         operation_name = raw.get("operationName") or None
         if operation_name is not None and not isinstance(operation_name, str):
             raise _BadRequest(400, BAD_REQUEST, "'operationName' must be a string")
-        extensions = raw.get("extensions") or None
+        extensions = raw.get("extensions")
         if extensions is not None and not isinstance(extensions, dict):
             raise _BadRequest(400, BAD_REQUEST, "'extensions' must be an object")
         return {"query": query, "variables": variables, "operationName": operation_name,
