@@ -129,6 +129,8 @@ def _related(
 
 
 def _plain(value: Any) -> Any:
+    if isinstance(value, str) and "\x00" in value:
+        raise BadUserInput("text cannot contain NUL characters")
     return value
 
 
@@ -163,9 +165,9 @@ def _operators(target: Scalar, ops: Any) -> list[ColumnElement[bool]]:
         elif op == "lte":
             clauses.append(column <= convert(raw))
         elif op == "contains":
-            clauses.append(func.lower(column).contains(str(raw).lower(), autoescape=True))
+            clauses.append(func.lower(column).contains(_plain(raw).lower(), autoescape=True))
         elif op == "starts_with":
-            clauses.append(func.lower(column).startswith(str(raw).lower(), autoescape=True))
+            clauses.append(func.lower(column).startswith(_plain(raw).lower(), autoescape=True))
         elif op == "is_null":
             clauses.append(column.is_(None) if raw else column.is_not(None))
         else:  # pragma: no cover - an operator input field without a compiler rule

@@ -63,6 +63,9 @@ class Checks:
                 self.fail(field_name, f"{field_name} is required")
             return None
         value = value.strip()
+        if "\x00" in value:
+            self.fail(field_name, f"{field_name} cannot contain NUL characters")
+            return None
         if not value:
             if required:
                 self.fail(field_name, f"{field_name} cannot be empty")

@@ -19,6 +19,7 @@ from schema.accounts import Account, AccountMutations, AccountQueries, Contact
 from schema.context import Info, viewer_of
 from schema.pricing import OfferingArea, PricingQueries, Product
 from schema.relay import Node
+from schema.scalars import SCALAR_OVERRIDES
 from schema.users import PartnerOrg, Team, User, UserQueries
 
 # Every Node type: how to load it by key and how to build it from its row.
@@ -36,10 +37,13 @@ MAX_NODES = 500
 
 
 async def _node(info: Info, global_id: str) -> Node | None:
-    type_name, key = decode_any_id(global_id)
+    return await _load_node(info, *decode_any_id(global_id))
+
+
+async def _load_node(info: Info, type_name: str, key: int) -> Node | None:
     entry = NODE_TYPES.get(type_name)
     if entry is None:
-        raise BadUserInput(f"{global_id!r} is not a valid ID")
+        return None  # a well-formed id of a type that is not a node here names nothing
     loader_class, build = entry
     row = await info.context.loaders.get(loader_class).load(key)
     return build(row) if row is not None else None
@@ -59,7 +63,9 @@ class Query(UserQueries, AccountQueries, PricingQueries):
         viewer_of(info)
         if len(ids) > MAX_NODES:
             raise BadUserInput(f"nodes takes at most {MAX_NODES} ids")
-        return list(await asyncio.gather(*(_node(info, i) for i in ids)))
+        # Every id is checked before any load starts, so a bad one leaves no load running.
+        keys = [decode_any_id(i) for i in ids]
+        return list(await asyncio.gather(*(_load_node(info, *key) for key in keys)))
 
 
 @strawberry.type
@@ -75,7 +81,8 @@ def build_schema(
     schema_class: type[strawberry.Schema] = strawberry.Schema,
 ) -> strawberry.Schema:
     return schema_class(
-        query=Query, mutation=Mutation, types=NODE_CLASSES, extensions=list(extensions)
+        query=Query, mutation=Mutation, types=NODE_CLASSES, extensions=list(extensions),
+        scalar_overrides=SCALAR_OVERRIDES,
     )
 
 
