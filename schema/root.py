@@ -8,6 +8,7 @@ from typing import Any
 
 import strawberry
 from strawberry.extensions import SchemaExtension
+from strawberry.schema.config import StrawberryConfig
 
 from loaders.accounts import AccountByIdLoader, ContactByIdLoader
 from loaders.base import RowByIdLoader
@@ -19,7 +20,7 @@ from schema.accounts import Account, AccountMutations, AccountQueries, Contact
 from schema.context import Info, viewer_of
 from schema.pricing import OfferingArea, PricingQueries, Product
 from schema.relay import Node
-from schema.scalars import SCALAR_OVERRIDES
+from schema.scalars import SCALAR_MAP
 from schema.users import PartnerOrg, Team, User, UserQueries
 
 # Every Node type: how to load it by key and how to build it from its row.
@@ -82,7 +83,7 @@ def build_schema(
 ) -> strawberry.Schema:
     return schema_class(
         query=Query, mutation=Mutation, types=NODE_CLASSES, extensions=list(extensions),
-        scalar_overrides=SCALAR_OVERRIDES,
+        config=StrawberryConfig(scalar_map=SCALAR_MAP),
     )
 
 

@@ -39,15 +39,15 @@ def _decimal(value: Any) -> Decimal:
 
 
 AwareDateTime = strawberry.scalar(
-    datetime, name="DateTime", serialize=datetime.isoformat, parse_value=_datetime,
+    name="DateTime", serialize=datetime.isoformat, parse_value=_datetime,
     description="An ISO 8601 date-time with an offset, e.g. 2026-03-01T09:30:00+02:00.",
 )
 BoundedDecimal = strawberry.scalar(
-    Decimal, name="Decimal", serialize=str, parse_value=_decimal,
+    name="Decimal", serialize=str, parse_value=_decimal,
     description="A decimal number sent as a string, e.g. 1234.50.",
 )
 
-SCALAR_OVERRIDES: dict[object, Any] = {
+SCALAR_MAP: dict[object, Any] = {
     datetime: AwareDateTime,
     Decimal: BoundedDecimal,
 }
