@@ -12,6 +12,7 @@ import orjson
 from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.datastructures import Headers
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route, WebSocketRoute
@@ -159,4 +160,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
     )
     app.state.settings = settings
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    if settings.allowed_origins:
+        # Browsers on other origins (a frontend's dev server, a dashboard) may call the
+        # API; tokens travel in headers, never cookies, so no credentials mode.
+        app.add_middleware(
+            CORSMiddleware, allow_origins=settings.allowed_origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "Content-Type", "Accept", "X-Request-Id"],
+            expose_headers=["X-Request-Id"], max_age=600,
+        )
     return app

@@ -42,6 +42,7 @@ class Settings:
     ws_init_timeout_seconds: float = 10.0
     db_pool_size: int = 10
     graphiql: bool = True
+    cors_origins: str = ""
     log_level: str = "INFO"
     extra: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
@@ -71,6 +72,10 @@ class Settings:
             raise SettingsError("JWT_ALGORITHM must be HS256 or RS256")
         if not 1 <= self.default_page_size <= self.max_page_size:
             raise SettingsError("DEFAULT_PAGE_SIZE must be between 1 and MAX_PAGE_SIZE")
+
+    @property
+    def allowed_origins(self) -> list[str]:
+        return [o.strip() for o in self.cors_origins.split(",") if o.strip()]
 
     @property
     def async_database_url(self) -> str:

@@ -5,6 +5,7 @@ Every request goes through the real ASGI app, as a client's would.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import re
@@ -20,6 +21,7 @@ from loaders.container import Loaders
 from models.db import Database
 from models.users import Role
 from resolvers import users as users_resolvers
+from server.app import create_app
 from tests.conftest import TEST_SECRET
 from tests.factories import Org, gid, make_account, make_org, make_user
 from tests.graphql_client import GraphQLClient
@@ -661,3 +663,24 @@ async def test_every_error_response_is_coded_and_masked(
             )
             assert response.status_code in (200, 400), (request, response.text)
             assert_masked(response)
+
+
+async def test_cors_preflight_and_response_headers_for_allowed_origins(settings, db):
+    allowed = dataclasses.replace(settings, cors_origins="https://app.example, https://b.example")
+    application = create_app(allowed)
+    async with application.router.lifespan_context(application), httpx.AsyncClient(
+        transport=httpx.ASGITransport(application), base_url="http://testserver"
+    ) as http:
+        preflight = await http.options("/graphql", headers={
+            "Origin": "https://app.example", "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "authorization, content-type"})
+        assert preflight.status_code == 200
+        assert preflight.headers["access-control-allow-origin"] == "https://app.example"
+        assert "authorization" in preflight.headers["access-control-allow-headers"].lower()
+        refused = await http.options("/graphql", headers={
+            "Origin": "https://evil.example", "Access-Control-Request-Method": "POST"})
+        assert "access-control-allow-origin" not in refused.headers
+        response = await http.post("/graphql", json={"query": "{ __typename }"},
+                                   headers={"Origin": "https://b.example"})
+        assert response.headers["access-control-allow-origin"] == "https://b.example"
+        assert "x-request-id" in response.headers["access-control-expose-headers"].lower()
