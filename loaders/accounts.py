@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, select, true
 
 from loaders.base import ChildCountLoader, ChildPageLoader, RowByIdLoader
+from loaders.opportunities import OPPORTUNITIES, OPPORTUNITY_FILTER
 from loaders.query import FilterSpec, Related, Scalar, Sortable
 from loaders.users import ACCOUNTS, CONTACTS, USER_FILTER, USERS, shared_account_ids
 from models.users import Role, Viewer
@@ -45,6 +46,10 @@ ACCOUNT_FILTER = FilterSpec(
         "owner": Related(lambda: USER_FILTER, lambda: USERS.c.id == ACCOUNTS.c.owner_id, False),
         "contacts": Related(
             lambda: CONTACT_FILTER, lambda: CONTACTS.c.account_id == ACCOUNTS.c.id, True
+        ),
+        "opportunities": Related(
+            lambda: OPPORTUNITY_FILTER, lambda: OPPORTUNITIES.c.account_id == ACCOUNTS.c.id,
+            True,
         ),
     },
     visibility=visible_accounts,

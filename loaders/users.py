@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, false, or_, select, true
+from sqlalchemy import ColumnElement, Select, exists, false, or_, select, true
 
 from loaders.base import ChildCountLoader, ChildPageLoader, RowByIdLoader
 from loaders.query import FilterSpec, Related, Scalar, Sortable
@@ -21,6 +21,11 @@ SHARES = AccountShare.__table__
 
 def shared_account_ids(viewer: Viewer) -> Select[Any]:
     return select(SHARES.c.account_id).where(SHARES.c.partner_org_id == viewer.partner_org_id)
+
+
+def account_is_shared(viewer: Viewer, account_id: int) -> ColumnElement[bool]:
+    return exists().where(SHARES.c.account_id == account_id,
+                          SHARES.c.partner_org_id == viewer.partner_org_id)
 
 
 def visible_users(viewer: Viewer) -> ColumnElement[bool]:

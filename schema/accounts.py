@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 from strawberry import UNSET, Private
@@ -18,10 +18,12 @@ from loaders.accounts import (
     ContactsByAccountLoader,
 )
 from loaders.ids import decode_id, encode_id
+from loaders.opportunities import OpportunitiesByAccountLoader, OpportunityCountByAccountLoader
 from loaders.query import PageArgs
 from loaders.users import UserByIdLoader
 from models.accounts import AccountType as AccountTypeEnum
 from resolvers import accounts as resolve
+from schema import opportunities as opportunity_types  # they refer to accounts too
 from schema.context import Info, viewer_of
 from schema.errors import UserError, user_errors
 from schema.filters import (
@@ -34,6 +36,14 @@ from schema.filters import (
 )
 from schema.relay import Connection, Node, connection
 from schema.users import User, UserFilter
+
+if TYPE_CHECKING:
+    from schema.opportunities import (
+        Opportunity,
+        OpportunityFilter,
+        OpportunityOrder,
+        OpportunityRelationFilter,
+    )
 
 AccountType = strawberry.enum(AccountTypeEnum, name="AccountType",
                               description="The relationship with an account.")
@@ -63,6 +73,10 @@ class AccountFilter:
     contacts: ContactRelationFilter | None = strawberry.field(
         default=UNSET, description="Conditions on the account's contacts."
     )
+    opportunities: Annotated[
+        OpportunityRelationFilter, strawberry.lazy("schema.opportunities")
+    ] | None = strawberry.field(default=UNSET,
+                                description="Conditions on the account's opportunities.")
     and_: list[AccountFilter] | None = strawberry.field(name="and", default=UNSET)
     or_: list[AccountFilter] | None = strawberry.field(name="or", default=UNSET)
     not_: AccountFilter | None = strawberry.field(name="not", default=UNSET)
@@ -214,6 +228,25 @@ class Account(Node):
             return await loaders.get(ContactCountByAccountLoader, filter).load(self._key)
 
         return connection(page, Contact.from_row, count)
+
+    @strawberry.field(description="The account's opportunities.")
+    async def opportunities(
+        self, info: Info, first: int | None = None, after: str | None = None,
+        last: int | None = None, before: str | None = None,
+        filter: Annotated[OpportunityFilter, strawberry.lazy("schema.opportunities")]
+        | None = None,
+        order_by: list[Annotated[OpportunityOrder, strawberry.lazy("schema.opportunities")]]
+        | None = None,
+    ) -> Connection[Annotated[Opportunity, strawberry.lazy("schema.opportunities")]]:
+        loaders = info.context.loaders
+        page = await loaders.get(
+            OpportunitiesByAccountLoader, PageArgs(first, after, last, before), filter, order_by
+        ).load(self._key)
+
+        async def count() -> int:
+            return await loaders.get(OpportunityCountByAccountLoader, filter).load(self._key)
+
+        return connection(page, opportunity_types.Opportunity.from_row, count)
 
 
 @strawberry.type(description="A person at an account.")

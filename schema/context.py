@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Any, Protocol
 
 import strawberry
 
@@ -17,6 +17,14 @@ class RequestContext(Protocol):
     viewer: Viewer | None
     loaders: Loaders
     request_id: str
+    events: Any  # subscriptions.hub.EventHub
+    org_timezone: str
+
+    def renew_loaders(self) -> None:
+        """Forget what the loaders read: a subscription reads each event fresh."""
+
+    async def close_socket(self, code: int, reason: str) -> None:
+        """Close the WebSocket this operation runs on."""
 
 
 Info = strawberry.Info[RequestContext, None]

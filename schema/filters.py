@@ -43,6 +43,17 @@ class IDFilter:
     is_null: bool | None = UNSET
 
 
+@strawberry.input(description="Conditions on a whole number.")
+class IntFilter:
+    eq: int | None = UNSET
+    ne: int | None = UNSET
+    in_: list[int] | None = strawberry.field(name="in", default=UNSET)
+    gt: int | None = UNSET
+    gte: int | None = UNSET
+    lt: int | None = UNSET
+    lte: int | None = UNSET
+
+
 @strawberry.input(description="Conditions on a money amount or other decimal.")
 class DecimalFilter:
     eq: Decimal | None = UNSET

@@ -14,10 +14,27 @@ from loaders.accounts import AccountByIdLoader, ContactByIdLoader
 from loaders.base import RowByIdLoader
 from loaders.errors import BadUserInput
 from loaders.ids import decode_any_id
+from loaders.opportunities import (
+    LeadByIdLoader,
+    OpportunityByIdLoader,
+    PhaseByIdLoader,
+    PhaseChangeByIdLoader,
+    PipelineByIdLoader,
+)
 from loaders.pricing import OfferingAreaByIdLoader, ProductByIdLoader
 from loaders.users import PartnerOrgByIdLoader, TeamByIdLoader, UserByIdLoader
 from schema.accounts import Account, AccountMutations, AccountQueries, Contact
 from schema.context import Info, viewer_of
+from schema.opportunities import (
+    Lead,
+    Opportunity,
+    OpportunityMutations,
+    OpportunityQueries,
+    OpportunitySubscriptions,
+    Phase,
+    PhaseChange,
+    Pipeline,
+)
 from schema.pricing import OfferingArea, PricingQueries, Product
 from schema.relay import Node
 from schema.scalars import SCALAR_MAP
@@ -32,6 +49,11 @@ NODE_TYPES: dict[str, tuple[type[RowByIdLoader], Callable[[Any], Node]]] = {
     "PartnerOrg": (PartnerOrgByIdLoader, PartnerOrg.from_row),
     "Product": (ProductByIdLoader, Product.from_row),
     "OfferingArea": (OfferingAreaByIdLoader, OfferingArea.from_row),
+    "Pipeline": (PipelineByIdLoader, Pipeline.from_row),
+    "Phase": (PhaseByIdLoader, Phase.from_row),
+    "Opportunity": (OpportunityByIdLoader, Opportunity.from_row),
+    "PhaseChange": (PhaseChangeByIdLoader, PhaseChange.from_row),
+    "Lead": (LeadByIdLoader, Lead.from_row),
 }
 
 MAX_NODES = 500
@@ -51,7 +73,7 @@ async def _load_node(info: Info, type_name: str, key: int) -> Node | None:
 
 
 @strawberry.type
-class Query(UserQueries, AccountQueries, PricingQueries):
+class Query(UserQueries, AccountQueries, OpportunityQueries, PricingQueries):
     @strawberry.field(description="Any object by its global ID; null when it does not exist "
                       "or the viewer may not see it.")
     async def node(self, info: Info, id: strawberry.ID) -> Node | None:
@@ -70,11 +92,17 @@ class Query(UserQueries, AccountQueries, PricingQueries):
 
 
 @strawberry.type
-class Mutation(AccountMutations):
+class Mutation(AccountMutations, OpportunityMutations):
     pass
 
 
-NODE_CLASSES = [Account, Contact, User, Team, PartnerOrg, Product, OfferingArea]
+@strawberry.type
+class Subscription(OpportunitySubscriptions):
+    pass
+
+
+NODE_CLASSES = [Account, Contact, User, Team, PartnerOrg, Product, OfferingArea, Pipeline,
+                Phase, Opportunity, PhaseChange, Lead]
 
 
 def build_schema(
@@ -82,7 +110,8 @@ def build_schema(
     schema_class: type[strawberry.Schema] = strawberry.Schema,
 ) -> strawberry.Schema:
     return schema_class(
-        query=Query, mutation=Mutation, types=NODE_CLASSES, extensions=list(extensions),
+        query=Query, mutation=Mutation, subscription=Subscription, types=NODE_CLASSES,
+        extensions=list(extensions),
         config=StrawberryConfig(scalar_map=SCALAR_MAP),
     )
 

@@ -6,6 +6,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from typing import Any
 
 import orjson
@@ -24,7 +25,7 @@ from server.graphql import executable_schema
 from server.http import GraphQLHTTP, GraphQLWebSocket, request_id_of
 from server.migrate import current_revision, head_revision, upgrade_head
 from server.settings import Settings, SettingsError
-from subscriptions.broker import connected_broker
+from subscriptions.hub import EventHub
 
 logger = logging.getLogger("crmgraph")
 
@@ -109,16 +110,24 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await ensure_migrated(settings, db)
             authenticator = Authenticator(settings, db)
             schema = executable_schema(settings)
-            async with connected_broker(settings.broadcast_url) as broker:
+            events = EventHub(
+                db, settings.broadcast_url, queue_size=settings.subscription_queue_size,
+                poll_seconds=settings.event_poll_seconds,
+                retention=timedelta(days=settings.event_retention_days),
+            )
+            await events.start()
+            try:
                 state.update(
-                    db=db, broker=broker, authenticator=authenticator,
-                    http=GraphQLHTTP(schema, settings, db, authenticator),
-                    ws=GraphQLWebSocket(schema, settings, db, authenticator),
+                    db=db, events=events, authenticator=authenticator,
+                    http=GraphQLHTTP(schema, settings, db, authenticator, events),
+                    ws=GraphQLWebSocket(schema, settings, db, authenticator, events),
                 )
                 app.state.db = db
-                app.state.broker = broker
+                app.state.events = events
                 app.state.authenticator = authenticator
                 yield
+            finally:
+                await events.stop()
         finally:
             await db.dispose()
 

@@ -17,8 +17,21 @@ class Context:
     settings: Settings
     viewer: Viewer | None
     request_id: str
+    events: Any = None  # subscriptions.hub.EventHub
+    websocket: Any = None  # the starlette WebSocket, for operations over one
     connection_params: dict[str, Any] = field(default_factory=dict)
     _loaders: Loaders | None = None
+
+    @property
+    def org_timezone(self) -> str:
+        return self.settings.org_timezone
+
+    def renew_loaders(self) -> None:
+        self._loaders = None
+
+    async def close_socket(self, code: int, reason: str) -> None:
+        if self.websocket is not None:
+            await self.websocket.close(code=code, reason=reason)
 
     @property
     def loaders(self) -> Loaders:

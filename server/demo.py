@@ -11,12 +11,14 @@ ever reach a real mailbox.
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import random
 import re
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -26,6 +28,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from models.accounts import Account, AccountShare, AccountType, Contact
 from models.base import Base
 from models.db import Database
+from models.leads import Lead
+from models.opportunities import (
+    ForecastCategory,
+    Opportunity,
+    Phase,
+    PhaseChange,
+    PhaseOutcome,
+    Pipeline,
+    PipelineKind,
+)
 from models.pricing import OfferingArea, Product
 from models.users import PartnerOrg, Role, Team, User
 
@@ -40,6 +52,10 @@ CONTACT_COUNT = 600
 CHILD_ACCOUNT_COUNT = 20
 ARCHIVED_ACCOUNT_COUNT = 6
 SHARED_ACCOUNT_COUNT = 30
+OPPORTUNITY_COUNT = 1000
+PARTNER_DEAL_COUNT = 150  # of OPPORTUNITY_COUNT, on accounts shared with the partner org
+LEAD_COUNT = 300
+CONVERTED_LEAD_COUNT = 40  # of LEAD_COUNT; half of them also opened an opportunity
 
 PARTNER_ORG_NAME = "Northwind Partners"
 TEAM_NAMES = ("Nordics", "DACH", "Benelux")
@@ -107,6 +123,76 @@ _PRODUCT_TABLE = {
 }
 # Still in the catalogue for old agreements, no longer sold.
 _RETIRED_PRODUCTS = frozenset({"SW-LEG", "HW-PHN"})
+
+SALES_PIPELINE = "Sales"
+PARTNER_PIPELINE = "Partner Deals"
+LEAD_PIPELINE = "Lead Funnel"
+
+# Per pipeline: phase | default probability | outcome | forecast category, in position
+# order. Open phases come first: the generators below walk them front to back.
+_PIPELINE_TABLE = {
+    (SALES_PIPELINE, PipelineKind.SALES): """
+        Qualification  |  10 | OPEN | PIPELINE
+        Needs Analysis |  20 | OPEN | PIPELINE
+        Proposal       |  40 | OPEN | BEST_CASE
+        Negotiation    |  60 | OPEN | BEST_CASE
+        Commit         |  80 | OPEN | COMMIT
+        Closed Won     | 100 | WON  | CLOSED
+        Closed Lost    |   0 | LOST | OMITTED
+    """,
+    (PARTNER_PIPELINE, PipelineKind.SALES): """
+        Registered     |  20 | OPEN | PIPELINE
+        Qualified      |  50 | OPEN | BEST_CASE
+        Closed Won     | 100 | WON  | CLOSED
+        Closed Lost    |   0 | LOST | OMITTED
+    """,
+    (LEAD_PIPELINE, PipelineKind.MARKETING): """
+        New            |   5 | OPEN | PIPELINE
+        Contacted      |  10 | OPEN | PIPELINE
+        Engaged        |  25 | OPEN | PIPELINE
+        Qualified      |  50 | OPEN | PIPELINE
+        Disqualified   |   0 | LOST | OMITTED
+    """,
+}
+
+# Where opportunities end up: open, won, lost.
+_OUTCOME_WEIGHTS = {PhaseOutcome.OPEN: 60, PhaseOutcome.WON: 25, PhaseOutcome.LOST: 15}
+# Per pipeline, over its open phases: where open deals stand (a funnel, fuller at the
+# top), and where lost deals were lost.
+_OPEN_PHASE_WEIGHTS = {SALES_PIPELINE: (30, 25, 20, 15, 10), PARTNER_PIPELINE: (60, 40)}
+_LOST_FROM_WEIGHTS = {SALES_PIPELINE: (25, 25, 25, 15, 10), PARTNER_PIPELINE: (55, 45)}
+_LOST_REASONS = ("Price", "Competitor", "No budget", "Timing", "No decision")
+_LOST_REASON_WEIGHTS = (25, 25, 20, 15, 15)
+# Deals per account type: customers buy most; competitors are never sold to.
+_DEAL_ACCOUNT_WEIGHTS = {
+    AccountType.CUSTOMER: 6,
+    AccountType.PROSPECT: 3,
+    AccountType.PARTNER: 1,
+    AccountType.COMPETITOR: 0,
+    AccountType.OTHER: 1,
+}
+# Offering area weights per pipeline: partners resell software and hardware.
+_DEAL_AREA_WEIGHTS = {
+    SALES_PIPELINE: {"SW": 35, "SVC": 25, "HW": 10, "SUP": 15, "TRN": 15},
+    PARTNER_PIPELINE: {"SW": 50, "HW": 30, "SUP": 20},
+}
+# Median deal size per offering area in EUR; sizes spread log-normally around it.
+_DEAL_MEDIANS = {"SW": 30_000, "SVC": 40_000, "HW": 12_000, "SUP": 18_000, "TRN": 6_000}
+_DEAL_MIN, _DEAL_MAX = 2_000, 250_000
+# What a deal for a product is called, by the product's unit.
+_DEAL_SUFFIXES = {
+    "license": ("", "expansion", "renewal", "upgrade"),
+    "month": ("", "renewal", "contract"),
+    "hour": ("", "project", "roll-out"),
+    "day": ("", "project", "programme"),
+    "piece": ("", "roll-out", "refresh"),
+}
+
+_LEAD_SOURCES = ("Web form", "Trade show", "Webinar", "Referral", "Cold call", "LinkedIn")
+_LEAD_SOURCE_WEIGHTS = (30, 15, 15, 10, 15, 15)
+# Unconverted leads over the funnel phases, in position order; converted leads are all
+# in "Qualified".
+_LEAD_PHASE_WEIGHTS = (25, 25, 20, 10, 20)
 
 
 def _words(text: str, sep: str | None = None) -> tuple[str, ...]:
@@ -313,6 +399,11 @@ class DemoRows:
     accounts: list[dict[str, Any]] = field(default_factory=list)
     contacts: list[dict[str, Any]] = field(default_factory=list)
     account_shares: list[dict[str, Any]] = field(default_factory=list)
+    pipelines: list[dict[str, Any]] = field(default_factory=list)
+    phases: list[dict[str, Any]] = field(default_factory=list)
+    opportunities: list[dict[str, Any]] = field(default_factory=list)
+    phase_changes: list[dict[str, Any]] = field(default_factory=list)
+    leads: list[dict[str, Any]] = field(default_factory=list)
 
 
 def _moment(rng: random.Random, after: datetime, before: datetime) -> datetime:
@@ -571,6 +662,459 @@ def _build_shares(rng: random.Random, rows: DemoRows) -> None:
         )
 
 
+@dataclass(frozen=True)
+class _Funnel:
+    """A pipeline and its phase rows, as the generators below walk them."""
+
+    pipeline: dict[str, Any]
+    open: tuple[dict[str, Any], ...]  # in position order
+    won: dict[str, Any] | None
+    lost: dict[str, Any]
+
+
+def _build_pipelines(rng: random.Random, rows: DemoRows) -> dict[str, _Funnel]:
+    partner_since = rows.partner_orgs[0]["created_at"]
+    funnels: dict[str, _Funnel] = {}
+    for pipeline_id, ((name, kind), table) in enumerate(_PIPELINE_TABLE.items(), start=1):
+        # Partner deals began with the partner programme; the rest is initial set-up.
+        if name == PARTNER_PIPELINE:
+            created = partner_since
+        else:
+            created = _moment(rng, HISTORY_START, HISTORY_START + timedelta(days=7))
+        stamps = {"created_at": created, "updated_at": created, "version": 1}
+        pipeline = {"id": pipeline_id, "name": name, "kind": kind, "active": True, **stamps}
+        rows.pipelines.append(pipeline)
+        phases = []
+        for position, line in enumerate(table.strip().splitlines(), start=1):
+            phase_name, probability, outcome, category = _words(line, "|")
+            phase = {
+                "id": len(rows.phases) + 1,
+                "pipeline_id": pipeline_id,
+                "name": phase_name,
+                "position": position,
+                "probability": int(probability),
+                "outcome": PhaseOutcome[outcome],
+                "forecast_category": ForecastCategory[category],
+                **stamps,
+            }
+            rows.phases.append(phase)
+            phases.append(phase)
+        funnels[name] = _Funnel(
+            pipeline=pipeline,
+            open=tuple(phase for phase in phases if phase["outcome"] is PhaseOutcome.OPEN),
+            won=next((phase for phase in phases if phase["outcome"] is PhaseOutcome.WON), None),
+            lost=next(phase for phase in phases if phase["outcome"] is PhaseOutcome.LOST),
+        )
+    return funnels
+
+
+_CENT = Decimal("0.01")
+_TEN = Decimal("1E1")
+# En dash between account and offering, as sales people write deal names.
+_DASH = "\u2013"
+
+
+def _rounded_deal_amount(value: Decimal) -> Decimal:
+    """Deals are quoted to ten euros, within the demo's range, with two decimals."""
+    return min(max(value.quantize(_TEN), Decimal(_DEAL_MIN)), Decimal(_DEAL_MAX)).quantize(_CENT)
+
+
+def _deal_amount(rng: random.Random, median: int) -> Decimal:
+    """Log-normal around the area's median: many mid-sized deals, a few large ones."""
+    permille = int(1000 * rng.lognormvariate(0, 0.8))
+    return _rounded_deal_amount(Decimal(median * permille) / 1000)
+
+
+def _seconds(days: float) -> timedelta:
+    return timedelta(seconds=int(days * 86_400))
+
+
+def _moments_between(
+    rng: random.Random, start: datetime, end: datetime, count: int
+) -> list[datetime]:
+    """count distinct whole seconds strictly between start and end, in order."""
+    span = max(int((end - start).total_seconds()), count + 1)
+    return [start + timedelta(seconds=s) for s in sorted(rng.sample(range(1, span), count))]
+
+
+def _phase_path(
+    rng: random.Random, funnel: _Funnel, pipeline: str, outcome: PhaseOutcome
+) -> list[dict[str, Any]]:
+    """The phases an opportunity entered, from its creation in the first one: forward
+    through the open phases to where it stands, now and then skipping a phase or
+    stepping back one, then into the closing phase if it is closed."""
+    last_open = len(funnel.open) - 1
+    if outcome is PhaseOutcome.OPEN:
+        target = rng.choices(range(last_open + 1), _OPEN_PHASE_WEIGHTS[pipeline])[0]
+    elif outcome is PhaseOutcome.WON:
+        # Most wins pass the last open phase; some close from the one before it.
+        target = last_open if rng.random() < 0.85 else last_open - 1
+    else:
+        target = rng.choices(range(last_open + 1), _LOST_FROM_WEIGHTS[pipeline])[0]
+    steps, index, stepped_back = [0], 0, False
+    while index < target:
+        roll = rng.random()
+        if roll < 0.06 and index > 0 and not stepped_back:
+            index, stepped_back = index - 1, True
+        elif roll < 0.18 and index + 2 <= target:
+            index += 2
+        else:
+            index += 1
+        steps.append(index)
+    path = [funnel.open[step] for step in steps]
+    if outcome is PhaseOutcome.WON and funnel.won is not None:
+        path.append(funnel.won)
+    elif outcome is PhaseOutcome.LOST:
+        path.append(funnel.lost)
+    return path
+
+
+@dataclass(frozen=True)
+class _Buyers:
+    """The accounts a pipeline's deals go to, in order of creation, and their weights."""
+
+    accounts: list[dict[str, Any]]
+    since: list[datetime]  # from when each can have deals in the pipeline
+    # Running sums of the weights: by account type, and by type times the days the
+    # account could buy before the base date.
+    cumulative: list[int]
+    cumulative_lifetime: list[int]
+
+    @classmethod
+    def of(cls, accounts: list[dict[str, Any]], opened: datetime) -> _Buyers:
+        since = [max(account["created_at"], opened) + timedelta(days=1) for account in accounts]
+        weights = [_DEAL_ACCOUNT_WEIGHTS[account["type"]] for account in accounts]
+        lifetime = [w * (BASE_DATE - s).days for w, s in zip(weights, since, strict=True)]
+        return cls(
+            accounts,
+            since,
+            list(itertools.accumulate(weights)),
+            list(itertools.accumulate(lifetime)),
+        )
+
+    @property
+    def first_deal(self) -> datetime:
+        return next(s for s, total in zip(self.since, self.cumulative, strict=True) if total)
+
+    def existing_at(self, rng: random.Random, moment: datetime) -> dict[str, Any]:
+        # Since is ascending, so the accounts able to buy at a moment are a prefix.
+        known = bisect.bisect_right(self.since, moment)
+        return rng.choices(self.accounts[:known], cum_weights=self.cumulative[:known])[0]
+
+    def over_history(self, rng: random.Random) -> tuple[dict[str, Any], datetime]:
+        """An account, likelier the longer it could buy; and since when it could."""
+        index = rng.choices(range(len(self.accounts)), cum_weights=self.cumulative_lifetime)[0]
+        return self.accounts[index], self.since[index]
+
+
+def _deal_account_and_moments(
+    rng: random.Random, buyers: _Buyers, outcome: PhaseOutcome, changes: int
+) -> tuple[dict[str, Any], list[datetime]]:
+    """An opportunity's account, its creation and its entry into each later phase."""
+    if outcome is PhaseOutcome.OPEN:
+        # Open deals are mostly recent; a fifth have been around for a while. Their
+        # last move lies anywhere up to the base date.
+        age = rng.uniform(2, 240) if rng.random() < 0.8 else rng.uniform(240, 450)
+        created = max(buyers.first_deal, BASE_DATE - _seconds(age))
+        account = buyers.existing_at(rng, created)
+        later = _moments_between(rng, created, BASE_DATE + timedelta(seconds=1), changes)
+        return account, [created, *later]
+    # Closed deals spread over each account's life, so the deal flow grows with the
+    # customer base without piling onto the oldest accounts. Wins take about two
+    # months, losses come sooner; the last move closes the deal.
+    account, since = buyers.over_history(rng)
+    median = 60 if outcome is PhaseOutcome.WON else 40
+    cycle = _seconds(min(max(median * rng.lognormvariate(0, 0.6), 5), 300))
+    created = _moment(rng, since, BASE_DATE - cycle)
+    closed = min(created + cycle, BASE_DATE)
+    return account, [created, *_moments_between(rng, created, closed, changes - 1), closed]
+
+
+def _expected_close(rng: random.Random, progress: float, created: datetime) -> date:
+    """Deals further along expect to close sooner; a few open ones are overdue."""
+    latest = 270 - int(200 * progress)
+    days = round(rng.triangular(-30, latest, latest * 0.4))
+    return max(BASE_DATE.date() + timedelta(days=days), created.date() + timedelta(days=14))
+
+
+def _short_names(rows: DemoRows, details: Sequence[tuple[_Country, str]]) -> dict[int, str]:
+    """Account names without the legal form, as people say them: 'Nordic Steel'."""
+    return {
+        account["id"]: account["name"].removesuffix(f" {country.legal_form}")
+        for account, (country, _) in zip(rows.accounts, details, strict=True)
+    }
+
+
+def _build_opportunities(
+    rng: random.Random,
+    rows: DemoRows,
+    funnels: dict[str, _Funnel],
+    details: Sequence[tuple[_Country, str]],
+) -> None:
+    team_of = {user["id"]: user["team_id"] for user in rows.users}
+    managers = {team_id: manager_id for team_id, manager_id, _ in rows.team_managers}
+    sellers: dict[int, list[int]] = {}
+    for user in rows.users:
+        if user["team_id"] is not None:
+            sellers.setdefault(user["team_id"], []).append(user["id"])
+    area_ids = {area["code"]: area["id"] for area in rows.offering_areas}
+    products: dict[int, list[dict[str, Any]]] = {}
+    for product in rows.products:
+        if product["active"]:
+            products.setdefault(product["offering_area_id"], []).append(product)
+    short_names = _short_names(rows, details)
+    active = [account for account in rows.accounts if not account["archived"]]
+    shared = {share["account_id"] for share in rows.account_shares}
+    plan = (
+        (SALES_PIPELINE, active, OPPORTUNITY_COUNT - PARTNER_DEAL_COUNT),
+        (PARTNER_PIPELINE, [a for a in active if a["id"] in shared], PARTNER_DEAL_COUNT),
+    )
+    names: set[tuple[int, str]] = set()
+    deals: list[tuple[dict[str, Any], list[dict[str, Any]]]] = []
+    for pipeline, accounts, count in plan:
+        funnel = funnels[pipeline]
+        buyers = _Buyers.of(accounts, funnel.pipeline["created_at"])
+        areas = _DEAL_AREA_WEIGHTS[pipeline]
+        for _ in range(count):
+            outcome = rng.choices(tuple(_OUTCOME_WEIGHTS), tuple(_OUTCOME_WEIGHTS.values()))[0]
+            path = _phase_path(rng, funnel, pipeline, outcome)
+            account, moments = _deal_account_and_moments(rng, buyers, outcome, len(path) - 1)
+            created = moments[0]
+            owner = account["owner_id"]
+            if rng.random() < 0.12:
+                owner = rng.choice(sellers[team_of[owner]])
+            manager = managers[team_of[owner]]
+            area = rng.choices(tuple(areas), tuple(areas.values()))[0]
+            product = rng.choice(products[area_ids[area]])
+
+            amount = _deal_amount(rng, _DEAL_MEDIANS[area])
+            changes = []
+            previous: dict[str, Any] | None = None
+            for phase, moment in zip(path, moments, strict=True):
+                changed_by = owner
+                if previous is not None:
+                    # Scope and discounts move the figure as the deal progresses.
+                    if rng.random() < 0.2:
+                        amount = _rounded_deal_amount(amount * rng.randint(75, 125) / 100)
+                    if rng.random() < 0.1:
+                        changed_by = manager
+                changes.append(
+                    {
+                        "from_phase_id": previous["id"] if previous is not None else None,
+                        "to_phase_id": phase["id"],
+                        "changed_by_id": changed_by,
+                        "changed_at": moment,
+                        "amount": amount,
+                        "probability": phase["probability"],
+                        "event_id": None,
+                        "created_at": moment,
+                        "updated_at": moment,
+                    }
+                )
+                previous = phase
+
+            suffix = rng.choice(_DEAL_SUFFIXES[product["unit"]])
+            name = f"{short_names[account['id']]} {_DASH} {product['name']} {suffix}".rstrip()
+            for candidate in (name, f"{name} {created.year}", f"{name} {created:%Y-%m}"):
+                if (account["id"], candidate) not in names:
+                    name = candidate
+                    break
+            names.add((account["id"], name))
+
+            current, entered = path[-1], moments[-1]
+            is_open = current["outcome"] is PhaseOutcome.OPEN
+            if is_open:
+                progress = funnel.open.index(current) / (len(funnel.open) - 1)
+                expected_close = _expected_close(rng, progress, created)
+            else:
+                expected_close = entered.date()
+            lost_reason = None
+            if current["outcome"] is PhaseOutcome.LOST:
+                lost_reason = rng.choices(_LOST_REASONS, _LOST_REASON_WEIGHTS)[0]
+            opportunity = {
+                "account_id": account["id"],
+                "name": name,
+                "amount": amount,
+                "currency": "EUR",
+                "pipeline_id": funnel.pipeline["id"],
+                "phase_id": current["id"],
+                "probability": current["probability"],
+                "expected_close_date": expected_close,
+                "owner_id": owner,
+                "offering_area_id": area_ids[area],
+                "source_campaign_id": None,
+                "lost_reason": lost_reason,
+                "phase_entered_at": entered,
+                "closed_at": None if is_open else entered,
+                "created_at": created,
+                "updated_at": entered,
+                "version": 1,
+            }
+            deals.append((opportunity, changes))
+
+    # Ids in order of creation, as a live database would have handed them out.
+    deals.sort(key=lambda deal: deal[0]["created_at"])
+    for opportunity_id, (opportunity, changes) in enumerate(deals, start=1):
+        rows.opportunities.append({"id": opportunity_id, **opportunity})
+        for change in changes:
+            change["opportunity_id"] = opportunity_id
+            rows.phase_changes.append(change)
+    rows.phase_changes.sort(key=lambda change: change["changed_at"])
+    for change_id, change in enumerate(rows.phase_changes, start=1):
+        change["id"] = change_id
+
+
+def _build_leads(
+    rng: random.Random,
+    rows: DemoRows,
+    funnels: dict[str, _Funnel],
+    details: Sequence[tuple[_Country, str]],
+) -> None:
+    funnel = funnels[LEAD_PIPELINE]
+    opened = funnel.pipeline["created_at"]
+    qualified = next(phase for phase in funnel.open if phase["name"] == "Qualified")
+    users = {user["id"]: user for user in rows.users}
+    reps: dict[int, list[int]] = {}
+    for user in rows.users:
+        if user["role"] is Role.REP:
+            reps.setdefault(user["team_id"], []).append(user["id"])
+    accounts = {account["id"]: account for account in rows.accounts}
+    contacts: dict[int, list[dict[str, Any]]] = {}
+    for contact in rows.contacts:
+        contacts.setdefault(contact["account_id"], []).append(contact)
+    leads: list[dict[str, Any]] = []
+
+    def lead_owner(record: dict[str, Any]) -> int:
+        """The record's owner when a rep, else a rep of the owner's team."""
+        owner = users[record["owner_id"]]
+        return owner["id"] if owner["role"] is Role.REP else rng.choice(reps[owner["team_id"]])
+
+    def converted_lead(
+        account: dict[str, Any],
+        contact: dict[str, Any],
+        converted: datetime,
+        opportunity: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        created = _moment(
+            rng, max(opened, converted - timedelta(days=120)), converted - timedelta(days=2)
+        )
+        entered = _moment(rng, created, converted - timedelta(hours=1))
+        return {
+            "company": account["name"],
+            "first_name": contact["first_name"],
+            "last_name": contact["last_name"],
+            "email": contact["email"],
+            "phone": contact["phone"],
+            "title": contact["title"],
+            "source": rng.choices(_LEAD_SOURCES, _LEAD_SOURCE_WEIGHTS)[0],
+            "campaign_id": None,
+            # The rep who worked the lead went on to own the deal it opened.
+            "owner_id": lead_owner(opportunity or account),
+            "pipeline_id": funnel.pipeline["id"],
+            "phase_id": qualified["id"],
+            "phase_entered_at": entered,
+            "converted_at": converted,
+            "converted_account_id": account["id"],
+            "converted_contact_id": contact["id"],
+            "converted_opportunity_id": opportunity["id"] if opportunity else None,
+            "created_at": created,
+            "updated_at": converted,
+            "version": 1,
+        }
+
+    # Half the converted leads opened a sales opportunity as they converted: the
+    # conversion is that opportunity's creation, linked to a contact who existed then.
+    sales_id = funnels[SALES_PIPELINE].pipeline["id"]
+    earliest = opened + timedelta(days=3)
+    candidates = [
+        opportunity
+        for opportunity in rows.opportunities
+        if opportunity["pipeline_id"] == sales_id
+        and opportunity["created_at"] >= earliest
+        and any(
+            c["created_at"] < opportunity["created_at"] for c in contacts[opportunity["account_id"]]
+        )
+    ]
+    with_deal = CONVERTED_LEAD_COUNT // 2
+    for opportunity in rng.sample(candidates, with_deal):
+        created = opportunity["created_at"]
+        known = [c for c in contacts[opportunity["account_id"]] if c["created_at"] < created]
+        leads.append(
+            converted_lead(
+                accounts[opportunity["account_id"]], rng.choice(known), created, opportunity
+            )
+        )
+    # The other half were linked to a customer or prospect and one of its contacts.
+    prospects = [
+        account
+        for account in rows.accounts
+        if not account["archived"]
+        and account["type"] in (AccountType.CUSTOMER, AccountType.PROSPECT)
+    ]
+    for account in rng.sample(prospects, CONVERTED_LEAD_COUNT - with_deal):
+        contact = rng.choice(contacts[account["id"]])
+        converted = _moment(rng, max(contact["created_at"], earliest), BASE_DATE)
+        leads.append(converted_lead(account, contact, converted))
+
+    # The rest are companies not (yet) in the account list.
+    taken = set(_short_names(rows, details).values())
+    team_ids = {team["name"]: team["id"] for team in rows.teams}
+    weights = [country.weight for country in _COUNTRIES]
+    phases = (*funnel.open, funnel.lost)
+    for _ in range(LEAD_COUNT - CONVERTED_LEAD_COUNT):
+        country = rng.choices(_COUNTRIES, weights)[0]
+        while True:
+            company = f"{rng.choice(_NAME_PREFIXES)} {rng.choice(_NAME_CORES)[0]}"
+            if company not in taken:
+                break
+        taken.add(company)
+        first_name = rng.choice(_FIRST_NAMES[country.team])
+        last_name = rng.choice(_LAST_NAMES[country.team])
+        domain = f"{_ascii_slug(company)}.example"
+        phase = rng.choices(phases, _LEAD_PHASE_WEIGHTS)[0]
+        if phase is funnel.open[0]:
+            # Untouched leads are fresh: older ones have been worked or dropped.
+            created = _moment(rng, BASE_DATE - timedelta(days=45), BASE_DATE)
+            entered = created
+        else:
+            if phase is funnel.lost:
+                created = _moment(rng, opened, BASE_DATE - timedelta(days=7))
+            else:
+                created = _moment(
+                    rng, max(opened, BASE_DATE - timedelta(days=270)), BASE_DATE - timedelta(days=3)
+                )
+            entered = _moment(
+                rng, created + timedelta(days=1), min(created + timedelta(days=75), BASE_DATE)
+            )
+        leads.append(
+            {
+                "company": f"{company} {country.legal_form}",
+                "first_name": first_name,
+                "last_name": last_name,
+                "email": f"{_ascii_slug(first_name)}.{_ascii_slug(last_name)}@{domain}",
+                "phone": f"+{country.dialing_code} {rng.randint(40, 50)} "
+                f"{rng.randint(100, 999)} {rng.randint(1000, 9999)}",
+                "title": rng.choice(_TITLES),
+                "source": rng.choices(_LEAD_SOURCES, _LEAD_SOURCE_WEIGHTS)[0],
+                "campaign_id": None,
+                "owner_id": rng.choice(reps[team_ids[country.team]]),
+                "pipeline_id": funnel.pipeline["id"],
+                "phase_id": phase["id"],
+                "phase_entered_at": entered,
+                "converted_at": None,
+                "converted_account_id": None,
+                "converted_contact_id": None,
+                "converted_opportunity_id": None,
+                "created_at": created,
+                "updated_at": entered,
+                "version": 1,
+            }
+        )
+
+    leads.sort(key=lambda lead: lead["created_at"])
+    rows.leads.extend({"id": lead_id, **lead} for lead_id, lead in enumerate(leads, start=1))
+
+
 def build_demo_rows() -> DemoRows:
     """The whole data set in memory: the same rows on every call."""
     rng = random.Random(SEED)
@@ -580,6 +1124,10 @@ def build_demo_rows() -> DemoRows:
     details = _build_accounts(rng, rows, sellers)
     _build_contacts(rng, rows, sellers, details)
     _build_shares(rng, rows)
+    # Built after everything above, so adding them left the earlier rows as they were.
+    funnels = _build_pipelines(rng, rows)
+    _build_opportunities(rng, rows, funnels, details)
+    _build_leads(rng, rows, funnels, details)
     return rows
 
 
@@ -593,7 +1141,20 @@ _SEEDED_MODELS: tuple[type[Base], ...] = (
     Account,
     Contact,
     AccountShare,
+    Pipeline,
+    Phase,
+    Opportunity,
+    PhaseChange,
+    Lead,
 )
+
+
+async def _insert(session: AsyncSession, model: type[Base], rows: list[dict[str, Any]]) -> None:
+    # A bulk INSERT leaves NULL values out of each row by default, which splits the
+    # batch wherever rows differ in what is NULL (a creation's from phase, an open
+    # deal's close): thousands of single-row statements. Every demo value is explicit,
+    # so send the NULLs and keep one executemany per table.
+    await session.execute(insert(model).execution_options(render_nulls=True), rows)
 
 
 async def _has_data(session: AsyncSession) -> bool:
@@ -615,20 +1176,25 @@ async def seed_demo(db: Database) -> bool:
     async with db.transaction() as session:
         if await _has_data(session):
             return False
-        await session.execute(insert(PartnerOrg), rows.partner_orgs)
-        await session.execute(insert(Team), rows.teams)
-        await session.execute(insert(User), rows.users)
+        await _insert(session, PartnerOrg, rows.partner_orgs)
+        await _insert(session, Team, rows.teams)
+        await _insert(session, User, rows.users)
         for team_id, manager_id, assigned in rows.team_managers:
             await session.execute(
                 update(Team)
                 .where(Team.id == team_id)
                 .values(manager_id=manager_id, updated_at=assigned)
             )
-        await session.execute(insert(OfferingArea), rows.offering_areas)
-        await session.execute(insert(Product), rows.products)
-        await session.execute(insert(Account), rows.accounts)
-        await session.execute(insert(Contact), rows.contacts)
-        await session.execute(insert(AccountShare), rows.account_shares)
+        await _insert(session, OfferingArea, rows.offering_areas)
+        await _insert(session, Product, rows.products)
+        await _insert(session, Account, rows.accounts)
+        await _insert(session, Contact, rows.contacts)
+        await _insert(session, AccountShare, rows.account_shares)
+        await _insert(session, Pipeline, rows.pipelines)
+        await _insert(session, Phase, rows.phases)
+        await _insert(session, Opportunity, rows.opportunities)
+        await _insert(session, PhaseChange, rows.phase_changes)
+        await _insert(session, Lead, rows.leads)
         if db.dialect == "postgresql":
             # Explicit ids leave the SERIAL sequences at 1: move them past the demo rows,
             # or the next ordinary insert would collide with id 1.

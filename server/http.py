@@ -7,6 +7,8 @@ GET, 400 for request errors under the new media type and 200 under the legacy on
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import re
 import uuid
 from datetime import timedelta
@@ -21,13 +23,18 @@ from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError, MissingQueryError
 from strawberry.http.ides import get_graphql_ide_html
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
+    BaseGraphQLTransportWSHandler,
+)
 from strawberry.types import ExecutionResult
 from strawberry.types.graphql import OperationType
+from strawberry.types.unset import UNSET
 
 from models.db import Database
 from server.auth import Authenticator, AuthError
 from server.context import Context
 from server.settings import Settings
+from subscriptions.hub import EventHub
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 JSON = "application/json"
@@ -77,11 +84,12 @@ class GraphQLHTTP:
     """The HTTP endpoint. Thin on purpose: parse, authenticate, execute, encode."""
 
     def __init__(self, schema: Any, settings: Settings, db: Database,
-                 authenticator: Authenticator) -> None:
+                 authenticator: Authenticator, events: EventHub) -> None:
         self.schema = schema
         self.settings = settings
         self.db = db
         self.authenticator = authenticator
+        self.events = events
         self.ide_html = get_graphql_ide_html(graphql_ide="graphiql")
 
     async def __call__(self, request: Request) -> Response:
@@ -108,7 +116,7 @@ class GraphQLHTTP:
             return self.error(401, "UNAUTHENTICATED", str(exc), media, request_id,
                               {"WWW-Authenticate": 'Bearer error="invalid_token"'})
         context = Context(db=self.db, settings=self.settings, viewer=viewer,
-                          request_id=request_id)
+                          request_id=request_id, events=self.events)
         allowed = ({OperationType.QUERY} if method == "GET"
                    else {OperationType.QUERY, OperationType.MUTATION})
         try:
@@ -211,6 +219,32 @@ def _json_response(body: Any, status: int, media: str, request_id: str,
                     media_type=f"{media}; charset=utf-8", headers=all_headers)
 
 
+class PingingTransportWS(BaseGraphQLTransportWSHandler[Context, None]):
+    """graphql-transport-ws with server pings: an idle board behind a proxy or load
+    balancer would otherwise be cut off, and a dead peer would never be noticed."""
+
+    ping_seconds: float = 20.0
+    _pinger: asyncio.Task[None] | None = None
+
+    async def handle_connection_init(self, message: Any) -> None:
+        await super().handle_connection_init(message)
+        if self.connection_acknowledged and self.ping_seconds > 0 and self._pinger is None:
+            self._pinger = asyncio.create_task(self._ping())
+
+    async def _ping(self) -> None:
+        with contextlib.suppress(Exception):
+            while True:
+                await asyncio.sleep(self.ping_seconds)
+                await self.send_message({"type": "ping"})
+
+    async def shutdown(self) -> None:
+        if self._pinger is not None:
+            self._pinger.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._pinger
+        await super().shutdown()
+
+
 class GraphQLWebSocket(GraphQL):
     """graphql-transport-ws and the legacy graphql-ws protocol on /graphql.
 
@@ -220,7 +254,7 @@ class GraphQLWebSocket(GraphQL):
     """
 
     def __init__(self, schema: Any, settings: Settings, db: Database,
-                 authenticator: Authenticator) -> None:
+                 authenticator: Authenticator, events: EventHub) -> None:
         super().__init__(
             schema, graphql_ide=None, keep_alive=True, keep_alive_interval=15,
             connection_init_wait_timeout=timedelta(seconds=settings.ws_init_timeout_seconds),
@@ -228,10 +262,14 @@ class GraphQLWebSocket(GraphQL):
         self.settings = settings
         self.db = db
         self.authenticator = authenticator
+        self.events = events
+        self.graphql_transport_ws_handler_class = type(
+            "PingingTransportWS", (PingingTransportWS,), {"ping_seconds": settings.ws_ping_seconds})
 
     async def get_context(self, request: Any, response: Any) -> Context:  # type: ignore[override]
         return Context(db=self.db, settings=self.settings, viewer=None,
-                       request_id=request_id_of(request.headers))
+                       request_id=request_id_of(request.headers), events=self.events,
+                       websocket=response)
 
     async def on_ws_connect(self, context: Context) -> Any:  # type: ignore[override]
         params = context.connection_params if isinstance(context.connection_params, dict) else {}
@@ -247,7 +285,7 @@ class GraphQLWebSocket(GraphQL):
         if viewer is None:
             raise ConnectionRejectionError({"message": "authentication required"})
         context.viewer = viewer
-        return None
+        return UNSET  # connection_ack without a payload
 
     def encode_json(self, data: object) -> bytes | str:
         return orjson.dumps(data).decode()

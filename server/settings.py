@@ -40,6 +40,10 @@ class Settings:
     max_page_size: int = 500
     max_body_bytes: int = 1_048_576
     ws_init_timeout_seconds: float = 10.0
+    ws_ping_seconds: float = 20.0
+    event_poll_seconds: float = 2.0
+    event_retention_days: int = 30
+    subscription_queue_size: int = 1000
     db_pool_size: int = 10
     graphiql: bool = True
     cors_origins: str = ""

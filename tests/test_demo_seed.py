@@ -8,8 +8,10 @@ tests own the one TEST_DATABASE_URL names.
 from __future__ import annotations
 
 import hashlib
-from collections import Counter
+import itertools
+from collections import Counter, defaultdict
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -18,13 +20,39 @@ from sqlalchemy import func, select
 
 from models.accounts import Account, AccountShare, AccountType, Contact
 from models.db import Database
+from models.leads import Lead
+from models.opportunities import (
+    ForecastCategory,
+    Opportunity,
+    Phase,
+    PhaseChange,
+    PhaseOutcome,
+    Pipeline,
+    PipelineKind,
+)
 from models.pricing import OfferingArea, Product
 from models.users import PartnerOrg, Role, Team, User
 from server.demo import BASE_DATE, DEMO_EMAILS, HISTORY_START, seed_demo
 from tests.databases import BACKENDS, scratch_database
 
 DEMO_TEST_DATABASE = "crmgraph_demo_test"
-SEEDED_MODELS = (PartnerOrg, Team, User, OfferingArea, Product, Account, Contact, AccountShare)
+SEEDED_MODELS = (
+    PartnerOrg,
+    Team,
+    User,
+    OfferingArea,
+    Product,
+    Account,
+    Contact,
+    AccountShare,
+    Pipeline,
+    Phase,
+    Opportunity,
+    PhaseChange,
+    Lead,
+)
+SEEDED_TABLES = tuple(model.__tablename__ for model in SEEDED_MODELS)
+# Every seeded table but phase_changes, whose count follows from the generated histories.
 EXPECTED_COUNTS = {
     "partner_orgs": 1,
     "teams": 3,
@@ -34,7 +62,39 @@ EXPECTED_COUNTS = {
     "accounts": 200,
     "contacts": 600,
     "account_shares": 30,
+    "pipelines": 3,
+    "phases": 16,
+    "opportunities": 1000,
+    "leads": 300,
 }
+EMPTY = dict.fromkeys(SEEDED_TABLES, 0)
+PIPELINE_PHASES = {
+    ("Sales", PipelineKind.SALES): [
+        ("Qualification", 10, PhaseOutcome.OPEN, ForecastCategory.PIPELINE),
+        ("Needs Analysis", 20, PhaseOutcome.OPEN, ForecastCategory.PIPELINE),
+        ("Proposal", 40, PhaseOutcome.OPEN, ForecastCategory.BEST_CASE),
+        ("Negotiation", 60, PhaseOutcome.OPEN, ForecastCategory.BEST_CASE),
+        ("Commit", 80, PhaseOutcome.OPEN, ForecastCategory.COMMIT),
+        ("Closed Won", 100, PhaseOutcome.WON, ForecastCategory.CLOSED),
+        ("Closed Lost", 0, PhaseOutcome.LOST, ForecastCategory.OMITTED),
+    ],
+    ("Partner Deals", PipelineKind.SALES): [
+        ("Registered", 20, PhaseOutcome.OPEN, ForecastCategory.PIPELINE),
+        ("Qualified", 50, PhaseOutcome.OPEN, ForecastCategory.BEST_CASE),
+        ("Closed Won", 100, PhaseOutcome.WON, ForecastCategory.CLOSED),
+        ("Closed Lost", 0, PhaseOutcome.LOST, ForecastCategory.OMITTED),
+    ],
+    ("Lead Funnel", PipelineKind.MARKETING): [
+        ("New", 5, PhaseOutcome.OPEN, ForecastCategory.PIPELINE),
+        ("Contacted", 10, PhaseOutcome.OPEN, ForecastCategory.PIPELINE),
+        ("Engaged", 25, PhaseOutcome.OPEN, ForecastCategory.PIPELINE),
+        ("Qualified", 50, PhaseOutcome.OPEN, ForecastCategory.PIPELINE),
+        ("Disqualified", 0, PhaseOutcome.LOST, ForecastCategory.OMITTED),
+    ],
+}
+DASH = "\u2013"  # the en dash between account and offering in deal names
+LOST_REASONS = {"Price", "Competitor", "No budget", "Timing", "No decision"}
+LEAD_SOURCES = {"Web form", "Trade show", "Webinar", "Referral", "Cold call", "LinkedIn"}
 
 
 @pytest.fixture(params=BACKENDS)
@@ -55,9 +115,10 @@ async def seed_db(seed_url: str) -> AsyncIterator[Database]:
 
 @pytest.fixture
 def seed_sqlite_pair(tmp_path: Path) -> Iterator[tuple[str, str]]:
-    with scratch_database("sqlite", "first", tmp_path) as first, scratch_database(
-        "sqlite", "second", tmp_path
-    ) as second:
+    with (
+        scratch_database("sqlite", "first", tmp_path) as first,
+        scratch_database("sqlite", "second", tmp_path) as second,
+    ):
         yield first, second
 
 
@@ -74,7 +135,9 @@ async def _counts(db: Database) -> dict[str, int]:
 async def test_seed_demo_fills_an_empty_database_once(seed_db: Database) -> None:
     assert await seed_demo(seed_db) is True
     counts = await _counts(seed_db)
-    assert counts == EXPECTED_COUNTS
+    assert {name: counts[name] for name in EXPECTED_COUNTS} == EXPECTED_COUNTS
+    # A creation entry per opportunity, and most of them moved on since.
+    assert 2 * counts["opportunities"] < counts["phase_changes"] < 6 * counts["opportunities"]
 
     assert await seed_demo(seed_db) is False
     assert await _counts(seed_db) == counts
@@ -85,7 +148,7 @@ async def test_seed_demo_writes_nothing_when_users_exist(seed_db: Database) -> N
         session.add(User(email="someone@example.com", name="Someone", role=Role.ADMIN))
 
     assert await seed_demo(seed_db) is False
-    assert await _counts(seed_db) == {name: 0 for name in EXPECTED_COUNTS} | {"users": 1}
+    assert await _counts(seed_db) == EMPTY | {"users": 1}
 
 
 async def test_seed_demo_writes_nothing_over_other_data(seed_db: Database) -> None:
@@ -94,7 +157,16 @@ async def test_seed_demo_writes_nothing_over_other_data(seed_db: Database) -> No
         session.add(OfferingArea(code="CLD", name="Cloud"))
 
     assert await seed_demo(seed_db) is False
-    assert await _counts(seed_db) == {name: 0 for name in EXPECTED_COUNTS} | {"offering_areas": 1}
+    assert await _counts(seed_db) == EMPTY | {"offering_areas": 1}
+
+
+async def test_seed_demo_writes_nothing_over_a_pipeline(seed_db: Database) -> None:
+    # The pipeline tables count as data too: the demo's pipeline ids would collide.
+    async with seed_db.transaction() as session:
+        session.add(Pipeline(name="Renewals", kind=PipelineKind.SALES))
+
+    assert await seed_demo(seed_db) is False
+    assert await _counts(seed_db) == EMPTY | {"pipelines": 1}
 
 
 async def test_seed_demo_people(seed_db: Database) -> None:
@@ -202,6 +274,7 @@ async def test_seed_demo_catalogue(seed_db: Database) -> None:
 
 async def test_seed_demo_leaves_ids_to_the_database(seed_db: Database) -> None:
     await seed_demo(seed_db)
+    counts = await _counts(seed_db)
     # On PostgreSQL this fails with a duplicate key unless the sequences were moved on.
     async with seed_db.transaction() as session:
         org = PartnerOrg(name="Contoso Partners")
@@ -226,14 +299,270 @@ async def test_seed_demo_leaves_ids_to_the_database(seed_db: Database) -> None:
         await session.flush()
         contact = Contact(account_id=account.id, last_name="Nieminen", owner_id=user.id)
         share = AccountShare(account_id=account.id, partner_org_id=org.id)
-        session.add_all([contact, share])
+        pipeline = Pipeline(name="Renewals", kind=PipelineKind.SALES)
+        session.add_all([contact, share, pipeline])
         await session.flush()
-        new_ids = {
-            row.__tablename__: row.id
-            for row in (org, team, area, user, product, account, contact, share)
-        }
+        phase = Phase(
+            pipeline_id=pipeline.id,
+            name="Due",
+            position=1,
+            probability=90,
+            outcome=PhaseOutcome.OPEN,
+            forecast_category=ForecastCategory.COMMIT,
+        )
+        session.add(phase)
+        await session.flush()
+        now = datetime.now(UTC)
+        opportunity = Opportunity(
+            account_id=account.id,
+            name=f"Fresh Start {DASH} Renewal",
+            amount=Decimal("1000.00"),
+            currency="EUR",
+            pipeline_id=pipeline.id,
+            phase_id=phase.id,
+            probability=90,
+            owner_id=user.id,
+            phase_entered_at=now,
+        )
+        lead = Lead(
+            company="Fresh Lead Oy",
+            last_name="Virtanen",
+            owner_id=user.id,
+            pipeline_id=pipeline.id,
+            phase_id=phase.id,
+            phase_entered_at=now,
+        )
+        session.add_all([opportunity, lead])
+        await session.flush()
+        change = PhaseChange(
+            opportunity_id=opportunity.id,
+            to_phase_id=phase.id,
+            changed_by_id=user.id,
+            changed_at=now,
+            amount=Decimal("1000.00"),
+            probability=90,
+        )
+        session.add(change)
+        await session.flush()
+        rows = (
+            org,
+            team,
+            area,
+            user,
+            product,
+            account,
+            contact,
+            share,
+            pipeline,
+            phase,
+            opportunity,
+            change,
+            lead,
+        )
+        new_ids = {row.__tablename__: row.id for row in rows}
 
-    assert new_ids == {name: count + 1 for name, count in EXPECTED_COUNTS.items()}
+    assert new_ids == {name: count + 1 for name, count in counts.items()}
+
+
+async def test_seed_demo_pipelines(seed_db: Database) -> None:
+    await seed_demo(seed_db)
+    async with seed_db.read() as connection:
+        pipelines = (await connection.execute(select(Pipeline).order_by(Pipeline.id))).all()
+        phases = (await connection.execute(select(Phase).order_by(Phase.position))).all()
+
+    found = {
+        (pipeline.name, pipeline.kind): [
+            (phase.name, phase.probability, phase.outcome, phase.forecast_category)
+            for phase in phases
+            if phase.pipeline_id == pipeline.id
+        ]
+        for pipeline in pipelines
+    }
+    assert found == PIPELINE_PHASES
+    assert all(pipeline.active and pipeline.version == 1 for pipeline in pipelines)
+    for pipeline in pipelines:
+        positions = [phase.position for phase in phases if phase.pipeline_id == pipeline.id]
+        assert positions == list(range(1, len(positions) + 1))
+        assert HISTORY_START <= pipeline.created_at <= BASE_DATE
+
+
+async def test_seed_demo_opportunities(seed_db: Database) -> None:
+    await seed_demo(seed_db)
+    async with seed_db.read() as connection:
+        opportunities = (await connection.execute(select(Opportunity))).all()
+        changes = (await connection.execute(select(PhaseChange).order_by(PhaseChange.id))).all()
+        phases = {row.id: row for row in (await connection.execute(select(Phase))).all()}
+        pipelines = {row.id: row.name for row in (await connection.execute(select(Pipeline)))}
+        accounts = {row.id: row for row in (await connection.execute(select(Account))).all()}
+        users = {row.id: row for row in (await connection.execute(select(User))).all()}
+        teams = {row.id: row for row in (await connection.execute(select(Team))).all()}
+        shared = set((await connection.execute(select(AccountShare.account_id))).scalars())
+        areas = set((await connection.execute(select(OfferingArea.id))).scalars())
+
+    assert len(opportunities) == 1000
+    assert Counter(pipelines[o.pipeline_id] for o in opportunities) == {
+        "Sales": 850,
+        "Partner Deals": 150,
+    }
+    outcomes = Counter(phases[o.phase_id].outcome for o in opportunities)
+    assert 0.5 <= outcomes[PhaseOutcome.OPEN] / 1000 <= 0.7
+    assert 0.18 <= outcomes[PhaseOutcome.WON] / 1000 <= 0.32
+    assert 0.08 <= outcomes[PhaseOutcome.LOST] / 1000 <= 0.22
+    open_phases = {
+        phase.id
+        for phase in phases.values()
+        if phase.outcome is PhaseOutcome.OPEN and pipelines[phase.pipeline_id] != "Lead Funnel"
+    }
+    assert {o.phase_id for o in opportunities} >= open_phases
+
+    history: dict[int, list] = defaultdict(list)
+    previous_at = None
+    for change in changes:
+        # Ids follow time, as if the changes had been written one after the other.
+        assert previous_at is None or previous_at <= change.changed_at
+        previous_at = change.changed_at
+        history[change.opportunity_id].append(change)
+    assert set(history) == {o.id for o in opportunities}
+
+    earliest_close = (BASE_DATE - timedelta(days=30)).date()
+    latest_close = date(2027, 8, 1)  # nine months after the base date
+    for o in opportunities:
+        account = accounts[o.account_id]
+        phase = phases[o.phase_id]
+        owner = users[o.owner_id]
+        manager = teams[owner.team_id].manager_id
+        assert not account.archived
+        if pipelines[o.pipeline_id] == "Partner Deals":
+            assert o.account_id in shared
+        assert owner.role in (Role.REP, Role.MANAGER)
+        assert isinstance(o.amount, Decimal)
+        assert o.amount.as_tuple().exponent == -2
+        assert Decimal(2000) <= o.amount <= Decimal(250_000)
+        assert o.currency == "EUR"
+        assert o.offering_area_id in areas
+        assert o.name.startswith(f"{account.name.rsplit(' ', 1)[0]} {DASH} ")
+        assert o.source_campaign_id is None
+        assert o.version == 1
+        assert phase.pipeline_id == o.pipeline_id
+        assert o.probability == phase.probability
+        assert o.created_at.tzinfo is not None
+        assert account.created_at < o.created_at <= o.phase_entered_at <= BASE_DATE
+        assert o.created_at >= HISTORY_START
+        assert o.updated_at >= o.created_at
+
+        if phase.outcome is PhaseOutcome.OPEN:
+            assert o.closed_at is None
+            assert o.lost_reason is None
+            assert earliest_close <= o.expected_close_date <= latest_close
+        else:
+            assert o.closed_at == o.phase_entered_at
+            assert o.expected_close_date == o.closed_at.date()
+            if phase.outcome is PhaseOutcome.LOST:
+                assert o.lost_reason in LOST_REASONS
+            else:
+                assert o.lost_reason is None
+
+        steps = history[o.id]
+        first, last = steps[0], steps[-1]
+        assert first.from_phase_id is None
+        assert phases[first.to_phase_id].position == 1
+        assert first.changed_at == o.created_at
+        assert last.to_phase_id == o.phase_id
+        assert last.amount == o.amount
+        assert last.changed_at == o.phase_entered_at
+        for before, after in itertools.pairwise(steps):
+            assert before.changed_at < after.changed_at
+            assert after.from_phase_id == before.to_phase_id
+            assert phases[before.to_phase_id].outcome is PhaseOutcome.OPEN
+        for change in steps:
+            assert (change.from_phase_id is None) == (change is first)
+            assert phases[change.to_phase_id].pipeline_id == o.pipeline_id
+            if change.from_phase_id is not None:
+                assert phases[change.from_phase_id].pipeline_id == o.pipeline_id
+            assert change.probability == phases[change.to_phase_id].probability
+            assert change.changed_by_id in (o.owner_id, manager)
+            assert isinstance(change.amount, Decimal)
+            assert change.event_id is None
+            assert change.changed_at <= BASE_DATE
+
+    # The histories look like real ones: deals skip a phase, fall back one, change
+    # their figure, and managers move some of them.
+    moves = [change for change in changes if change.from_phase_id is not None]
+    open_moves = [m for m in moves if phases[m.to_phase_id].outcome is PhaseOutcome.OPEN]
+    steps_taken = Counter(
+        phases[m.to_phase_id].position - phases[m.from_phase_id].position for m in open_moves
+    )
+    assert set(steps_taken) == {-1, 1, 2}
+    assert steps_taken[1] > steps_taken[2] > steps_taken[-1] > 0
+    amount_changes = sum(
+        before.amount != after.amount
+        for steps in history.values()
+        for before, after in itertools.pairwise(steps)
+    )
+    assert amount_changes > 100
+    owners = {o.id: o.owner_id for o in opportunities}
+    assert 0 < sum(m.changed_by_id != owners[m.opportunity_id] for m in moves) < len(moves) / 5
+    assert sum(o.owner_id == accounts[o.account_id].owner_id for o in opportunities) > 800
+
+
+async def test_seed_demo_leads(seed_db: Database) -> None:
+    await seed_demo(seed_db)
+    async with seed_db.read() as connection:
+        leads = (await connection.execute(select(Lead))).all()
+        phases = {row.id: row for row in (await connection.execute(select(Phase))).all()}
+        funnel = (
+            await connection.execute(select(Pipeline).where(Pipeline.name == "Lead Funnel"))
+        ).one()
+        contacts = {row.id: row for row in (await connection.execute(select(Contact))).all()}
+        accounts = set((await connection.execute(select(Account.id))).scalars())
+        opportunities = {
+            row.id: row
+            for row in (
+                await connection.execute(select(Opportunity.id, Opportunity.account_id))
+            ).all()
+        }
+        reps = set(
+            (await connection.execute(select(User.id).where(User.role == Role.REP))).scalars()
+        )
+
+    assert len(leads) == 300
+    assert funnel.kind is PipelineKind.MARKETING
+    assert {lead.pipeline_id for lead in leads} == {funnel.id}
+    by_phase = Counter(phases[lead.phase_id].name for lead in leads)
+    assert set(by_phase) == {"New", "Contacted", "Engaged", "Qualified", "Disqualified"}
+    assert all(phases[lead.phase_id].pipeline_id == funnel.id for lead in leads)
+    assert {lead.owner_id for lead in leads} <= reps
+    assert {lead.source for lead in leads} == LEAD_SOURCES
+    for lead in leads:
+        assert all((lead.company, lead.first_name, lead.last_name, lead.title))
+        assert lead.email.endswith(".example")
+        assert lead.phone.startswith("+")
+        assert lead.campaign_id is None
+        assert lead.version == 1
+        assert HISTORY_START <= lead.created_at <= lead.phase_entered_at <= BASE_DATE
+        assert lead.phase_entered_at.tzinfo is not None
+        assert lead.updated_at >= lead.phase_entered_at
+
+    converted = [lead for lead in leads if lead.converted_at is not None]
+    assert 30 <= len(converted) <= 50
+    for lead in leads:
+        if lead.converted_at is None:
+            assert lead.converted_account_id is None
+            assert lead.converted_contact_id is None
+            assert lead.converted_opportunity_id is None
+    with_opportunity = 0
+    for lead in converted:
+        assert phases[lead.phase_id].name == "Qualified"
+        assert lead.phase_entered_at <= lead.converted_at <= BASE_DATE
+        assert lead.converted_account_id in accounts
+        contact = contacts[lead.converted_contact_id]
+        assert contact.account_id == lead.converted_account_id
+        assert lead.email == contact.email
+        if lead.converted_opportunity_id is not None:
+            with_opportunity += 1
+            opportunity = opportunities[lead.converted_opportunity_id]
+            assert opportunity.account_id == lead.converted_account_id
+    assert 0.3 <= with_opportunity / len(converted) <= 0.7
 
 
 async def _seed_and_digest(url: str) -> str:
@@ -247,10 +576,27 @@ async def _seed_and_digest(url: str) -> str:
                 )
             ).all()
             emails = (await connection.execute(select(Contact.email))).scalars().all()
+            opportunities = (
+                await connection.execute(
+                    select(Opportunity.name, Opportunity.amount, Opportunity.phase_id)
+                )
+            ).all()
+            changes = (
+                await connection.execute(
+                    select(
+                        PhaseChange.opportunity_id, PhaseChange.to_phase_id, PhaseChange.changed_at
+                    )
+                )
+            ).all()
+            leads = (await connection.execute(select(Lead.email, Lead.phase_id))).all()
     finally:
         await db.dispose()
     lines = sorted(f"{name}|{bid}|{created.isoformat()}" for name, bid, created in accounts)
-    return hashlib.sha256("\n".join([*lines, *sorted(emails)]).encode()).hexdigest()
+    deals = sorted(f"{name}|{amount}|{phase}" for name, amount, phase in opportunities)
+    moves = sorted(f"{deal}|{phase}|{at.isoformat()}" for deal, phase, at in changes)
+    prospects = sorted(f"{email}|{phase}" for email, phase in leads)
+    text = "\n".join([*lines, *sorted(emails), *deals, *moves, *prospects])
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 async def test_seed_demo_is_deterministic(seed_sqlite_pair: tuple[str, str]) -> None:

@@ -1,0 +1,174 @@
+"""One event hub per process: reads the outbox in id order and fans events out to
+this process's subscribers, each through a bounded queue.
+
+The broker (broadcaster, on BROADCAST_URL) only says "there is news": a mutation
+publishes its event id after commit, and every process that hears it reads the
+outbox from where it stopped. So a subscriber never depends on the broker for what
+it receives, only for how soon: while the broker is away the hub polls, and after a
+reconnect it catches up at once. Nothing is lost and nothing is repeated.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable, Iterator
+from datetime import timedelta
+
+from broadcaster import Broadcast
+
+from models.db import Database
+from subscriptions.backends import RECONNECTED, backend_for
+from subscriptions.outbox import EventRecord, events_after, last_event_id, prune_events
+
+logger = logging.getLogger("crmgraph.events")
+
+CHANNEL = "crmgraph_events"
+BATCH = 500
+
+
+class Overflowed(Exception):
+    """The subscriber fell too far behind; it must reconnect and resume with ``after``."""
+
+
+_OVERFLOW = object()
+
+
+class Subscription:
+    def __init__(self, topics: frozenset[str], capacity: int) -> None:
+        self.topics = topics
+        self._queue: asyncio.Queue[object] = asyncio.Queue(capacity + 1)
+        self._capacity = capacity
+        self.overflowed = False
+
+    def offer(self, event: EventRecord) -> None:
+        """Never blocks the hub: a full queue marks the subscriber as fallen behind."""
+        if self.overflowed:
+            return
+        if self._queue.qsize() >= self._capacity:
+            self.overflowed = True
+            while not self._queue.empty():  # what it had is replayed from the outbox
+                self._queue.get_nowait()
+            self._queue.put_nowait(_OVERFLOW)
+            return
+        self._queue.put_nowait(event)
+
+    async def next(self) -> EventRecord:
+        item = await self._queue.get()
+        if item is _OVERFLOW:
+            raise Overflowed
+        return item  # type: ignore[return-value]
+
+
+class EventHub:
+    def __init__(self, db: Database, broadcast_url: str, *, queue_size: int = 1000,
+                 poll_seconds: float = 2.0, retention: timedelta = timedelta(days=30)) -> None:
+        self.db = db
+        self.queue_size = queue_size
+        self.poll_seconds = poll_seconds
+        self.retention = retention
+        self.broadcast = Broadcast(backend=backend_for(broadcast_url))
+        self.position = 0  # the last event id handed to subscribers
+        self._subscriptions: set[Subscription] = set()
+        self._wake = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def start(self) -> None:
+        self.position = await last_event_id(self.db)
+        await self.broadcast.connect()
+        self._tasks = [
+            asyncio.create_task(self._hear(CHANNEL), name="events-hear"),
+            asyncio.create_task(self._hear(RECONNECTED), name="events-reconnected"),
+            asyncio.create_task(self._dispatch(), name="events-dispatch"),
+            asyncio.create_task(self._prune(), name="events-prune"),
+        ]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+        await self.broadcast.disconnect()
+
+    @contextlib.contextmanager
+    def subscribe(self, topics: frozenset[str]) -> Iterator[Subscription]:
+        subscription = Subscription(topics, self.queue_size)
+        self._subscriptions.add(subscription)
+        try:
+            yield subscription
+        finally:
+            self._subscriptions.discard(subscription)
+
+    async def announce(self, event: EventRecord) -> None:
+        """After commit: wake this process at once, and tell the others."""
+        self._wake.set()
+        try:
+            await self.broadcast.publish(CHANNEL, str(event.id))
+        except Exception as exc:  # the outbox has it; other processes poll meanwhile
+            logger.warning("could not publish event %s to the broker: %s", event.id, exc)
+
+    async def stream(self, topics: frozenset[str], *, after: int | None,
+                     matches: Callable[[EventRecord], bool] = lambda _e: True,
+                     ) -> AsyncIterator[EventRecord]:
+        """Every event of ``topics`` after ``after`` (or from now), in order, once.
+
+        Registering before replaying means no event falls between the replay and
+        the live feed; ids tell the duplicates apart.
+        """
+        with self.subscribe(topics) as subscription:
+            # "From now" is what the database holds now: the hub may not have handed
+            # out the latest commits yet, and those happened before this subscription.
+            last = await last_event_id(self.db) if after is None else after
+            if after is not None:
+                while True:
+                    batch = await events_after(self.db, last, topics=topics, limit=BATCH)
+                    for event in batch:
+                        last = event.id
+                        if matches(event):
+                            yield event
+                    if len(batch) < BATCH:
+                        break
+            while True:
+                event = await subscription.next()
+                if event.id <= last:
+                    continue
+                last = event.id
+                if matches(event):
+                    yield event
+
+    async def _hear(self, channel: str) -> None:
+        async with self.broadcast.subscribe(channel) as subscriber:
+            async for _event in subscriber:
+                self._wake.set()
+
+    async def _dispatch(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=self.poll_seconds)
+            self._wake.clear()
+            try:
+                while True:
+                    batch = await events_after(self.db, self.position, limit=BATCH)
+                    for event in batch:
+                        self.position = event.id
+                        for subscription in list(self._subscriptions):
+                            if event.topic in subscription.topics:
+                                subscription.offer(event)
+                    if len(batch) < BATCH:
+                        break
+            except Exception:  # the database is away: keep the position, try again
+                logger.exception("reading the event outbox failed; retrying")
+                await asyncio.sleep(1)
+
+    async def _prune(self) -> None:
+        while True:
+            try:
+                removed = await prune_events(self.db, older_than=self.retention)
+                if removed:
+                    logger.info("pruned %d events older than %s", removed, self.retention)
+            except Exception:
+                logger.exception("pruning the event outbox failed")
+            await asyncio.sleep(3600)

@@ -1,0 +1,67 @@
+"""The outbox: events written in the mutation's transaction, read back in id order."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from models.base import utcnow
+from models.db import Database
+from models.events import Event
+
+OPPORTUNITY_TOPIC = "opportunity.phase_changed"
+TARGET_TOPIC = "target.attainment_changed"
+
+# One lock for all outbox writers, held to the end of their transaction: event ids
+# are then handed out in commit order, so "every event after N" never skips one
+# that committed late. Writers hold it only from their event insert to commit.
+_OUTBOX_LOCK = 0x6372_6D67  # "crmg"
+
+EVENTS = Event.__table__
+
+
+@dataclass(frozen=True, slots=True)
+class EventRecord:
+    id: int
+    topic: str
+    payload: dict[str, Any]
+    created_at: datetime
+
+
+async def record_event(session: AsyncSession, *, topic: str, payload: dict[str, Any]
+                       ) -> EventRecord:
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(select(func.pg_advisory_xact_lock(_OUTBOX_LOCK)))
+    created_at = utcnow()
+    result = await session.execute(
+        EVENTS.insert().values(topic=topic, payload=payload, created_at=created_at)
+        .returning(EVENTS.c.id)
+    )
+    return EventRecord(result.scalar_one(), topic, payload, created_at)
+
+
+async def events_after(db: Database, after: int, *, topics: frozenset[str] | None = None,
+                       limit: int = 500) -> list[EventRecord]:
+    statement = select(EVENTS).where(EVENTS.c.id > after).order_by(EVENTS.c.id).limit(limit)
+    if topics is not None:
+        statement = statement.where(EVENTS.c.topic.in_(topics))
+    async with db.read() as connection:
+        rows = (await connection.execute(statement)).all()
+    return [EventRecord(r.id, r.topic, r.payload, r.created_at) for r in rows]
+
+
+async def last_event_id(db: Database) -> int:
+    async with db.read() as connection:
+        return int((await connection.execute(select(func.max(EVENTS.c.id)))).scalar() or 0)
+
+
+async def prune_events(db: Database, *, older_than: timedelta) -> int:
+    """Delete events older than the retention; replays further back than that fail."""
+    async with db.transaction() as session:
+        result = await session.execute(
+            delete(EVENTS).where(EVENTS.c.created_at < utcnow() - older_than))
+    return result.rowcount or 0

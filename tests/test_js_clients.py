@@ -1,0 +1,99 @@
+"""Standard JavaScript clients, unchanged, against a real server process: the
+graphql-ws client (graphql-transport-ws) for queries, live events and replay."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.databases import scratch_database
+from tests.processes import run, server_env, serving
+
+JS = Path(__file__).parent / "js"
+ADMIN = "ada.lindqvist@demo.crmgraph.dev"
+
+
+@pytest.fixture(scope="session")
+def node_clients() -> Path:
+    """The test setup installs the clients with npm from tests/js/package.json."""
+    npm = shutil.which("npm")
+    assert npm is not None, "Node.js and npm are needed for the JavaScript client tests"
+    if not (JS / "node_modules" / "graphql-ws").is_dir():
+        subprocess.run([npm, "ci" if (JS / "package-lock.json").is_file() else "install",
+                        "--no-audit", "--no-fund", "--loglevel=error"], cwd=JS, check=True,
+                       timeout=300)
+    return JS
+
+
+def _node(*args: str, timeout: float = 60) -> list[dict]:
+    result = subprocess.run(["node", *args], cwd=JS, capture_output=True, text=True,
+                            timeout=timeout)
+    assert result.returncode == 0, result.stderr
+    return [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
+
+
+def _post(url: str, token: str, query: str, variables: dict | None = None) -> dict:
+    response = httpx.post(f"{url}/graphql", json={"query": query, "variables": variables},
+                          headers={"Authorization": f"Bearer {token}"}, timeout=30)
+    body = response.json()
+    assert "errors" not in body, body
+    return body["data"]
+
+
+MOVE = """mutation($i: MoveOpportunityPhaseInput!) { moveOpportunityPhase(input: $i) {
+  opportunity { version } userErrors { code message } } }"""
+
+
+def test_graphql_ws_client_queries_subscribes_and_replays(node_clients: Path, tmp_path: Path):
+    with scratch_database("sqlite", "js_clients", tmp_path) as database_url:
+        env = server_env(DATABASE_URL=database_url)
+        assert run("seed-demo", env=env, cwd=tmp_path).returncode == 0
+        token = run("token", "--email", ADMIN, env=env, cwd=tmp_path).stdout.strip()
+        with serving(env, tmp_path) as (url, _):
+            ws_url = url.replace("http://", "ws://") + "/graphql"
+            [viewer] = _node("query.mjs", ws_url, token, "{ viewer { email } }")
+            assert viewer == {"data": {"viewer": {"email": ADMIN}}}
+
+            pipelines = _post(url, token, "{ pipelines(kind: SALES) { id name } }")["pipelines"]
+            sales = next(p["id"] for p in pipelines if p["name"] == "Sales")
+            deal = _post(url, token, """query($p: ID!) { opportunities(first: 1, filter: {
+                outcome: {eq: OPEN}, pipelineId: {eq: $p}}) { nodes { id version
+                phase { id } pipeline { phases { id name outcome } } } } }""", {"p": sales}
+                         )["opportunities"]["nodes"][0]
+            # Four open phases other than the one it stands in: every move is a real one.
+            open_phases = [p for p in deal["pipeline"]["phases"]
+                           if p["outcome"] == "OPEN" and p["id"] != deal["phase"]["id"]]
+            version = deal["version"]
+
+            def move(phase: dict) -> None:
+                nonlocal version
+                data = _post(url, token, MOVE, {"i": {"id": deal["id"], "phaseId": phase["id"],
+                                                      "expectedVersion": version}})
+                assert data["moveOpportunityPhase"]["userErrors"] == []
+                version = data["moveOpportunityPhase"]["opportunity"]["version"]
+
+            # Live: the client is connected and subscribed before the move.
+            live = subprocess.Popen(["node", "subscribe.mjs", ws_url, token, "", "1"], cwd=JS,
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            assert json.loads(live.stdout.readline()) == {"connected": True}
+            time.sleep(1)
+            move(open_phases[3])
+            output, errors = live.communicate(timeout=30)
+            assert live.returncode == 0, errors
+            [first] = [json.loads(line) for line in output.splitlines()]
+            assert first["toPhase"]["name"] == open_phases[3]["name"]
+
+            # Away: three more moves; then resume after the last event seen.
+            for phase in open_phases[:3]:
+                move(phase)
+            lines = _node("subscribe.mjs", ws_url, token, first["eventId"], "3")
+            missed = [line for line in lines if "eventId" in line]
+    assert [e["toPhase"]["name"] for e in missed] == [p["name"] for p in open_phases[:3]]
+    assert [int(e["eventId"]) for e in missed] == sorted(int(e["eventId"]) for e in missed)
+    assert int(missed[0]["eventId"]) > int(first["eventId"])
