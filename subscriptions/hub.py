@@ -26,6 +26,7 @@ logger = logging.getLogger("crmgraph.events")
 
 CHANNEL = "crmgraph_events"
 BATCH = 500
+MAX_PENDING_PUBLISHES = 1000
 
 
 class Overflowed(Exception):
@@ -73,6 +74,7 @@ class EventHub:
         self._subscriptions: set[Subscription] = set()
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
+        self._publishing: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
         self.position = await last_event_id(self.db)
@@ -85,9 +87,9 @@ class EventHub:
         ]
 
     async def stop(self) -> None:
-        for task in self._tasks:
+        for task in [*self._tasks, *self._publishing]:
             task.cancel()
-        for task in self._tasks:
+        for task in [*self._tasks, *self._publishing]:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks = []
@@ -103,12 +105,20 @@ class EventHub:
             self._subscriptions.discard(subscription)
 
     async def announce(self, event: EventRecord) -> None:
-        """After commit: wake this process at once, and tell the others."""
+        """After commit: wake this process at once, and tell the others. The mutation
+        does not wait for the broker: a broker that is away costs it nothing."""
         self._wake.set()
+        if len(self._publishing) < MAX_PENDING_PUBLISHES:
+            task = asyncio.create_task(self._publish(event.id))
+            self._publishing.add(task)
+            task.add_done_callback(self._publishing.discard)
+        # Past the bound the broker is not keeping up; the others will poll.
+
+    async def _publish(self, event_id: int) -> None:
         try:
-            await self.broadcast.publish(CHANNEL, str(event.id))
+            await self.broadcast.publish(CHANNEL, str(event_id))
         except Exception as exc:  # the outbox has it; other processes poll meanwhile
-            logger.warning("could not publish event %s to the broker: %s", event.id, exc)
+            logger.warning("could not publish event %s to the broker: %s", event_id, exc)
 
     async def stream(self, topics: frozenset[str], *, after: int | None,
                      matches: Callable[[EventRecord], bool] = lambda _e: True,
