@@ -108,11 +108,12 @@ NODE_CLASSES = [Account, Contact, User, Team, PartnerOrg, Product, OfferingArea,
 def build_schema(
     extensions: Sequence[type[SchemaExtension] | Callable[[], SchemaExtension]] = (),
     schema_class: type[strawberry.Schema] = strawberry.Schema,
+    **options: Any,
 ) -> strawberry.Schema:
     return schema_class(
         query=Query, mutation=Mutation, subscription=Subscription, types=NODE_CLASSES,
         extensions=list(extensions),
-        config=StrawberryConfig(scalar_map=SCALAR_MAP),
+        config=StrawberryConfig(scalar_map=SCALAR_MAP), **options,
     )
 
 

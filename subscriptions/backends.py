@@ -40,7 +40,9 @@ RECONNECTED = "crmgraph.reconnected"
 
 # connect() waits this long for the first connection, so server start-up never does more.
 FIRST_CONNECT_WAIT = 1.0
-# Bounds every round trip we start on behalf of a caller: publish, subscribe, a PING.
+# Bounds every step that waits for the broker: a connection, publish, subscribe, a PING.
+# Always with asyncio.timeout: on Python 3.11 asyncio.wait_for may swallow a cancellation,
+# and then disconnect() could not stop the supervisor.
 OPERATION_TIMEOUT = 2.0
 # An idle listener proves its connection this often; a half-open TCP socket says nothing.
 HEALTH_CHECK_INTERVAL = 5.0
@@ -117,7 +119,8 @@ class _ResilientBackend(BroadcastBackend):
         self._supervisor = asyncio.create_task(
             self._supervise(first_attempt), name=f"crmgraph-broadcast-{type(self).__name__}")
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(first_attempt.wait(), FIRST_CONNECT_WAIT)
+            async with asyncio.timeout(FIRST_CONNECT_WAIT):
+                await first_attempt.wait()
         if not first_attempt.is_set():
             log.warning("%s: broker not answering after %s s; starting without it",
                         type(self).__name__, FIRST_CONNECT_WAIT)
@@ -125,8 +128,11 @@ class _ResilientBackend(BroadcastBackend):
     async def disconnect(self) -> None:
         supervisor, self._supervisor = self._supervisor, None
         if supervisor is not None:
-            supervisor.cancel()
-            # The supervisor closes the listener connection on its way out.
+            # The supervisor closes the listener connection on its way out. Cancel again
+            # should a library swallow the cancellation, rather than hang here.
+            while not supervisor.done():
+                supervisor.cancel()
+                await asyncio.wait({supervisor}, timeout=1.0)
             await asyncio.gather(supervisor, return_exceptions=True)
         await self._close_publisher()
 
@@ -158,25 +164,24 @@ class _ResilientBackend(BroadcastBackend):
     async def _supervise(self, first_attempt: asyncio.Event) -> None:
         name = type(self).__name__
         failures = 0
+        warned = False  # one warning per outage, not one per attempt
         while True:
             try:
-                await self._open_listener()
-                await self._listen_to_remembered()
+                async with asyncio.timeout(OPERATION_TIMEOUT):
+                    await self._open_listener()
+                    await self._listen_to_remembered()
                 self._healthy = True
-                failures = 0
+                failures, warned = 0, False
                 first_attempt.set()
                 log.info("%s: listener connected", name)
                 self._events.put_nowait(Event(RECONNECTED, ""))
                 await self._watch()
             except Exception as error:
-                # Once per outage, not once per attempt.
-                if self._healthy:
-                    log.warning("%s: listener connection lost (%s: %s); reconnecting",
-                                name, type(error).__name__, error)
-                else:
-                    log.log(logging.WARNING if failures == 0 else logging.DEBUG,
-                            "%s: cannot connect (%s: %s); retrying with backoff",
-                            name, type(error).__name__, error)
+                what = "listener connection lost" if self._healthy else "cannot connect"
+                log.log(logging.DEBUG if warned else logging.WARNING,
+                        "%s: %s (%s: %s); retrying with backoff",
+                        name, what, type(error).__name__, error)
+                warned = True
             finally:
                 self._healthy = False
                 await self._close_listener()
@@ -233,9 +238,10 @@ class ResilientRedisBackend(_ResilientBackend):
 
     def _client(self) -> aioredis.Redis:
         # No retries inside redis-py: a failure must reach us at once, we decide what next.
+        # No socket_timeout: redis-py would wrap every send in asyncio.wait_for (see
+        # OPERATION_TIMEOUT); our own timeouts bound every call instead.
         return aioredis.Redis.from_url(
-            self._url, socket_connect_timeout=1.0, socket_timeout=OPERATION_TIMEOUT,
-            retry=Retry(NoBackoff(), 0))
+            self._url, socket_connect_timeout=1.0, retry=Retry(NoBackoff(), 0))
 
     async def publish(self, channel: str, message: Any) -> None:
         # The pool drops a connection that failed or was cancelled mid-command and opens
@@ -295,7 +301,8 @@ class ResilientRedisBackend(_ResilientBackend):
             elif loop.time() - heard_at >= self._health_check_interval:
                 if pinged:
                     raise RedisTimeoutError("no answer to PING on the listener connection")
-                await self._connected_pubsub().ping()
+                async with asyncio.timeout(OPERATION_TIMEOUT):
+                    await self._connected_pubsub().ping()
                 heard_at, pinged = loop.time(), True
 
     async def _close_listener(self) -> None:
@@ -386,7 +393,8 @@ class ResilientPostgresBackend(_ResilientBackend):
     async def _watch(self) -> None:
         while True:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._lost.wait(), self._health_check_interval)
+                async with asyncio.timeout(self._health_check_interval):
+                    await self._lost.wait()
             if self._lost.is_set():
                 raise asyncpg.ConnectionDoesNotExistError("listener connection terminated")
             async with self._listener_lock:
