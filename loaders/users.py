@@ -9,6 +9,7 @@ from sqlalchemy import ColumnElement, Select, exists, false, or_, select, true
 from loaders.base import ChildCountLoader, ChildPageLoader, RowByIdLoader
 from loaders.query import FilterSpec, Related, Scalar, Sortable
 from models.accounts import Account, AccountShare, Contact
+from models.opportunities import Opportunity, PhaseChange
 from models.users import PartnerOrg, Role, Team, User, Viewer
 
 USERS = User.__table__
@@ -17,6 +18,8 @@ PARTNER_ORGS = PartnerOrg.__table__
 ACCOUNTS = Account.__table__
 CONTACTS = Contact.__table__
 SHARES = AccountShare.__table__
+OPPORTUNITIES = Opportunity.__table__
+PHASE_CHANGES = PhaseChange.__table__
 
 
 def shared_account_ids(viewer: Viewer) -> Select[Any]:
@@ -29,13 +32,19 @@ def account_is_shared(viewer: Viewer, account_id: int) -> ColumnElement[bool]:
 
 
 def visible_users(viewer: Viewer) -> ColumnElement[bool]:
-    """Staff see every user. A partner sees itself and the owners of what is shared
-    with it, so Account.owner and Contact.owner resolve, and no one else."""
+    """Staff see every user. A partner sees itself and the people on what is shared
+    with it (owners of the accounts, contacts and opportunities, and who moved those
+    opportunities), so every user field on a shared record resolves; no one else."""
     if viewer.role is not Role.PARTNER:
         return true()
     shared = shared_account_ids(viewer)
     return or_(
         USERS.c.id == viewer.user_id,
+        USERS.c.id.in_(select(OPPORTUNITIES.c.owner_id)
+                       .where(OPPORTUNITIES.c.account_id.in_(shared))),
+        USERS.c.id.in_(select(PHASE_CHANGES.c.changed_by_id).where(
+            PHASE_CHANGES.c.opportunity_id.in_(select(OPPORTUNITIES.c.id).where(
+                OPPORTUNITIES.c.account_id.in_(shared))))),
         USERS.c.id.in_(select(ACCOUNTS.c.owner_id).where(ACCOUNTS.c.id.in_(shared))),
         USERS.c.id.in_(select(CONTACTS.c.owner_id).where(CONTACTS.c.account_id.in_(shared))),
     )

@@ -28,7 +28,9 @@ from resolvers.policy import can_assign, can_write, load_owner
 from subscriptions.hub import EventHub
 from subscriptions.outbox import EventRecord
 
-LEAD_TEXT = {"first_name": 100, "phone": 50, "title": 200, "source": 100}
+# Optional text fields: column, the input field userErrors name, maximum length.
+LEAD_TEXT = {"first_name": ("firstName", 100), "phone": ("phone", 50),
+             "title": ("title", 200), "source": ("source", 100)}
 
 
 async def list_leads(*, loaders: Loaders, args: PageArgs, filter: Any, order_by: Any
@@ -146,9 +148,10 @@ async def update_lead(*, viewer: Viewer, db: Database, lead_id: str, expected_ve
                                              required=True) or lead.last_name
             if "email" in changes:
                 lead.email = checks.email("email", changes["email"])
-            for name, max_length in LEAD_TEXT.items():
+            for name, (field_name, max_length) in LEAD_TEXT.items():
                 if name in changes:
-                    setattr(lead, name, checks.text(name, changes[name], max_length=max_length))
+                    setattr(lead, name, checks.text(field_name, changes[name],
+                                                    max_length=max_length))
             if "owner_id" in changes:
                 if changes["owner_id"] is None:
                     checks.fail("ownerId", "a lead always has an owner")
@@ -219,6 +222,7 @@ async def convert_lead(
                     pipeline_gid=None, probability=None,
                     expected_close_date=opportunity.expected_close_date,
                     owner_gid=None, offering_area_gid=None, field_prefix="opportunity.",
+                    default_owner_id=lead.owner_id,
                 )
                 lead.converted_opportunity_id = created.id
             lead.converted_account_id = account.id

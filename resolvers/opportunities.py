@@ -37,6 +37,7 @@ from models.opportunities import (
     Pipeline,
     PipelineKind,
 )
+from models.pricing import OfferingArea
 from models.users import Role, Viewer
 from resolvers.errors import UserErrorCode, UserInputError
 from resolvers.mutations import Checks, Outcome, forbidden, mutate, not_found, require_version
@@ -184,16 +185,17 @@ def _money(checks: Checks, field_name: str, value: Decimal | None) -> Decimal | 
     return value
 
 
-def _currency(checks: Checks, value: str | None) -> str | None:
+def _currency(checks: Checks, value: str | None, field_name: str = "currency") -> str | None:
     if value is None or len(value) != 3 or not value.isalpha() or not value.isupper():
-        checks.fail("currency", "currency is a three-letter ISO 4217 code such as EUR")
+        checks.fail(field_name, "currency is a three-letter ISO 4217 code such as EUR")
         return None
     return value
 
 
-def _probability(checks: Checks, value: int | None) -> int | None:
+def _probability(checks: Checks, value: int | None, field_name: str = "probability"
+                 ) -> int | None:
     if value is not None and not 0 <= value <= 100:
-        checks.fail("probability", "probability is a percent from 0 to 100")
+        checks.fail(field_name, "probability is a percent from 0 to 100")
         return None
     return value
 
@@ -207,6 +209,16 @@ async def _phase(session: AsyncSession, checks: Checks, field_name: str, phase_g
     if phase is None:
         checks.fail(field_name, "phase not found", UserErrorCode.NOT_FOUND)
     return phase
+
+
+async def _offering_area(session: AsyncSession, checks: Checks, field_name: str,
+                         area_gid: str | None) -> int | None:
+    # Checked here: an unknown key would otherwise surface as a foreign key failure.
+    key = checks.global_id(field_name, area_gid, "OfferingArea")
+    if key is not None and await session.get(OfferingArea, key) is None:
+        checks.fail(field_name, "offering area not found", UserErrorCode.NOT_FOUND)
+        return None
+    return key
 
 
 async def _owner_team(session: AsyncSession, owner_id: int) -> int | None:
@@ -288,18 +300,20 @@ async def insert_opportunity(
     name: str | None, amount: Decimal | None, currency: str | None, phase_gid: str | None,
     pipeline_gid: str | None, probability: int | None, expected_close_date: date | None,
     owner_gid: str | None, offering_area_gid: str | None, field_prefix: str = "",
+    default_owner_id: int | None = None,
 ) -> tuple[Opportunity, EventRecord]:
     """A new opportunity in its first phase, with its history and event; raises the
-    collected userErrors. Used by createOpportunity and by convertLead."""
+    collected userErrors. Used by createOpportunity and by convertLead. Without
+    ``owner_gid`` the owner is ``default_owner_id``, else the viewer."""
     def field(name: str) -> str:
         return f"{field_prefix}{name}"
 
     values: dict[str, Any] = {
         "name": checks.text(field("name"), name, max_length=200, required=True),
         "amount": _money(checks, field("amount"), amount),
-        "currency": _currency(checks, currency),
+        "currency": _currency(checks, currency, field("currency")),
         "expected_close_date": expected_close_date,
-        "probability": _probability(checks, probability),
+        "probability": _probability(checks, probability, field("probability")),
     }
     phase = await _phase(session, checks, field("phaseId"), phase_gid)
     if phase is None and phase_gid is None:
@@ -313,10 +327,10 @@ async def insert_opportunity(
         elif pipeline_gid is not None and checks.global_id(
                 field("pipelineId"), pipeline_gid, "Pipeline") not in (None, phase.pipeline_id):
             checks.fail(field("phaseId"), "the phase belongs to another pipeline")
-    values["offering_area_id"] = checks.global_id(field("offeringAreaId"), offering_area_gid,
-                                                  "OfferingArea")
+    values["offering_area_id"] = await _offering_area(session, checks, field("offeringAreaId"),
+                                                      offering_area_gid)
     owner_id = checks.global_id(field("ownerId"), owner_gid, "User") if owner_gid else \
-        viewer.user_id
+        default_owner_id or viewer.user_id
     if owner_id is not None and owner_gid is not None:
         owner = await load_owner(session, owner_id)
         if owner is None:
@@ -347,6 +361,14 @@ async def _default_phase(session: AsyncSession, checks: Checks, field_name: str,
     if pipeline_gid is not None:
         key = checks.global_id(field_name, pipeline_gid, "Pipeline")
         if key is None:
+            return None
+        pipeline = await session.get(Pipeline, key)
+        if pipeline is None:
+            checks.fail(field_name, "pipeline not found", UserErrorCode.NOT_FOUND)
+            return None
+        if pipeline.kind is not PipelineKind.SALES:
+            # As for a phase of one: the pipeline exists, it is the wrong kind.
+            checks.fail(field_name, "opportunities live in a SALES pipeline")
             return None
         statement = statement.where(Pipeline.id == key)
     phase = (await session.execute(
@@ -414,9 +436,9 @@ async def update_opportunity(
                 if "name" in changes:
                     opportunity.name = checks.text("name", changes["name"], max_length=200,
                                                    required=True) or opportunity.name
-                if "amount" in changes:
-                    opportunity.amount = _money(checks, "amount", changes["amount"]) or \
-                        opportunity.amount
+                if "amount" in changes and (
+                        amount := _money(checks, "amount", changes["amount"])) is not None:
+                    opportunity.amount = amount  # may be zero: no `or` fallback here
                 if "currency" in changes:
                     opportunity.currency = _currency(checks, changes["currency"]) or \
                         opportunity.currency
@@ -429,8 +451,8 @@ async def update_opportunity(
                 if "expected_close_date" in changes:
                     opportunity.expected_close_date = changes["expected_close_date"]
                 if "offering_area_id" in changes:
-                    opportunity.offering_area_id = checks.global_id(
-                        "offeringAreaId", changes["offering_area_id"], "OfferingArea")
+                    opportunity.offering_area_id = await _offering_area(
+                        session, checks, "offeringAreaId", changes["offering_area_id"])
                 if "owner_id" in changes:
                     owner_id = checks.global_id("ownerId", changes["owner_id"], "User")
                     owner = await load_owner(session, owner_id) if owner_id else None

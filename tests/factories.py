@@ -3,12 +3,23 @@
 from __future__ import annotations
 
 import itertools
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 from loaders.ids import encode_id
 from models.accounts import Account, AccountShare, AccountType, Contact
 from models.db import Database
+from models.leads import Lead
+from models.opportunities import (
+    ForecastCategory,
+    Opportunity,
+    Phase,
+    PhaseChange,
+    PhaseOutcome,
+    Pipeline,
+    PipelineKind,
+)
 from models.pricing import OfferingArea, Product
 from models.users import PartnerOrg, Role, Team, User
 
@@ -118,3 +129,80 @@ async def make_org(db: Database) -> Org:
     org.partner_org = await make_partner_org(db, "Partner Org")
     org.partner = await make_user(db, Role.PARTNER, partner_org=org.partner_org, name="Partner")
     return org
+
+
+SALES_PHASES = [
+    ("Qualify", 10, PhaseOutcome.OPEN, ForecastCategory.PIPELINE),
+    ("Propose", 40, PhaseOutcome.OPEN, ForecastCategory.BEST_CASE),
+    ("Negotiate", 75, PhaseOutcome.OPEN, ForecastCategory.COMMIT),
+    ("Won", 100, PhaseOutcome.WON, ForecastCategory.CLOSED),
+    ("Lost", 0, PhaseOutcome.LOST, ForecastCategory.OMITTED),
+]
+MARKETING_PHASES = [
+    ("New", 5, PhaseOutcome.OPEN, ForecastCategory.PIPELINE),
+    ("Engaged", 20, PhaseOutcome.OPEN, ForecastCategory.PIPELINE),
+    ("Qualified", 50, PhaseOutcome.WON, ForecastCategory.CLOSED),
+    ("Disqualified", 0, PhaseOutcome.LOST, ForecastCategory.OMITTED),
+]
+
+
+async def make_pipeline(
+    db: Database, kind: PipelineKind = PipelineKind.SALES,
+    phases: list[tuple[str, int, PhaseOutcome, ForecastCategory]] | None = None, *,
+    name: str | None = None, positions: list[int] | None = None,
+) -> tuple[Pipeline, list[Phase]]:
+    """A pipeline and its phases, in the order given; ``positions`` defaults to 1, 2, ..."""
+    if phases is None:
+        phases = SALES_PHASES if kind is PipelineKind.SALES else MARKETING_PHASES
+    positions = positions or list(range(1, len(phases) + 1))
+    async with db.transaction() as session:
+        pipeline = Pipeline(name=name or f"{kind.value.title()} {next(_sequence)}", kind=kind,
+                            active=True)
+        session.add(pipeline)
+        await session.flush()
+        records = [
+            Phase(pipeline_id=pipeline.id, name=phase_name, position=position,
+                  probability=probability, outcome=outcome, forecast_category=category)
+            for (phase_name, probability, outcome, category), position
+            in zip(phases, positions, strict=True)
+        ]
+        session.add_all(records)
+    return pipeline, records
+
+
+async def make_opportunity(
+    db: Database, account: Account, phase: Phase, owner: User | None = None, *,
+    amount: Decimal | str = "1000.00", currency: str = "EUR", probability: int | None = None,
+    name: str | None = None, entered_at: datetime | None = None, history: bool = True,
+    **values: Any,
+) -> Opportunity:
+    """An opportunity in ``phase`` (owned by the account's owner unless told), and with
+    ``history`` its creation entry in phase_changes, by the owner, at ``entered_at``."""
+    entered_at = entered_at or datetime.now(UTC)
+    owner_id = owner.id if owner else account.owner_id
+    async with db.transaction() as session:
+        opportunity = Opportunity(
+            account_id=account.id, name=name or f"Deal {next(_sequence)}",
+            amount=Decimal(amount), currency=currency, pipeline_id=phase.pipeline_id,
+            phase_id=phase.id,
+            probability=phase.probability if probability is None else probability,
+            owner_id=owner_id, phase_entered_at=entered_at, created_at=entered_at, **values,
+        )
+        session.add(opportunity)
+        await session.flush()
+        if history:
+            session.add(PhaseChange(
+                opportunity_id=opportunity.id, from_phase_id=None, to_phase_id=phase.id,
+                changed_by_id=owner_id, changed_at=entered_at, amount=opportunity.amount,
+                probability=opportunity.probability,
+            ))
+    return opportunity
+
+
+async def make_lead(db: Database, phase: Phase, owner: User, *, company: str | None = None,
+                    last_name: str | None = None, **values: Any) -> Lead:
+    n = next(_sequence)
+    values.setdefault("phase_entered_at", datetime.now(UTC))
+    return await _add(db, Lead(company=company or f"Prospect {n}",
+                               last_name=last_name or f"Lead{n}", owner_id=owner.id,
+                               pipeline_id=phase.pipeline_id, phase_id=phase.id, **values))
