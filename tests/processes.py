@@ -17,6 +17,8 @@ import httpx
 from server.settings import Settings
 
 CRMGRAPH = str(Path(sys.executable).parent / "crmgraph")
+REDIS_TIMEOUT = 5.0
+
 # Every setting the server reads: a test's process gets only the ones it names.
 SETTINGS = tuple(f.name.upper() for f in fields(Settings))
 
@@ -64,3 +66,44 @@ def serving(env: dict[str, str], cwd: Path, *extra: str) -> Iterator[tuple[str, 
             process.wait(timeout=30)
         except subprocess.TimeoutExpired:
             process.kill()
+
+
+class RedisServer:
+    """A redis-server that a test may stop and start again on the same port."""
+
+    def __init__(self, port: int, directory: Path) -> None:
+        self.port = port
+        self.url = f"redis://127.0.0.1:{port}/0"
+        self._directory = directory
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self._process = subprocess.Popen(
+            ["redis-server", "--save", "", "--appendonly", "no", "--port", str(self.port),
+             "--bind", "127.0.0.1", "--dir", str(self._directory)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + REDIS_TIMEOUT
+        while not self._answers_ping():
+            if self._process.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"redis-server did not start on port {self.port}")
+            time.sleep(0.02)
+
+    def stop(self) -> None:
+        process, self._process = self._process, None
+        if process is None:
+            return
+        process.terminate()
+        try:
+            process.wait(REDIS_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+    def _answers_ping(self) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as sock:
+                sock.sendall(b"PING\r\n")
+                return sock.recv(16).startswith(b"+PONG")
+        except OSError:
+            return False

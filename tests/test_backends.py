@@ -11,8 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-import socket
-import subprocess
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -35,6 +33,7 @@ from subscriptions.backends import (
     backend_for,
 )
 from tests.databases import POSTGRES_URL
+from tests.processes import RedisServer, free_port
 
 BROKERS = ["redis", "postgres"] if POSTGRES_URL else ["redis"]
 # Mixed case: LISTEN folds an unquoted identifier to lower case and would miss it.
@@ -46,53 +45,6 @@ RECONNECT_TIMEOUT = 10
 
 ResilientBackend = ResilientRedisBackend | ResilientPostgresBackend
 AnyBackend = ResilientBackend | AnnouncingMemoryBackend
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class RedisServer:
-    """A redis-server that a test may stop and start again on the same port."""
-
-    def __init__(self, port: int, directory: Path) -> None:
-        self.port = port
-        self.url = f"redis://127.0.0.1:{port}/0"
-        self._directory = directory
-        self._process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        self._process = subprocess.Popen(
-            ["redis-server", "--save", "", "--appendonly", "no", "--port", str(self.port),
-             "--bind", "127.0.0.1", "--dir", str(self._directory)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + TIMEOUT
-        while not self._answers_ping():
-            if self._process.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(f"redis-server did not start on port {self.port}")
-            time.sleep(0.02)
-
-    def stop(self) -> None:
-        process, self._process = self._process, None
-        if process is None:
-            return
-        process.terminate()
-        try:
-            process.wait(TIMEOUT)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-    def _answers_ping(self) -> bool:
-        try:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as sock:
-                sock.sendall(b"PING\r\n")
-                return sock.recv(16).startswith(b"+PONG")
-        except OSError:
-            return False
 
 
 @pytest.fixture
