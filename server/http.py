@@ -18,8 +18,8 @@ import orjson
 from graphql import GraphQLError
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
-from starlette.websockets import WebSocket
-from strawberry.asgi import GraphQL
+from starlette.websockets import WebSocket, WebSocketState
+from strawberry.asgi import ASGIWebSocketAdapter, GraphQL
 from strawberry.exceptions import ConnectionRejectionError, MissingQueryError
 from strawberry.http.ides import get_graphql_ide_html
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
@@ -245,6 +245,17 @@ class PingingTransportWS(BaseGraphQLTransportWSHandler[Context, None]):
         await super().shutdown()
 
 
+class _SocketAdapter(ASGIWebSocketAdapter):
+    """Says nothing once the socket is closed: a subscriber closed for falling behind
+    (1013) still has its operation wound down by Strawberry, which then has no one to
+    tell."""
+
+    async def send_json(self, message: Any) -> None:
+        if self.ws.application_state == WebSocketState.DISCONNECTED:
+            return
+        await super().send_json(message)
+
+
 class GraphQLWebSocket(GraphQL):
     """graphql-transport-ws and the legacy graphql-ws protocol on /graphql.
 
@@ -263,6 +274,7 @@ class GraphQLWebSocket(GraphQL):
         self.db = db
         self.authenticator = authenticator
         self.events = events
+        self.websocket_adapter_class = _SocketAdapter  # type: ignore[assignment]
         self.graphql_transport_ws_handler_class = type(
             "PingingTransportWS", (PingingTransportWS,), {"ping_seconds": settings.ws_ping_seconds})
 
