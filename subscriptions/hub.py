@@ -175,10 +175,10 @@ class EventHub:
 
     async def _prune(self) -> None:
         while True:
+            await asyncio.sleep(3600)  # not at start-up: it is no hurry, and start-up is busy
             try:
                 removed = await prune_events(self.db, older_than=self.retention)
                 if removed:
                     logger.info("pruned %d events older than %s", removed, self.retention)
             except Exception:
                 logger.exception("pruning the event outbox failed")
-            await asyncio.sleep(3600)

@@ -61,8 +61,10 @@ async def db(database_url: str) -> AsyncIterator[Database]:
 
 @pytest.fixture
 def settings(database_url: str) -> Settings:
+    # No background outbox polling: tests that count SQL statements must see only
+    # their own request's. Delivery in tests comes from the mutation's own wake-up.
     return Settings(database_url=database_url, jwt_secret=TEST_SECRET,
-                    broadcast_url=BROADCAST_URL)
+                    broadcast_url=BROADCAST_URL, event_poll_seconds=3600)
 
 
 @pytest.fixture
