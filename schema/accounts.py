@@ -34,7 +34,7 @@ from schema.filters import (
     StringFilter,
     enum_filter,
 )
-from schema.relay import Connection, Node, connection
+from schema.relay import Connection, Node, child_connection, connection
 from schema.users import User, UserFilter
 
 if TYPE_CHECKING:
@@ -203,15 +203,11 @@ class Account(Node):
         last: int | None = None, before: str | None = None,
         filter: AccountFilter | None = None, order_by: list[AccountOrder] | None = None,
     ) -> Connection[Account]:
-        loaders = info.context.loaders
-        page = await loaders.get(
-            AccountsByParentLoader, PageArgs(first, after, last, before), filter, order_by
-        ).load(self._key)
-
-        async def count() -> int:
-            return await loaders.get(AccountCountByParentLoader, filter).load(self._key)
-
-        return connection(page, Account.from_row, count)
+        return await child_connection(
+            info.context.loaders, self._key, pages=AccountsByParentLoader,
+            counts=AccountCountByParentLoader, args=PageArgs(first, after, last, before),
+            filter=filter, order_by=order_by, convert=Account.from_row,
+        )
 
     @strawberry.field(description="The people at this account.")
     async def contacts(
@@ -219,15 +215,11 @@ class Account(Node):
         last: int | None = None, before: str | None = None,
         filter: ContactFilter | None = None, order_by: list[ContactOrder] | None = None,
     ) -> Connection[Contact]:
-        loaders = info.context.loaders
-        page = await loaders.get(
-            ContactsByAccountLoader, PageArgs(first, after, last, before), filter, order_by
-        ).load(self._key)
-
-        async def count() -> int:
-            return await loaders.get(ContactCountByAccountLoader, filter).load(self._key)
-
-        return connection(page, Contact.from_row, count)
+        return await child_connection(
+            info.context.loaders, self._key, pages=ContactsByAccountLoader,
+            counts=ContactCountByAccountLoader, args=PageArgs(first, after, last, before),
+            filter=filter, order_by=order_by, convert=Contact.from_row,
+        )
 
     @strawberry.field(description="The account's opportunities.")
     async def opportunities(
@@ -238,15 +230,11 @@ class Account(Node):
         order_by: list[Annotated[OpportunityOrder, strawberry.lazy("schema.opportunities")]]
         | None = None,
     ) -> Connection[Annotated[Opportunity, strawberry.lazy("schema.opportunities")]]:
-        loaders = info.context.loaders
-        page = await loaders.get(
-            OpportunitiesByAccountLoader, PageArgs(first, after, last, before), filter, order_by
-        ).load(self._key)
-
-        async def count() -> int:
-            return await loaders.get(OpportunityCountByAccountLoader, filter).load(self._key)
-
-        return connection(page, opportunity_types.Opportunity.from_row, count)
+        return await child_connection(
+            info.context.loaders, self._key, pages=OpportunitiesByAccountLoader,
+            counts=OpportunityCountByAccountLoader, args=PageArgs(first, after, last, before),
+            filter=filter, order_by=order_by, convert=opportunity_types.Opportunity.from_row,
+        )
 
 
 @strawberry.type(description="A person at an account.")

@@ -9,7 +9,7 @@ import strawberry
 from sqlalchemy.engine import Row
 from strawberry import Private
 
-from loaders.query import Page
+from loaders.query import Page, PageArgs
 
 NodeT = TypeVar("NodeT")
 
@@ -71,3 +71,17 @@ def connection(
         ),
         _count=count,
     )
+
+
+async def child_connection(
+    loaders: Any, key: int, *, pages: type[Any], counts: type[Any], args: PageArgs,
+    filter: Any, order_by: Any, convert: Callable[[Row[Any]], NodeT],
+) -> Connection[NodeT]:
+    """A nested connection (Account.contacts ...): this parent's page from a loader that
+    pages every parent of the request at once, and its count only when asked."""
+    page = await loaders.get(pages, args, filter, order_by).load(key)
+
+    async def count() -> int:
+        return await loaders.get(counts, filter).load(key)
+
+    return connection(page, convert, count)

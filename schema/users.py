@@ -29,7 +29,7 @@ from schema.filters import (
     StringFilter,
     enum_filter,
 )
-from schema.relay import Connection, Node, connection
+from schema.relay import Connection, Node, child_connection, connection
 
 Role = strawberry.enum(RoleEnum, name="Role", description="What a user may do.")
 RoleFilter = enum_filter(Role, "RoleFilter")
@@ -156,15 +156,11 @@ class Team(Node):
         last: int | None = None, before: str | None = None,
         filter: UserFilter | None = None, order_by: list[UserOrder] | None = None,
     ) -> Connection[User]:
-        loaders = info.context.loaders
-        page = await loaders.get(
-            UsersByTeamLoader, PageArgs(first, after, last, before), filter, order_by
-        ).load(self._key)
-
-        async def count() -> int:
-            return await loaders.get(UserCountByTeamLoader, filter).load(self._key)
-
-        return connection(page, User.from_row, count)
+        return await child_connection(
+            info.context.loaders, self._key, pages=UsersByTeamLoader,
+            counts=UserCountByTeamLoader, args=PageArgs(first, after, last, before),
+            filter=filter, order_by=order_by, convert=User.from_row,
+        )
 
 
 @strawberry.type
