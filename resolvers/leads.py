@@ -18,7 +18,7 @@ from models.accounts import Account, AccountType, Contact
 from models.base import utcnow
 from models.db import Database
 from models.leads import Lead
-from models.opportunities import Opportunity, Phase, PhaseOutcome, Pipeline, PipelineKind
+from models.opportunities import Phase, PhaseOutcome, Pipeline, PipelineKind
 from models.users import Viewer
 from resolvers.errors import UserErrorCode, UserInputError
 from resolvers.mutations import Checks, Outcome, forbidden, mutate, not_found, require_version
@@ -275,8 +275,3 @@ async def _contact_for_lead(session: AsyncSession, checks: Checks, lead: Lead,
     session.add(contact)
     await session.flush()
     return contact
-
-
-# Opportunity is imported for type checkers reading convert_lead's callers.
-__all__ = ["NewOpportunity", "Opportunity", "convert_lead", "create_lead", "list_leads",
-           "move_lead_phase", "update_lead"]

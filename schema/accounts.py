@@ -34,6 +34,7 @@ from schema.filters import (
     StringFilter,
     enum_filter,
 )
+from schema.inputs import sent_changes
 from schema.relay import Connection, Node, child_connection, connection
 from schema.users import User, UserFilter
 
@@ -443,17 +444,6 @@ class DeleteContactPayload:
     user_errors: list[UserError]
 
 
-def _sent(input: Any, names: tuple[str, ...]) -> dict[str, Any]:
-    """The fields a client actually sent (null included), for partial updates."""
-    changes = {}
-    for name in names:
-        value = getattr(input, name)
-        if value is UNSET:
-            continue
-        changes[name] = vars(value) if isinstance(value, AddressInput) else value
-    return changes
-
-
 def _address(value: AddressInput | None) -> dict[str, str | None] | None:
     return vars(value) if value is not None else None
 
@@ -484,8 +474,7 @@ class AccountMutations:
         outcome = await resolve.update_account(
             viewer=viewer_of(info), db=info.context.db, account_id=input.id,
             expected_version=input.expected_version,
-            changes=_sent(input, ("name", "business_id", "industry", "type", "owner_id",
-                                  "parent_id", "website", "phone", "address")),
+            changes=sent_changes(input),
         )
         return UpdateAccountPayload(account=_account(outcome.value),
                                     user_errors=user_errors(outcome.errors))
@@ -517,8 +506,7 @@ class AccountMutations:
         outcome = await resolve.update_contact(
             viewer=viewer_of(info), db=info.context.db, contact_id=input.id,
             expected_version=input.expected_version,
-            changes=_sent(input, ("account_id", "first_name", "last_name", "email", "phone",
-                                  "title", "owner_id", "email_consent", "phone_consent")),
+            changes=sent_changes(input),
         )
         return UpdateContactPayload(contact=_contact(outcome.value),
                                     user_errors=user_errors(outcome.errors))

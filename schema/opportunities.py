@@ -47,6 +47,7 @@ from schema.filters import (
     StringFilter,
     enum_filter,
 )
+from schema.inputs import sent_changes
 from schema.pricing import OfferingArea
 from schema.relay import Connection, Node, connection
 from schema.users import User, UserFilter
@@ -699,10 +700,6 @@ class LeadPayload:
     user_errors: list[UserError]
 
 
-def _sent(input: Any, names: tuple[str, ...]) -> dict[str, Any]:
-    return {name: getattr(input, name) for name in names if getattr(input, name) is not UNSET}
-
-
 def _opportunity_payload(outcome: Any) -> OpportunityPayload:
     return OpportunityPayload(
         opportunity=Opportunity.from_row(outcome.value) if outcome.value is not None else None,
@@ -732,8 +729,7 @@ class OpportunityMutations:
         return _opportunity_payload(await resolve.update_opportunity(
             viewer=viewer_of(info), db=info.context.db, events=info.context.events,
             opportunity_id=input.id, expected_version=input.expected_version,
-            changes=_sent(input, ("name", "amount", "currency", "probability",
-                                  "expected_close_date", "owner_id", "offering_area_id"))))
+            changes=sent_changes(input)))
 
     @strawberry.mutation(description="Move an opportunity to another phase of its pipeline.")
     async def move_opportunity_phase(self, info: Info, input: MoveOpportunityPhaseInput
@@ -773,8 +769,7 @@ class OpportunityMutations:
         return _lead_payload(await lead_resolvers.update_lead(
             viewer=viewer_of(info), db=info.context.db, lead_id=input.id,
             expected_version=input.expected_version,
-            changes=_sent(input, ("company", "first_name", "last_name", "email", "phone",
-                                  "title", "source", "owner_id"))))
+            changes=sent_changes(input)))
 
     @strawberry.mutation(description="Move a lead to another phase of its pipeline.")
     async def move_lead_phase(self, info: Info, input: MoveLeadPhaseInput) -> LeadPayload:
