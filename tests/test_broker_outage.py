@@ -14,8 +14,15 @@ import pytest
 from server.app import create_app
 from tests.factories import make_account, make_org
 from tests.graphql_client import GraphQLClient
+from tests.live import (
+    create_deal,
+    make_sales_pipeline,
+    move_deal,
+    next_data,
+    nothing_more,
+    subscribed,
+)
 from tests.processes import RedisServer, free_port
-from tests.test_subscriptions import _create, _move, _next, _nothing_more, _pipeline, _subscribed
 
 
 @pytest.fixture
@@ -32,7 +39,7 @@ async def test_moves_made_while_redis_is_down_reach_the_other_process(
     settings, db, throwaway_redis: RedisServer
 ):
     org = await make_org(db)
-    _, phases = await _pipeline(db, "Sales")
+    _, phases = await make_sales_pipeline(db, "Sales")
     account = await make_account(db, org.rep_a1, name="Acme")
     # Two apps on one database stand for two server processes; a long poll interval
     # leaves the broker (and its reconnect) as the only way news crosses between them.
@@ -44,25 +51,26 @@ async def test_moves_made_while_redis_is_down_reach_the_other_process(
             httpx.AsyncClient(transport=httpx.ASGITransport(desk_side),
                               base_url="http://desk") as http:
         desk = GraphQLClient(desk_side, http)
-        deal = await _create(desk, org.rep_a1, account, phases["Prospect"])
+        deal = await create_deal(desk, org.rep_a1, account, phases["Prospect"])
         board = GraphQLClient(board_side, None)  # type: ignore[arg-type]
-        async with _subscribed(board_side, board, org.admin) as ws:
-            deal = await _move(desk, org.rep_a1, deal, phases["Offer"])
-            assert (await _next(ws, 10))["opportunityPhaseChanged"]["toPhase"]["name"] == "Offer"
+        async with subscribed(board_side, board, org.admin) as ws:
+            deal = await move_deal(desk, org.rep_a1, deal, phases["Offer"])
+            event = (await next_data(ws, 10))["opportunityPhaseChanged"]
+            assert event["toPhase"]["name"] == "Offer"
 
             throwaway_redis.stop()
             for target in ("Deal", "Prospect", "Offer"):
                 started = time.monotonic()
-                deal = await _move(desk, org.rep_a1, deal, phases[target])
+                deal = await move_deal(desk, org.rep_a1, deal, phases[target])
                 assert time.monotonic() - started < 1.5, "a mutation waited for the broker"
-            await _nothing_more(ws, 1.0)
+            await nothing_more(ws, 1.0)
 
             throwaway_redis.start()
-            caught_up = [(await _next(ws, 20))["opportunityPhaseChanged"] for _ in range(3)]
+            caught_up = [(await next_data(ws, 20))["opportunityPhaseChanged"] for _ in range(3)]
             assert [e["toPhase"]["name"] for e in caught_up] == ["Deal", "Prospect", "Offer"]
             ids = [int(e["eventId"]) for e in caught_up]
             assert ids == sorted(ids)
 
-            deal = await _move(desk, org.rep_a1, deal, phases["Deal"])
-            assert (await _next(ws, 10))["opportunityPhaseChanged"]["toPhase"]["name"] == "Deal"
-            await _nothing_more(ws)
+            deal = await move_deal(desk, org.rep_a1, deal, phases["Deal"])
+            assert (await next_data(ws, 10))["opportunityPhaseChanged"]["toPhase"]["name"] == "Deal"
+            await nothing_more(ws)
