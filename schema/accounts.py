@@ -23,7 +23,8 @@ from loaders.query import PageArgs
 from loaders.users import UserByIdLoader
 from models.accounts import AccountType as AccountTypeEnum
 from resolvers import accounts as resolve
-from schema import opportunities as opportunity_types  # they refer to accounts too
+from schema import activities as activity_types  # they refer to accounts too
+from schema import opportunities as opportunity_types
 from schema.context import Info, viewer_of
 from schema.errors import UserError, user_errors
 from schema.filters import (
@@ -39,6 +40,7 @@ from schema.relay import Connection, Node, child_connection, connection
 from schema.users import User, UserFilter
 
 if TYPE_CHECKING:
+    from schema.activities import Activity, ActivityFilter, ActivityOrder
     from schema.opportunities import (
         Opportunity,
         OpportunityFilter,
@@ -237,6 +239,19 @@ class Account(Node):
             filter=filter, order_by=order_by, convert=opportunity_types.Opportunity.from_row,
         )
 
+    @strawberry.field(description="Calls, meetings and tasks about the account.")
+    async def activities(
+        self, info: Info, first: int | None = None, after: str | None = None,
+        last: int | None = None, before: str | None = None,
+        filter: Annotated[ActivityFilter, strawberry.lazy("schema.activities")] | None = None,
+        order_by: list[Annotated[ActivityOrder, strawberry.lazy("schema.activities")]]
+        | None = None,
+    ) -> Connection[Annotated[Activity, strawberry.lazy("schema.activities")]]:
+        pages, counts = activity_types.ACCOUNT_PAGES
+        return await activity_types.activity_connection(
+            info, self._key, pages=pages, counts=counts, first=first, after=after, last=last,
+            before=before, filter=filter, order_by=order_by)
+
 
 @strawberry.type(description="A person at an account.")
 class Contact(Node):
@@ -252,6 +267,7 @@ class Contact(Node):
     version: int = strawberry.field(description="Pass as expectedVersion when updating.")
     created_at: datetime
     updated_at: datetime
+    _key: Private[int]
     _account_id: Private[int]
     _owner_id: Private[int]
 
@@ -263,7 +279,7 @@ class Contact(Node):
             last_name=row.last_name, name=full_name, email=row.email, phone=row.phone,
             title=row.title, email_consent=row.email_consent, phone_consent=row.phone_consent,
             version=row.version, created_at=row.created_at, updated_at=row.updated_at,
-            _account_id=row.account_id, _owner_id=row.owner_id,
+            _key=row.id, _account_id=row.account_id, _owner_id=row.owner_id,
         )
 
     @strawberry.field
@@ -274,6 +290,19 @@ class Contact(Node):
     @strawberry.field(description="The user responsible for the contact.")
     async def owner(self, info: Info) -> User:
         return User.from_row(await info.context.loaders.get(UserByIdLoader).load(self._owner_id))
+
+    @strawberry.field(description="Calls, meetings and tasks with the contact.")
+    async def activities(
+        self, info: Info, first: int | None = None, after: str | None = None,
+        last: int | None = None, before: str | None = None,
+        filter: Annotated[ActivityFilter, strawberry.lazy("schema.activities")] | None = None,
+        order_by: list[Annotated[ActivityOrder, strawberry.lazy("schema.activities")]]
+        | None = None,
+    ) -> Connection[Annotated[Activity, strawberry.lazy("schema.activities")]]:
+        pages, counts = activity_types.CONTACT_PAGES
+        return await activity_types.activity_connection(
+            info, self._key, pages=pages, counts=counts, first=first, after=after, last=last,
+            before=before, filter=filter, order_by=order_by)
 
 
 # --- queries ------------------------------------------------------------------------------

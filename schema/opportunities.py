@@ -3,7 +3,6 @@ mutations that move deals, and the live feed of phase changes."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import AsyncGenerator
 from datetime import UTC, date, datetime
@@ -15,7 +14,6 @@ import strawberry
 from strawberry import UNSET, Private
 
 from loaders.accounts import AccountByIdLoader, ContactByIdLoader
-from loaders.errors import BadUserInput
 from loaders.ids import decode_id, encode_id
 from loaders.opportunities import (
     LeadByIdLoader,
@@ -35,6 +33,7 @@ from resolvers import leads as lead_resolvers
 from resolvers import opportunities as resolve
 from resolvers.opportunities import ChangeKind, FeedFilter
 from schema import accounts as account_types  # Account and Opportunity refer to each other
+from schema import activities as activity_types
 from schema.context import Info, viewer_of
 from schema.errors import UserError, user_errors
 from schema.filters import (
@@ -48,6 +47,7 @@ from schema.filters import (
     enum_filter,
 )
 from schema.inputs import sent_changes
+from schema.live import after_event, bursts, close_behind
 from schema.pricing import OfferingArea
 from schema.relay import Connection, Node, connection
 from schema.users import User, UserFilter
@@ -56,6 +56,7 @@ from subscriptions.outbox import EventRecord
 
 if TYPE_CHECKING:
     from schema.accounts import Account, AccountFilter, Contact
+    from schema.activities import Activity, ActivityFilter, ActivityOrder
 
 PipelineKind = strawberry.enum(PipelineKindEnum, name="PipelineKind")
 PhaseOutcome = strawberry.enum(PhaseOutcomeEnum, name="PhaseOutcome",
@@ -231,6 +232,19 @@ class Opportunity(Node):
     async def phase_history(self, info: Info) -> list[PhaseChange]:
         rows = await info.context.loaders.get(PhaseChangesByOpportunityLoader).load(self._key)
         return [PhaseChange.from_row(row) for row in rows]
+
+    @strawberry.field(description="Calls, meetings and tasks about the deal.")
+    async def activities(
+        self, info: Info, first: int | None = None, after: str | None = None,
+        last: int | None = None, before: str | None = None,
+        filter: Annotated[ActivityFilter, strawberry.lazy("schema.activities")] | None = None,
+        order_by: list[Annotated[ActivityOrder, strawberry.lazy("schema.activities")]]
+        | None = None,
+    ) -> Connection[Annotated[Activity, strawberry.lazy("schema.activities")]]:
+        pages, counts = activity_types.OPPORTUNITY_PAGES
+        return await activity_types.activity_connection(
+            info, self._key, pages=pages, counts=counts, first=first, after=after, last=last,
+            before=before, filter=filter, order_by=order_by)
 
 
 @strawberry.type(description="A prospect worked through a marketing pipeline.")
@@ -494,21 +508,6 @@ class PhaseChangeEvent:
 
 def _key(value: strawberry.ID | None, type_name: str) -> int | None:
     return decode_id(value, type_name) if value is not None else None
-
-
-def _after(value: str | None) -> int | None:
-    if value is None:
-        return None
-    if not value.isdigit() or len(value) > 18:
-        raise BadUserInput(f"after takes an eventId, not {value!r}")
-    return int(value)
-
-
-async def _close_behind(info: Info) -> None:
-    """A subscriber too far behind is closed with 1013 (try again later): a
-    graphql-ws client reconnects and resumes with `after`."""
-    with contextlib.suppress(Exception):
-        await info.context.close_socket(1013, "subscriber fell behind; resubscribe with after")
 
 
 # --- queries ------------------------------------------------------------------------------
@@ -813,12 +812,12 @@ class OpportunitySubscriptions:
         try:
             async for event in resolve.phase_changes(
                 viewer=viewer, db=info.context.db, events=info.context.events, feed=feed,
-                after=_after(after),
+                after=after_event(after),
             ):
                 info.context.renew_loaders()  # each event is read fresh
                 yield PhaseChangeEvent.from_event(event)
         except Overflowed:
-            await _close_behind(info)
+            await close_behind(info)
 
     @strawberry.subscription(description="The pipeline summary, sent at once and again after "
                              "every change to the pipeline, at most every 250 ms.")
@@ -847,19 +846,10 @@ class OpportunitySubscriptions:
                                         events=info.context.events, feed=feed, after=None,
                                         kinds=resolve.ALL_CHANGES)
         try:
-            while True:
-                await anext(changes)
-                # Coalesce: whatever else arrives in the next 250 ms is in this summary.
-                deadline = asyncio.get_running_loop().time() + SUMMARY_INTERVAL
-                while (left := deadline - asyncio.get_running_loop().time()) > 0:
-                    try:
-                        await asyncio.wait_for(anext(changes), timeout=left)
-                    except TimeoutError:
-                        break
-                summary = await current()
-                if summary is not None:
-                    yield summary
+            async with contextlib.aclosing(bursts(changes, SUMMARY_INTERVAL)) as each:
+                async for _burst in each:
+                    summary = await current()
+                    if summary is not None:
+                        yield summary
         except Overflowed:
-            await _close_behind(info)
-        finally:
-            await changes.aclose()
+            await close_behind(info)

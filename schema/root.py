@@ -11,6 +11,11 @@ from strawberry.extensions import SchemaExtension
 from strawberry.schema.config import StrawberryConfig
 
 from loaders.accounts import AccountByIdLoader, ContactByIdLoader
+from loaders.activities import (
+    ActivityByIdLoader,
+    ActivityTargetByIdLoader,
+    ActivityTypeByIdLoader,
+)
 from loaders.base import RowByIdLoader
 from loaders.errors import BadUserInput
 from loaders.ids import decode_any_id
@@ -24,6 +29,14 @@ from loaders.opportunities import (
 from loaders.pricing import OfferingAreaByIdLoader, ProductByIdLoader
 from loaders.users import PartnerOrgByIdLoader, TeamByIdLoader, UserByIdLoader
 from schema.accounts import Account, AccountMutations, AccountQueries, Contact
+from schema.activities import (
+    Activity,
+    ActivityMutations,
+    ActivityQueries,
+    ActivitySubscriptions,
+    ActivityTarget,
+    ActivityType,
+)
 from schema.context import Info, viewer_of
 from schema.opportunities import (
     Lead,
@@ -54,6 +67,9 @@ NODE_TYPES: dict[str, tuple[type[RowByIdLoader], Callable[[Any], Node]]] = {
     "Opportunity": (OpportunityByIdLoader, Opportunity.from_row),
     "PhaseChange": (PhaseChangeByIdLoader, PhaseChange.from_row),
     "Lead": (LeadByIdLoader, Lead.from_row),
+    "Activity": (ActivityByIdLoader, Activity.from_row),
+    "ActivityType": (ActivityTypeByIdLoader, ActivityType.from_row),
+    "ActivityTarget": (ActivityTargetByIdLoader, ActivityTarget.from_row),
 }
 
 MAX_NODES = 500
@@ -73,7 +89,7 @@ async def _load_node(info: Info, type_name: str, key: int) -> Node | None:
 
 
 @strawberry.type
-class Query(UserQueries, AccountQueries, OpportunityQueries, PricingQueries):
+class Query(UserQueries, AccountQueries, OpportunityQueries, PricingQueries, ActivityQueries):
     @strawberry.field(description="Any object by its global ID; null when it does not exist "
                       "or the viewer may not see it.")
     async def node(self, info: Info, id: strawberry.ID) -> Node | None:
@@ -92,17 +108,17 @@ class Query(UserQueries, AccountQueries, OpportunityQueries, PricingQueries):
 
 
 @strawberry.type
-class Mutation(AccountMutations, OpportunityMutations):
+class Mutation(AccountMutations, OpportunityMutations, ActivityMutations):
     pass
 
 
 @strawberry.type
-class Subscription(OpportunitySubscriptions):
+class Subscription(OpportunitySubscriptions, ActivitySubscriptions):
     pass
 
 
 NODE_CLASSES = [Account, Contact, User, Team, PartnerOrg, Product, OfferingArea, Pipeline,
-                Phase, Opportunity, PhaseChange, Lead]
+                Phase, Opportunity, PhaseChange, Lead, Activity, ActivityType, ActivityTarget]
 
 
 def build_schema(

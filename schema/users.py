@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 from strawberry import UNSET, Private
@@ -30,6 +30,9 @@ from schema.filters import (
     enum_filter,
 )
 from schema.relay import Connection, Node, child_connection, connection
+
+if TYPE_CHECKING:
+    from schema.activities import AttainmentRow
 
 Role = strawberry.enum(RoleEnum, name="Role", description="What a user may do.")
 RoleFilter = enum_filter(Role, "RoleFilter")
@@ -125,6 +128,17 @@ class User(Node):
             return None
         row = await info.context.loaders.get(PartnerOrgByIdLoader).load(self._partner_org_id)
         return PartnerOrg.from_row(row) if row else None
+
+    @strawberry.field(description="The user's activity attainment rows for a week (an ISO "
+                      "week or a date in it; this week when left out). Reps see their own "
+                      "and their team's; partners none.")
+    async def attainment(
+        self, info: Info, week: str | None = None
+    ) -> list[Annotated[AttainmentRow, strawberry.lazy("schema.activities")]] | None:
+        # Imported here: the activities types refer back to User.
+        from schema.activities import user_attainment_field
+
+        return await user_attainment_field(info, self._key, week)
 
 
 @strawberry.type(description="A sales team with its manager and members.")

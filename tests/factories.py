@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import itertools
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
 from loaders.ids import encode_id
 from models.accounts import Account, AccountShare, AccountType, Contact
+from models.activities import (
+    Activity,
+    ActivityStatus,
+    ActivityTarget,
+    ActivityType,
+    TargetMetric,
+)
 from models.db import Database
 from models.leads import Lead
 from models.opportunities import (
@@ -22,6 +29,7 @@ from models.opportunities import (
 )
 from models.pricing import OfferingArea, Product
 from models.users import PartnerOrg, Role, Team, User
+from resolvers.weeks import week_of
 
 _sequence = itertools.count(1)
 
@@ -206,3 +214,37 @@ async def make_lead(db: Database, phase: Phase, owner: User, *, company: str | N
     return await _add(db, Lead(company=company or f"Prospect {n}",
                                last_name=last_name or f"Lead{n}", owner_id=owner.id,
                                pipeline_id=phase.pipeline_id, phase_id=phase.id, **values))
+
+
+ORG_TIMEZONE = "Europe/Helsinki"  # the Settings default the test app runs with
+
+
+async def make_activity_type(db: Database, code: str, points: int = 1, *,
+                             active: bool = True) -> ActivityType:
+    """A new activity type (tests start from empty tables, without the standard types
+    the migration seeds)."""
+    return await _add(db, ActivityType(code=code, name=code.title(), points=points,
+                                       active=active))
+
+
+async def make_activity(db: Database, owner: User, kind: ActivityType, *,
+                        completed_at: datetime | None = None,
+                        status: ActivityStatus | None = None, subject: str | None = None,
+                        **values: Any) -> Activity:
+    """An activity of ``owner``; with ``completed_at`` a DONE one that earned the type's
+    points, in the week of that moment in the org time zone."""
+    status = status or (ActivityStatus.DONE if completed_at else ActivityStatus.PLANNED)
+    done = status is ActivityStatus.DONE
+    moment = (completed_at or datetime.now(UTC)) if done else None
+    return await _add(db, Activity(
+        type_id=kind.id, subject=subject or f"Activity {next(_sequence)}", owner_id=owner.id,
+        status=status, completed_at=moment,
+        completed_week=week_of(moment, ORG_TIMEZONE) if moment else None,
+        points_earned=kind.points if done else None, **values))
+
+
+async def make_target(db: Database, user: User, week: date, metric: TargetMetric, target: int,
+                      kind: ActivityType | None = None) -> ActivityTarget:
+    return await _add(db, ActivityTarget(user_id=user.id, week=week, metric=metric,
+                                         activity_type_id=kind.id if kind else None,
+                                         target=target))
