@@ -419,7 +419,8 @@ class ActivityQueries:
             loaders=info.context.loaders, user_id=decode_id(user_id, "User"),
             week=week_argument(week)))
 
-    @strawberry.field(description="The attainment rows of the team's active reps for a week, by name.")
+    @strawberry.field(description="The attainment rows of the team's active reps for a week, "
+                      "by name.")
     async def team_attainment(self, info: Info, team_id: strawberry.ID, week: str
                               ) -> list[AttainmentRow]:
         viewer_of(info)
