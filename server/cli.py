@@ -37,7 +37,7 @@ async def _seed(settings: Settings) -> bool:
 
     db = Database(settings.database_url)
     try:
-        return await seed_demo(db)
+        return await seed_demo(db, timezone=settings.org_timezone)
     finally:
         await db.dispose()
 

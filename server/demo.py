@@ -18,14 +18,22 @@ import re
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.accounts import Account, AccountShare, AccountType, Contact
+from models.activities import (
+    Activity,
+    ActivityStatus,
+    ActivityTarget,
+    ActivityType,
+    TargetMetric,
+)
 from models.base import Base
 from models.db import Database
 from models.leads import Lead
@@ -40,6 +48,7 @@ from models.opportunities import (
 )
 from models.pricing import OfferingArea, Product
 from models.users import PartnerOrg, Role, Team, User
+from resolvers.weeks import week_bounds, week_of
 
 SEED = 2026
 BASE_DATE = datetime(2026, 11, 1, tzinfo=UTC)
@@ -193,6 +202,77 @@ _LEAD_SOURCE_WEIGHTS = (30, 15, 15, 10, 15, 15)
 # Unconverted leads over the funnel phases, in position order; converted leads are all
 # in "Qualified".
 _LEAD_PHASE_WEIGHTS = (25, 25, 20, 10, 20)
+
+# The organisation's time zone when none is given: Settings.org_timezone's default.
+DEFAULT_TIMEZONE = "Europe/Helsinki"
+# A year of activities, the last week the one that holds the base date; targets also
+# for the weeks after it, so a live demo has targets to attain.
+ACTIVITY_WEEKS = 52
+TARGET_WEEKS_AHEAD = 8
+
+# code | name | points. Migration 0003 brings the first three; the demo adds demos.
+_ACTIVITY_TYPE_TABLE = """
+    CALL    | Call         | 1
+    MEETING | Meeting      | 3
+    TASK    | Task         | 1
+    DEMO    | Product demo | 5
+"""
+# How a rep's week splits over the types: inside sellers phone, field sellers visit.
+# Field sellers also have a weekly meeting target, and fewer activities in all.
+_TYPE_MIX = {
+    "inside": {"CALL": 60, "TASK": 25, "MEETING": 12, "DEMO": 3},
+    "field": {"CALL": 42, "TASK": 25, "MEETING": 27, "DEMO": 6},
+}
+_COUNT_TARGETS = {"inside": (20, 30), "field": (15, 22)}
+# A rep's steady share of target, lowest to highest over the reps; each week adds noise.
+_LEVEL_RANGE = (0.6, 1.3)
+_WEEKDAY_WEIGHTS = (22, 22, 21, 20, 15)  # Monday to Friday: Fridays are quieter
+# What an activity is about, per type: an open deal (with its account and mostly a
+# contact), a contact of an account, an account alone, or nothing in the CRM.
+_LINK_WEIGHTS = {
+    "CALL": (35, 40, 10, 15),
+    "MEETING": (55, 35, 10, 0),
+    "TASK": (30, 15, 25, 30),
+    "DEMO": (80, 20, 0, 0),
+}
+_SUBJECTS = {
+    "CALL": {
+        "deal": ("Follow-up call: {deal}", "Pricing call: {deal}", "Next steps: {deal}"),
+        "contact": ("Call {contact}, {account}", "Check-in call with {contact}"),
+        "account": ("Call {account} about renewal", "Check-in call: {account}"),
+        "none": ("Prospecting calls", "Call back web enquiry", "Referral call"),
+    },
+    "MEETING": {
+        "deal": (
+            "Discovery meeting: {deal}",
+            "Proposal review: {deal}",
+            "Negotiation meeting: {deal}",
+        ),
+        "contact": ("Meeting with {contact}, {account}", "Quarterly review with {contact}"),
+        "account": ("Account review: {account}", "Site visit: {account}"),
+        "none": ("Networking breakfast",),
+    },
+    "TASK": {
+        "deal": ("Send proposal: {deal}", "Prepare quote: {deal}", "Update deal notes: {deal}"),
+        "contact": ("Email {contact} the meeting notes", "Send {contact} references"),
+        "account": ("Update account plan: {account}", "Check invoices of {account}"),
+        "none": ("Update forecast", "Clean up pipeline", "Prepare weekly report"),
+    },
+    "DEMO": {
+        "deal": ("Product demo: {deal}",),
+        "contact": ("Product demo for {contact}, {account}",),
+        "account": ("Product demo at {account}",),
+        "none": ("Product demo webinar",),
+    },
+}
+_CANCELLED_TYPE_WEIGHTS = {"MEETING": 45, "CALL": 35, "DEMO": 10, "TASK": 10}
+_CANCEL_REASONS = (
+    "Customer asked to reschedule.",
+    "Contact on sick leave.",
+    "Covered in another meeting.",
+    "Deal on hold.",
+    None,  # cancelled without a word
+)
 
 
 def _words(text: str, sep: str | None = None) -> tuple[str, ...]:
@@ -404,6 +484,12 @@ class DemoRows:
     opportunities: list[dict[str, Any]] = field(default_factory=list)
     phase_changes: list[dict[str, Any]] = field(default_factory=list)
     leads: list[dict[str, Any]] = field(default_factory=list)
+    # Activity types carry the demo's own ids, and so do the activities' and targets'
+    # references to them: the database may already hold the standard types under other
+    # ids, so seed_demo maps them by code on insert.
+    activity_types: list[dict[str, Any]] = field(default_factory=list)
+    activity_targets: list[dict[str, Any]] = field(default_factory=list)
+    activities: list[dict[str, Any]] = field(default_factory=list)
 
 
 def _moment(rng: random.Random, after: datetime, before: datetime) -> datetime:
@@ -1115,8 +1201,404 @@ def _build_leads(
     rows.leads.extend({"id": lead_id, **lead} for lead_id, lead in enumerate(leads, start=1))
 
 
-def build_demo_rows() -> DemoRows:
-    """The whole data set in memory: the same rows on every call."""
+def _build_activity_types(rng: random.Random, rows: DemoRows) -> None:
+    for type_id, line in enumerate(_ACTIVITY_TYPE_TABLE.strip().splitlines(), start=1):
+        code, name, points = _words(line, "|")
+        created = _moment(rng, HISTORY_START, HISTORY_START + timedelta(days=7))
+        rows.activity_types.append(
+            {
+                "id": type_id,
+                "code": code,
+                "name": name,
+                "points": int(points),
+                "active": True,
+                "created_at": created,
+                "updated_at": created,
+                "version": 1,
+            }
+        )
+
+
+def _season(monday: date) -> float:
+    """Less gets done, and less is asked, over Christmas and in the July holidays."""
+    week = monday.isocalendar().week
+    if week >= 52 or week == 1:
+        return 0.5
+    if 28 <= week <= 31:
+        return 0.6
+    return 1.0
+
+
+@dataclass(frozen=True)
+class _RepPlan:
+    """How one rep works: the type mix, targets and how well the rep meets them."""
+
+    user_id: int
+    field_seller: bool
+    mix: dict[str, int]
+    level: float  # share of target reached in an ordinary week, mid-year
+    trend: float  # change of that share from the first week to the last
+    base_count: int
+    points_per_activity: float
+
+    @property
+    def meeting_share(self) -> float:
+        return self.mix["MEETING"] / sum(self.mix.values())
+
+    def level_at(self, index: int) -> float:
+        return self.level + self.trend * (index / (ACTIVITY_WEEKS - 1) - 0.5)
+
+
+def _rep_plans(rng: random.Random, rows: DemoRows) -> list[_RepPlan]:
+    reps = [user["id"] for user in rows.users if user["role"] is Role.REP]
+    field_sellers = set(rng.sample(reps, len(reps) // 2))
+    low, high = _LEVEL_RANGE
+    # Evenly spread over the range, in random order: every demo has a laggard and a star.
+    levels = [low + (high - low) * i / max(len(reps) - 1, 1) for i in range(len(reps))]
+    rng.shuffle(levels)
+    points = {row["code"]: row["points"] for row in rows.activity_types}
+    plans = []
+    for user_id, level in zip(reps, levels, strict=True):
+        style = "field" if user_id in field_sellers else "inside"
+        mix = {
+            code: max(1, round(w * rng.uniform(0.8, 1.2))) for code, w in _TYPE_MIX[style].items()
+        }
+        plans.append(
+            _RepPlan(
+                user_id=user_id,
+                field_seller=style == "field",
+                mix=mix,
+                level=level,
+                trend=rng.uniform(-0.15, 0.15),
+                base_count=rng.randint(*_COUNT_TARGETS[style]),
+                points_per_activity=sum(points[c] * w for c, w in mix.items()) / sum(mix.values()),
+            )
+        )
+    return plans
+
+
+def _wall_clock(zone: ZoneInfo, day: date, minutes: int) -> datetime:
+    """Local time on a day, minutes after midnight, as an aware UTC datetime."""
+    return datetime.combine(day, time(minutes // 60, minutes % 60), tzinfo=zone).astimezone(UTC)
+
+
+def _build_activity_targets(
+    rng: random.Random, rows: DemoRows, plans: Sequence[_RepPlan], timezone: str, weeks: list[date]
+) -> dict[tuple[int, date], int]:
+    """Weekly COUNT and POINTS targets for every rep, and a MEETING count for field
+    sellers, set per quarter on the Friday before its first week. Returns the COUNT
+    targets by rep and week."""
+    zone = ZoneInfo(timezone)
+    meeting = next(row["id"] for row in rows.activity_types if row["code"] == "MEETING")
+    quarter_counts: dict[tuple[int, int, int], int] = {}
+    quarter_set: dict[tuple[int, int], datetime] = {}
+    counts: dict[tuple[int, date], int] = {}
+    for index, monday in enumerate(weeks):
+        quarter = (monday.year, (monday.month - 1) // 3)
+        if quarter not in quarter_set:
+            quarter_set[quarter] = _wall_clock(zone, monday - timedelta(days=3), 14 * 60)
+        created = quarter_set[quarter]
+        season = _season(monday)
+        for plan in plans:
+            key = (plan.user_id, *quarter)
+            if key not in quarter_counts:
+                # Targets creep up over the year, with a manager's touch each quarter.
+                grown = plan.base_count * (1 + 0.1 * index / len(weeks)) + rng.choice((-1, 0, 1))
+                quarter_counts[key] = min(max(round(grown), 15), 30)
+            count = quarter_counts[key]
+            points = 5 * round(count * plan.points_per_activity / 5)
+            values = [(TargetMetric.COUNT, None, count), (TargetMetric.POINTS, None, points)]
+            if plan.field_seller:
+                values.append((TargetMetric.COUNT, meeting, round(count * plan.meeting_share)))
+            # Managers lower the bar for the holiday weeks.
+            counts[plan.user_id, monday] = max(1, round(count * season))
+            for metric, type_id, target in values:
+                rows.activity_targets.append(
+                    {
+                        "id": len(rows.activity_targets) + 1,
+                        "user_id": plan.user_id,
+                        "week": monday,
+                        "metric": metric,
+                        "activity_type_id": type_id,
+                        "target": max(1, round(target * season)),
+                        "created_at": created,
+                        "updated_at": created,
+                        "version": 1,
+                    }
+                )
+    return counts
+
+
+@dataclass(frozen=True)
+class _Links:
+    """What an activity is about, its subject, and since when all of it exists."""
+
+    ids: dict[str, int | None]
+    subject: str
+    since: datetime
+
+
+class _Book:
+    """A rep's accounts, their contacts and the rep's deals: what an activity is about."""
+
+    def __init__(self, rows: DemoRows, user_id: int) -> None:
+        self.accounts = [a for a in rows.accounts if a["owner_id"] == user_id]
+        self.deals = [o for o in rows.opportunities if o["owner_id"] == user_id]
+        self.contacts: dict[int, list[dict[str, Any]]] = {a["id"]: [] for a in self.accounts}
+        for deal in self.deals:
+            self.contacts.setdefault(deal["account_id"], [])
+        for contact in rows.contacts:
+            if contact["account_id"] in self.contacts:
+                self.contacts[contact["account_id"]].append(contact)
+        self.account_by_id = {a["id"]: a for a in rows.accounts}
+
+    def week(self, start: datetime, end: datetime) -> tuple[list[dict], list[dict]]:
+        """The accounts there and the deals open from start to end."""
+        accounts = [
+            a
+            for a in self.accounts
+            if a["created_at"] <= start and (a["archived_at"] is None or a["archived_at"] > end)
+        ]
+        deals = [
+            o
+            for o in self.deals
+            if o["created_at"] <= start and (o["closed_at"] is None or o["closed_at"] > end)
+        ]
+        return accounts, deals
+
+    def links(
+        self,
+        rng: random.Random,
+        code: str,
+        week: tuple[list[dict], list[dict]],
+        start: datetime,
+        short_names: dict[int, str],
+    ) -> _Links:
+        accounts, deals = week
+        kind = rng.choices(("deal", "contact", "account", "none"), _LINK_WEIGHTS[code])[0]
+        if kind == "deal" and not deals:
+            kind = "contact"
+        if kind in ("contact", "account") and not accounts:
+            kind = "none"
+        deal = rng.choice(deals) if kind == "deal" else None
+        account = None
+        if deal is not None:
+            account = self.account_by_id[deal["account_id"]]
+        elif kind != "none":
+            account = rng.choice(accounts)
+        contact = None
+        if account is not None and kind != "account" and rng.random() < 0.85:
+            known = [c for c in self.contacts[account["id"]] if c["created_at"] <= start]
+            contact = rng.choice(known) if known else None
+        if kind == "contact" and contact is None:
+            kind = "account"
+        subject = rng.choice(_SUBJECTS[code][kind]).format(
+            deal=deal["name"] if deal else "",
+            account=short_names[account["id"]] if account else "",
+            contact=f"{contact['first_name']} {contact['last_name']}" if contact else "",
+        )
+        ids = {
+            "account_id": account["id"] if account else None,
+            "contact_id": contact["id"] if contact else None,
+            "opportunity_id": deal["id"] if deal else None,
+        }
+        linked = [r["created_at"] for r in (account, contact, deal) if r is not None]
+        return _Links(ids, subject, max(linked, default=HISTORY_START))
+
+
+def _working_slot(rng: random.Random, zone: ZoneInfo, monday: date, step: int) -> datetime:
+    """A time on a weekday of the week, in office hours, on a multiple of step minutes."""
+    day = monday + timedelta(days=rng.choices(range(5), _WEEKDAY_WEIGHTS)[0])
+    return _wall_clock(zone, day, rng.randrange(8 * 60, 16 * 60 + 30, step))
+
+
+def _done_times(
+    rng: random.Random, zone: ZoneInfo, monday: date, code: str, when: str
+) -> tuple[datetime | None, datetime, datetime]:
+    """(due, completed, created) of an activity done in the week. Calls and tasks are
+    done in office hours unless `when` is "sunday" (Sunday evening) or "monday" (just
+    after midnight into Monday); meetings and demos always in office hours."""
+    if code in ("MEETING", "DEMO"):
+        # Booked on the half hour, a week or two ahead, and logged when they end.
+        due = _working_slot(rng, zone, monday, 30)
+        length = timedelta(minutes=rng.choice((30, 45, 60, 90)), seconds=rng.randint(0, 900))
+        created = _moment(rng, due - timedelta(days=21), due - timedelta(hours=2))
+        return due, due + length, created
+    if when == "sunday":
+        sunday = monday + timedelta(days=6)
+        completed = _wall_clock(zone, sunday, rng.randint(18 * 60, 23 * 60 + 50))
+    elif when == "monday":
+        completed = _wall_clock(zone, monday, rng.randint(5, 115))
+    else:
+        completed = _working_slot(rng, zone, monday, 1)
+    completed += timedelta(seconds=rng.randint(0, 59))
+    if code == "CALL" and rng.random() < 0.7:
+        # Booked for a quarter hour, done on time or a little late.
+        due = completed - timedelta(minutes=rng.randint(0, 40))
+        due = due.replace(minute=due.minute - due.minute % 15, second=0)
+        return due, completed, _moment(rng, due - timedelta(days=4), due - timedelta(hours=2))
+    if code == "TASK" and rng.random() < 0.9:
+        # Due at four in the afternoon; most are done on time, some late.
+        local_day = completed.astimezone(zone).date()
+        due_day = local_day + timedelta(days=rng.choice((-2, -1, 0, 0, 0, 1, 1, 2, 3)))
+        due = _wall_clock(zone, due_day, 16 * 60)
+        earlier = min(due, completed)
+        return due, completed, _moment(rng, earlier - timedelta(days=7), earlier)
+    # Logged as done right away: never planned, so no due time.
+    return None, completed, completed
+
+
+def _dst_ends_week(zone: ZoneInfo, monday: date) -> bool:
+    """Whether the clocks change on this week's Sunday."""
+    this = datetime.combine(monday, time.min, tzinfo=zone).utcoffset()
+    next_ = datetime.combine(monday + timedelta(days=7), time.min, tzinfo=zone).utcoffset()
+    return this != next_
+
+
+def _build_activities(
+    rng: random.Random,
+    rows: DemoRows,
+    plans: Sequence[_RepPlan],
+    timezone: str,
+    history: list[date],
+    count_targets: dict[tuple[int, date], int],
+    details: Sequence[tuple[_Country, str]],
+) -> None:
+    zone = ZoneInfo(timezone)
+    type_ids = {row["code"]: row["id"] for row in rows.activity_types}
+    points = {row["code"]: row["points"] for row in rows.activity_types}
+    short_names = _short_names(rows, details)
+    activities: list[dict[str, Any]] = []
+
+    def add(
+        plan: _RepPlan,
+        code: str,
+        links: _Links,
+        status: ActivityStatus,
+        due: datetime | None,
+        created: datetime,
+        completed: datetime | None = None,
+        updated: datetime | None = None,
+        notes: str | None = None,
+    ) -> None:
+        # Nothing is planned about a record before the record exists.
+        created = min(max(created, links.since), completed or due or created)
+        activities.append(
+            {
+                "type_id": type_ids[code],
+                "subject": links.subject,
+                "notes": notes,
+                "owner_id": plan.user_id,
+                **links.ids,
+                "campaign_id": None,
+                "due_at": due,
+                "status": status,
+                "completed_at": completed,
+                "completed_week": week_of(completed, timezone) if completed else None,
+                "points_earned": points[code] if completed else None,
+                "created_at": created,
+                "updated_at": max(updated or completed or created, created),
+                "version": 1,
+            }
+        )
+
+    for plan in plans:
+        book = _Book(rows, plan.user_id)
+        codes, weights = tuple(plan.mix), tuple(plan.mix.values())
+        after_dst = False
+        for index, monday in enumerate(history):
+            start, end = week_bounds(monday, timezone)
+            week = book.week(start, end)
+            noise = min(max(rng.gauss(1, 0.15), 0.4), 1.6)
+            done = max(0, round(count_targets[plan.user_id, monday] * plan.level_at(index) * noise))
+            # Work logged on Sunday evening or just after midnight into Monday: one of
+            # each around the clock change, to keep week arithmetic honest.
+            forced = ["monday"] * after_dst
+            after_dst = _dst_ends_week(zone, monday)
+            forced += ["sunday"] * after_dst
+            for n in range(done):
+                if n < len(forced):
+                    code, when = rng.choice(("CALL", "TASK")), forced[n]
+                else:
+                    code = rng.choices(codes, weights)[0]
+                    roll = rng.random()
+                    when = "sunday" if roll < 0.02 else "monday" if roll < 0.035 else "office"
+                due, completed, created = _done_times(rng, zone, monday, code, when)
+                if completed > BASE_DATE:
+                    due, completed, created = _done_times(rng, zone, monday, code, "office")
+                links = book.links(rng, code, week, start, short_names)
+                add(plan, code, links, ActivityStatus.DONE, due, created, completed)
+            for _ in range(sum(rng.random() < 0.06 for _ in range(done))):
+                code = rng.choices(
+                    tuple(_CANCELLED_TYPE_WEIGHTS), tuple(_CANCELLED_TYPE_WEIGHTS.values())
+                )[0]
+                due = _working_slot(rng, zone, monday, 30)
+                created = _moment(rng, due - timedelta(days=14), due - timedelta(hours=1))
+                cancelled = _moment(rng, created, min(due + timedelta(days=1), BASE_DATE))
+                links = book.links(rng, code, week, start, short_names)
+                add(
+                    plan,
+                    code,
+                    links,
+                    ActivityStatus.CANCELLED,
+                    due,
+                    created,
+                    updated=cancelled,
+                    notes=rng.choice(_CANCEL_REASONS),
+                )
+
+        # Still to do: a few overdue, the rest booked for the coming weeks.
+        now = book.week(BASE_DATE, BASE_DATE)
+        base_monday = history[-1]
+        for _ in range(rng.randint(1, 4)):
+            code = rng.choices(("TASK", "CALL", "MEETING"), (50, 40, 10))[0]
+            due = _working_slot(rng, zone, base_monday - timedelta(weeks=rng.randint(0, 1)), 30)
+            created = _moment(rng, due - timedelta(days=10), due - timedelta(hours=1))
+            add(
+                plan,
+                code,
+                book.links(rng, code, now, BASE_DATE, short_names),
+                ActivityStatus.PLANNED,
+                due,
+                created,
+            )
+        for _ in range(rng.randint(8, 16)):
+            code = rng.choices(codes, weights)[0]
+            ahead = rng.choices((1, 2, 3), (55, 30, 15))[0]
+            due = _working_slot(rng, zone, base_monday + timedelta(weeks=ahead), 30)
+            created = _moment(rng, BASE_DATE - timedelta(days=14), BASE_DATE)
+            add(
+                plan,
+                code,
+                book.links(rng, code, now, BASE_DATE, short_names),
+                ActivityStatus.PLANNED,
+                due,
+                created,
+            )
+
+    # Ids in order of creation, as a live database would have handed them out.
+    activities.sort(key=lambda activity: activity["created_at"])
+    rows.activities.extend({"id": i, **activity} for i, activity in enumerate(activities, start=1))
+
+
+def _build_activity_history(
+    rng: random.Random, rows: DemoRows, details: Sequence[tuple[_Country, str]], timezone: str
+) -> None:
+    """Activity types, a year of reps' activities and their weekly targets."""
+    _build_activity_types(rng, rows)
+    plans = _rep_plans(rng, rows)
+    last = week_of(BASE_DATE, timezone)
+    history = [last - timedelta(weeks=n) for n in range(ACTIVITY_WEEKS - 1, -1, -1)]
+    ahead = [last + timedelta(weeks=n) for n in range(1, TARGET_WEEKS_AHEAD + 1)]
+    count_targets = _build_activity_targets(rng, rows, plans, timezone, history + ahead)
+    _build_activities(rng, rows, plans, timezone, history, count_targets, details)
+
+
+def build_demo_rows(*, timezone: str = DEFAULT_TIMEZONE) -> DemoRows:
+    """The whole data set in memory: the same rows on every call.
+
+    The time zone is the organisation's: activity weeks and office hours are local.
+    """
     rng = random.Random(SEED)
     rows = DemoRows()
     sellers = _build_people(rng, rows)
@@ -1128,10 +1610,13 @@ def build_demo_rows() -> DemoRows:
     funnels = _build_pipelines(rng, rows)
     _build_opportunities(rng, rows, funnels, details)
     _build_leads(rng, rows, funnels, details)
+    _build_activity_history(rng, rows, details, timezone)
     return rows
 
 
-# Insert order: every foreign key points at a table earlier in the list.
+# Insert order: every foreign key points at a table earlier in the list, or at
+# activity_types, which is not in it: migration 0003 fills it with the standard types,
+# so rows there are no sign of data and the demo adds only the types missing.
 _SEEDED_MODELS: tuple[type[Base], ...] = (
     PartnerOrg,
     Team,
@@ -1146,6 +1631,8 @@ _SEEDED_MODELS: tuple[type[Base], ...] = (
     Opportunity,
     PhaseChange,
     Lead,
+    ActivityTarget,
+    Activity,
 )
 
 
@@ -1157,6 +1644,25 @@ async def _insert(session: AsyncSession, model: type[Base], rows: list[dict[str,
     await session.execute(insert(model).execution_options(render_nulls=True), rows)
 
 
+async def _activity_type_ids(session: AsyncSession, types: list[dict[str, Any]]) -> dict[int, int]:
+    """The database id of each demo activity type, found by code; the types missing are
+    inserted first. Types already there keep their names and points: the demo's
+    points earned are what its types were worth when the activities were done."""
+
+    async def by_code() -> dict[str, int]:
+        query = select(ActivityType.code, ActivityType.id)
+        return {code: type_id for code, type_id in (await session.execute(query)).all()}
+
+    found = await by_code()
+    missing = [row for row in types if row["code"] not in found]
+    if missing:
+        # No explicit ids: the standard types may hold any of them already.
+        unnumbered = [{key: value for key, value in row.items() if key != "id"} for row in missing]
+        await _insert(session, ActivityType, unnumbered)
+        found = await by_code()
+    return {row["id"]: found[row["code"]] for row in types}
+
+
 async def _has_data(session: AsyncSession) -> bool:
     for model in _SEEDED_MODELS:
         table = model.__table__
@@ -1165,14 +1671,16 @@ async def _has_data(session: AsyncSession) -> bool:
     return False
 
 
-async def seed_demo(db: Database) -> bool:
+async def seed_demo(db: Database, *, timezone: str = DEFAULT_TIMEZONE) -> bool:
     """Seed the demo data set when the database has no users; return False (and write
     nothing) when it already has data.
 
     Any row in a table the demo fills counts as data, not only users: the demo uses
-    fixed ids, which would collide with rows already there.
+    fixed ids, which would collide with rows already there. Activity types are the
+    exception (see _activity_type_ids). ``timezone`` is the organisation's, in which
+    activity weeks are counted.
     """
-    rows = build_demo_rows()
+    rows = build_demo_rows(timezone=timezone)
     async with db.transaction() as session:
         if await _has_data(session):
             return False
@@ -1195,6 +1703,22 @@ async def seed_demo(db: Database) -> bool:
         await _insert(session, Opportunity, rows.opportunities)
         await _insert(session, PhaseChange, rows.phase_changes)
         await _insert(session, Lead, rows.leads)
+        type_ids = await _activity_type_ids(session, rows.activity_types)
+        await _insert(
+            session,
+            ActivityTarget,
+            [
+                {**row, "activity_type_id": type_ids[row["activity_type_id"]]}
+                if row["activity_type_id"] is not None
+                else row
+                for row in rows.activity_targets
+            ],
+        )
+        await _insert(
+            session,
+            Activity,
+            [{**row, "type_id": type_ids[row["type_id"]]} for row in rows.activities],
+        )
         if db.dialect == "postgresql":
             # Explicit ids leave the SERIAL sequences at 1: move them past the demo rows,
             # or the next ordinary insert would collide with id 1.

@@ -14,11 +14,19 @@ from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import and_, delete, func, select, update
 
 from models.accounts import Account, AccountShare, AccountType, Contact
+from models.activities import (
+    Activity,
+    ActivityStatus,
+    ActivityTarget,
+    ActivityType,
+    TargetMetric,
+)
 from models.db import Database
 from models.leads import Lead
 from models.opportunities import (
@@ -32,7 +40,8 @@ from models.opportunities import (
 )
 from models.pricing import OfferingArea, Product
 from models.users import PartnerOrg, Role, Team, User
-from server.demo import BASE_DATE, DEMO_EMAILS, HISTORY_START, seed_demo
+from resolvers.weeks import monday_of, week_of
+from server.demo import BASE_DATE, DEMO_EMAILS, HISTORY_START, build_demo_rows, seed_demo
 from tests.databases import BACKENDS, scratch_database
 
 DEMO_TEST_DATABASE = "crmgraph_demo_test"
@@ -50,9 +59,12 @@ SEEDED_MODELS = (
     Opportunity,
     PhaseChange,
     Lead,
+    ActivityTarget,
+    Activity,
 )
 SEEDED_TABLES = tuple(model.__tablename__ for model in SEEDED_MODELS)
-# Every seeded table but phase_changes, whose count follows from the generated histories.
+# Every seeded table but phase_changes and activities, whose counts follow from the
+# generated histories.
 EXPECTED_COUNTS = {
     "partner_orgs": 1,
     "teams": 3,
@@ -66,6 +78,9 @@ EXPECTED_COUNTS = {
     "phases": 16,
     "opportunities": 1000,
     "leads": 300,
+    # Per rep and week of the 52 before the base date and 8 after: COUNT and POINTS,
+    # and for 3 of the 7 reps a MEETING count.
+    "activity_targets": 7 * 60 * 2 + 3 * 60,
 }
 EMPTY = dict.fromkeys(SEEDED_TABLES, 0)
 PIPELINE_PHASES = {
@@ -95,6 +110,16 @@ PIPELINE_PHASES = {
 DASH = "\u2013"  # the en dash between account and offering in deal names
 LOST_REASONS = {"Price", "Competitor", "No budget", "Timing", "No decision"}
 LEAD_SOURCES = {"Web form", "Trade show", "Webinar", "Referral", "Cold call", "LinkedIn"}
+ORG_TIMEZONE = "Europe/Helsinki"  # seed_demo's default
+ACTIVITY_TYPES = {
+    "CALL": ("Call", 1),
+    "MEETING": ("Meeting", 3),
+    "TASK": ("Task", 1),
+    "DEMO": ("Product demo", 5),
+}
+BASE_WEEK = week_of(BASE_DATE, ORG_TIMEZONE)
+HISTORY_WEEKS = [BASE_WEEK - timedelta(weeks=n) for n in range(51, -1, -1)]
+TARGET_WEEKS = [*HISTORY_WEEKS, *(BASE_WEEK + timedelta(weeks=n) for n in range(1, 9))]
 
 
 @pytest.fixture(params=BACKENDS)
@@ -138,6 +163,7 @@ async def test_seed_demo_fills_an_empty_database_once(seed_db: Database) -> None
     assert {name: counts[name] for name in EXPECTED_COUNTS} == EXPECTED_COUNTS
     # A creation entry per opportunity, and most of them moved on since.
     assert 2 * counts["opportunities"] < counts["phase_changes"] < 6 * counts["opportunities"]
+    assert 6_000 <= counts["activities"] <= 10_000
 
     assert await seed_demo(seed_db) is False
     assert await _counts(seed_db) == counts
@@ -275,6 +301,10 @@ async def test_seed_demo_catalogue(seed_db: Database) -> None:
 async def test_seed_demo_leaves_ids_to_the_database(seed_db: Database) -> None:
     await seed_demo(seed_db)
     counts = await _counts(seed_db)
+    async with seed_db.read() as connection:
+        counts["activity_types"] = (
+            await connection.execute(select(func.count()).select_from(ActivityType))
+        ).scalar_one()
     # On PostgreSQL this fails with a duplicate key unless the sequences were moved on.
     async with seed_db.transaction() as session:
         org = PartnerOrg(name="Contoso Partners")
@@ -342,7 +372,21 @@ async def test_seed_demo_leaves_ids_to_the_database(seed_db: Database) -> None:
             amount=Decimal("1000.00"),
             probability=90,
         )
-        session.add(change)
+        kind = ActivityType(code="VISIT", name="Site visit", points=2)
+        session.add_all([change, kind])
+        await session.flush()
+        activity = Activity(
+            type_id=kind.id,
+            subject="Visit Fresh Start",
+            owner_id=user.id,
+            account_id=account.id,
+            status=ActivityStatus.PLANNED,
+            due_at=now,
+        )
+        target = ActivityTarget(
+            user_id=user.id, week=BASE_WEEK, metric=TargetMetric.COUNT, target=10
+        )
+        session.add_all([activity, target])
         await session.flush()
         rows = (
             org,
@@ -358,6 +402,9 @@ async def test_seed_demo_leaves_ids_to_the_database(seed_db: Database) -> None:
             opportunity,
             change,
             lead,
+            kind,
+            activity,
+            target,
         )
         new_ids = {row.__tablename__: row.id for row in rows}
 
@@ -565,6 +612,235 @@ async def test_seed_demo_leads(seed_db: Database) -> None:
     assert 0.3 <= with_opportunity / len(converted) <= 0.7
 
 
+async def _activity_types(db: Database) -> dict[str, tuple[int, str, int]]:
+    async with db.read() as connection:
+        rows = (await connection.execute(select(ActivityType))).all()
+    return {row.code: (row.id, row.name, row.points) for row in rows}
+
+
+async def test_seed_demo_reuses_the_activity_types_there(seed_db: Database) -> None:
+    # Migration 0003 brought CALL, MEETING and TASK; an admin has since changed a
+    # value and added a type. Types are no sign of data: the demo seeds all the same.
+    async with seed_db.transaction() as session:
+        await session.execute(
+            update(ActivityType).where(ActivityType.code == "MEETING").values(points=4)
+        )
+        session.add(ActivityType(code="VISIT", name="Site visit", points=2))
+    before = await _activity_types(seed_db)
+    assert set(before) == {"CALL", "MEETING", "TASK", "VISIT"}
+
+    assert await seed_demo(seed_db) is True
+    after = await _activity_types(seed_db)
+    assert {code: after[code] for code in before} == before
+    assert after["DEMO"][1:] == ACTIVITY_TYPES["DEMO"]
+    async with seed_db.read() as connection:
+        used = set((await connection.execute(select(Activity.type_id).distinct())).scalars())
+    assert used == {after[code][0] for code in ACTIVITY_TYPES}
+
+
+async def test_seed_demo_adds_the_activity_types_missing(seed_db: Database) -> None:
+    # As in the test suite, whose databases are emptied, standard types included.
+    async with seed_db.transaction() as session:
+        await session.execute(delete(ActivityType))
+
+    assert await seed_demo(seed_db) is True
+    types = await _activity_types(seed_db)
+    assert {code: (name, points) for code, (_, name, points) in types.items()} == ACTIVITY_TYPES
+
+
+async def test_seed_demo_activities(seed_db: Database) -> None:
+    await seed_demo(seed_db)
+    async with seed_db.read() as connection:
+        activities = (await connection.execute(select(Activity))).all()
+        types = {row.id: row for row in (await connection.execute(select(ActivityType))).all()}
+        users = {row.id: row for row in (await connection.execute(select(User))).all()}
+        accounts = {row.id: row for row in (await connection.execute(select(Account))).all()}
+        contacts = {row.id: row for row in (await connection.execute(select(Contact))).all()}
+        deals = {row.id: row for row in (await connection.execute(select(Opportunity))).all()}
+
+    reps = {user.id for user in users.values() if user.role is Role.REP}
+    assert {activity.owner_id for activity in activities} == reps
+    by_status = Counter(activity.status for activity in activities)
+    assert by_status[ActivityStatus.DONE] > 0.85 * len(activities)
+    assert 0.03 < by_status[ActivityStatus.CANCELLED] / len(activities) < 0.1
+    mix = Counter(types[activity.type_id].code for activity in activities)
+    assert mix["CALL"] > mix["TASK"] > mix["MEETING"] > mix["DEMO"] > 0
+    assert sum(activity.due_at is not None for activity in activities) > 0.75 * len(activities)
+
+    zone = ZoneInfo(ORG_TIMEZONE)
+    done = [a for a in activities if a.status is ActivityStatus.DONE]
+    for activity in done:
+        assert activity.completed_at.tzinfo is not None
+        assert activity.created_at <= activity.completed_at <= BASE_DATE
+        assert activity.updated_at == activity.completed_at
+        assert activity.completed_week == week_of(activity.completed_at, ORG_TIMEZONE)
+        assert activity.points_earned == types[activity.type_id].points
+    assert sorted({a.completed_week for a in done}) == HISTORY_WEEKS
+    local = [a.completed_at.astimezone(zone) for a in done]
+    in_office = sum(t.weekday() < 5 and 8 <= t.hour < 19 for t in local)
+    assert in_office > 0.9 * len(done)
+    assert any(t.weekday() == 6 and t.hour >= 18 for t in local)
+    # Just after midnight into Monday locally it is still Sunday in UTC: that work counts
+    # for the local week, also on the Mondays after the clocks changed.
+    shifted = {
+        a.completed_week for a in done if monday_of(a.completed_at.date()) != a.completed_week
+    }
+    assert {date(2026, 3, 30), date(2026, 10, 26)} <= shifted
+
+    for activity in activities:
+        if activity.status is not ActivityStatus.DONE:
+            assert activity.completed_at is None
+            assert activity.completed_week is None
+            assert activity.points_earned is None
+            assert activity.due_at is not None
+            assert activity.created_at <= activity.due_at
+            assert activity.created_at <= activity.updated_at <= BASE_DATE
+    planned = [a for a in activities if a.status is ActivityStatus.PLANNED]
+    assert {a.owner_id for a in planned if a.due_at > BASE_DATE} == reps
+    assert any(a.due_at < BASE_DATE for a in planned)  # overdue
+    assert all(a.due_at < BASE_DATE for a in activities if a.status is ActivityStatus.CANCELLED)
+
+    for activity in activities:
+        moment = activity.completed_at or activity.due_at
+        linked = []
+        if activity.contact_id is not None:
+            contact = contacts[activity.contact_id]
+            assert contact.account_id == activity.account_id
+            linked.append(contact)
+        if activity.opportunity_id is not None:
+            deal = deals[activity.opportunity_id]
+            assert deal.account_id == activity.account_id
+            assert deal.owner_id == activity.owner_id
+            assert deal.created_at <= moment
+            assert deal.closed_at is None or moment <= deal.closed_at
+            linked.append(deal)
+        elif activity.account_id is not None:
+            assert accounts[activity.account_id].owner_id == activity.owner_id
+        if activity.account_id is not None:
+            account = accounts[activity.account_id]
+            assert account.archived_at is None or moment <= account.archived_at
+            linked.append(account)
+        assert all(record.created_at <= activity.created_at for record in linked)
+        assert activity.subject
+    linked_to_deals = sum(a.opportunity_id is not None for a in activities)
+    assert 0.2 < linked_to_deals / len(activities) < 0.6
+
+
+async def test_seed_demo_activity_targets(seed_db: Database) -> None:
+    await seed_demo(seed_db)
+    async with seed_db.read() as connection:
+        targets = (await connection.execute(select(ActivityTarget))).all()
+        reps = set(
+            (await connection.execute(select(User.id).where(User.role == Role.REP))).scalars()
+        )
+        meeting = (
+            await connection.execute(select(ActivityType.id).where(ActivityType.code == "MEETING"))
+        ).scalar_one()
+
+    keys = Counter((t.user_id, t.week, t.metric, t.activity_type_id or 0) for t in targets)
+    assert max(keys.values()) == 1
+    assert {t.user_id for t in targets} == reps
+    assert {t.activity_type_id for t in targets} == {None, meeting}
+    for metric in TargetMetric:
+        for user_id in reps:
+            weeks = sorted(
+                t.week
+                for t in targets
+                if t.user_id == user_id and t.metric is metric and t.activity_type_id is None
+            )
+            assert weeks == TARGET_WEEKS
+    with_meetings = {t.user_id for t in targets if t.activity_type_id == meeting}
+    assert 0 < len(with_meetings) < len(reps)
+    assert all(t.metric is TargetMetric.COUNT for t in targets if t.activity_type_id == meeting)
+
+    value = {(t.user_id, t.week, t.metric, t.activity_type_id): t.target for t in targets}
+    for (user_id, week, metric, type_id), target in value.items():
+        assert target >= 1
+        if metric is TargetMetric.POINTS:
+            # Points targets allow for the meetings and demos worth more than one.
+            assert value[user_id, week, TargetMetric.COUNT, None] <= target <= 60
+        elif type_id is None:
+            assert target <= 30
+        else:
+            assert target < value[user_id, week, TargetMetric.COUNT, None]
+    ordinary = [
+        value[user_id, week, TargetMetric.COUNT, None]
+        for user_id in reps
+        for week in TARGET_WEEKS
+        if week.month not in (7, 12, 1)
+    ]
+    assert min(ordinary) >= 15
+    for target in targets:
+        assert target.created_at <= BASE_DATE
+        assert target.created_at < datetime.combine(target.week, datetime.min.time(), UTC)
+        assert target.version == 1
+
+
+async def test_seed_demo_attainment_spreads_around_target(seed_db: Database) -> None:
+    await seed_demo(seed_db)
+    done = Activity.status == ActivityStatus.DONE
+    realized = (
+        select(
+            Activity.owner_id,
+            Activity.completed_week,
+            func.count().label("count"),
+            func.sum(Activity.points_earned).label("points"),
+        )
+        .where(done)
+        .group_by(Activity.owner_id, Activity.completed_week)
+        .subquery()
+    )
+    query = (
+        select(
+            ActivityTarget.user_id,
+            ActivityTarget.metric,
+            ActivityTarget.target,
+            func.coalesce(realized.c.count, 0),
+            func.coalesce(realized.c.points, 0),
+        )
+        .outerjoin(
+            realized,
+            and_(
+                realized.c.owner_id == ActivityTarget.user_id,
+                realized.c.completed_week == ActivityTarget.week,
+            ),
+        )
+        .where(ActivityTarget.activity_type_id.is_(None), ActivityTarget.week <= BASE_WEEK)
+    )
+    async with seed_db.read() as connection:
+        rows = (await connection.execute(query)).all()
+
+    for metric in TargetMetric:
+        ratios: dict[int, list[float]] = defaultdict(list)
+        for user_id, row_metric, target, count, points in rows:
+            if row_metric is metric:
+                ratios[user_id].append((count if metric is TargetMetric.COUNT else points) / target)
+        every = [ratio for per_rep in ratios.values() for ratio in per_rep]
+        assert len(every) == 7 * 52
+        assert sum(ratio < 0.8 for ratio in every) > 0.15 * len(every)
+        assert sum(ratio > 1.1 for ratio in every) > 0.15 * len(every)
+        # Each rep has a level of their own: a laggard and a star, not one average.
+        means = sorted(sum(per_rep) / len(per_rep) for per_rep in ratios.values())
+        assert means[0] < 0.8
+        assert means[-1] > 1.1
+
+
+def test_demo_rows_count_weeks_in_the_time_zone_given() -> None:
+    helsinki = build_demo_rows()
+    new_york = build_demo_rows(timezone="America/New_York")
+    # The time zone moves activities only; everything before them stays as it was.
+    for name in ("users", "accounts", "contacts", "opportunities", "phase_changes", "leads"):
+        assert getattr(new_york, name) == getattr(helsinki, name)
+    done = [a for a in new_york.activities if a["status"] is ActivityStatus.DONE]
+    assert done
+    for activity in done:
+        assert activity["completed_at"] <= BASE_DATE
+        assert activity["completed_week"] == week_of(activity["completed_at"], "America/New_York")
+    weeks = {t["week"] for t in new_york.activity_targets}
+    assert all(week.weekday() == 0 for week in weeks)
+    assert max(weeks) == week_of(BASE_DATE, "America/New_York") + timedelta(weeks=8)
+
+
 async def _seed_and_digest(url: str) -> str:
     db = Database(url)
     try:
@@ -589,13 +865,38 @@ async def _seed_and_digest(url: str) -> str:
                 )
             ).all()
             leads = (await connection.execute(select(Lead.email, Lead.phase_id))).all()
+            activities = (
+                await connection.execute(
+                    select(
+                        Activity.id,
+                        Activity.owner_id,
+                        Activity.subject,
+                        Activity.status,
+                        Activity.due_at,
+                        Activity.completed_at,
+                        Activity.opportunity_id,
+                    )
+                )
+            ).all()
+            targets = (
+                await connection.execute(
+                    select(
+                        ActivityTarget.user_id,
+                        ActivityTarget.week,
+                        ActivityTarget.metric,
+                        ActivityTarget.target,
+                    )
+                )
+            ).all()
     finally:
         await db.dispose()
     lines = sorted(f"{name}|{bid}|{created.isoformat()}" for name, bid, created in accounts)
     deals = sorted(f"{name}|{amount}|{phase}" for name, amount, phase in opportunities)
     moves = sorted(f"{deal}|{phase}|{at.isoformat()}" for deal, phase, at in changes)
     prospects = sorted(f"{email}|{phase}" for email, phase in leads)
-    text = "\n".join([*lines, *sorted(emails), *deals, *moves, *prospects])
+    work = sorted("|".join(map(str, activity)) for activity in activities)
+    goals = sorted("|".join(map(str, target)) for target in targets)
+    text = "\n".join([*lines, *sorted(emails), *deals, *moves, *prospects, *work, *goals])
     return hashlib.sha256(text.encode()).hexdigest()
 
 
