@@ -1,4 +1,4 @@
-"""In-process request benchmark: the demo data set, three query shapes, through the
+"""In-process request benchmark: the demo data set, five query shapes, through the
 ASGI app (no network), reporting requests per second, latency and SQL statements.
 
     python -m bench [--database-url URL] [--requests 200] [--concurrency 1]
@@ -18,6 +18,7 @@ from pathlib import Path
 
 import httpx
 
+from loaders.ids import encode_id
 from models.users import Role
 from resolvers.users import find_user_id_by_email
 from server.app import create_app
@@ -31,7 +32,19 @@ SCENARIOS = {
         parent { name } contacts(first: 5) { nodes { name email } } } } } }""",
     "large": """{ accounts(first: 200) { nodes { id name type industry version owner { name }
         contacts(first: 10) { nodes { id name email phone title } } } } }""",
+    # A sales-floor board: a team's week and its leaderboard.
+    "board": """query($team: ID!, $week: String!) {
+        teamAttainment(teamId: $team, week: $week) {
+            user { name } metric activityType { code } target realized ratio }
+        activityLeaderboard(teamId: $team, week: $week) {
+            entries { rank user { name } realized target ratio } } }""",
+    # A rep's year, week by week.
+    "history": """query($user: ID!, $week: String!) {
+        attainmentHistory(userId: $user, fromWeek: "2025-W45", toWeek: $week) {
+            week metric activityType { code } target realized ratio } }""",
 }
+
+BOARD_WEEK = "2026-W44"  # the demo's last full week of activities
 
 
 async def run(url: str, requests: int, concurrency: int) -> None:
@@ -44,11 +57,14 @@ async def run(url: str, requests: int, concurrency: int) -> None:
         token = app.state.authenticator.mint(
             await find_user_id_by_email(db, DEMO_EMAILS[Role.ADMIN]))
         headers = {"Authorization": f"Bearer {token}"}
+        rep = await find_user_id_by_email(db, DEMO_EMAILS[Role.REP])
+        variables = {"team": encode_id("Team", 1), "user": encode_id("User", rep),
+                     "week": BOARD_WEEK}
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app),
                                      base_url="http://bench") as client:
             print(f"{'scenario':<10} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'statements':>10}")
             for name, query in SCENARIOS.items():
-                body = {"query": query}
+                body = {"query": query, "variables": variables}
                 for _ in range(5):  # warm the parse and validation caches
                     (await client.post("/graphql", json=body, headers=headers)).raise_for_status()
                 before = db.statements
