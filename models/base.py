@@ -35,6 +35,12 @@ class UTCDateTime(TypeDecorator[datetime]):
     impl = DateTime(timezone=True)
     cache_ok = True
 
+    @property
+    def python_type(self) -> type[datetime]:
+        # Said explicitly: SQLAlchemy 2.1 answers `object` for a TypeDecorator, and
+        # keyset cursors read their values back by this type.
+        return datetime
+
     def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
@@ -74,6 +80,10 @@ class Money(TypeDecorator[Decimal]):
 
     impl = Numeric(18, MONEY_SCALE)
     cache_ok = True
+
+    @property
+    def python_type(self) -> type[Decimal]:
+        return Decimal
 
     def load_dialect_impl(self, dialect: Dialect) -> Any:
         if dialect.name == "sqlite":

@@ -367,16 +367,21 @@ async def _relations(session: AsyncSession, checks: Checks, values: dict[str, An
     if account_id is not None and "account_id" in values and (await session.execute(
             select(ACCOUNTS.c.id).where(ACCOUNTS.c.id == account_id))).first() is None:
         checks.fail("accountId", "account not found", UserErrorCode.NOT_FOUND)
+    # Every link is checked against the account it ends up with, sent or kept: a new
+    # account must not keep a contact or an opportunity of the old one.
     for name, field_name, table, what in (
             ("contact_id", "contactId", CONTACTS, "contact"),
             ("opportunity_id", "opportunityId", OPPORTUNITIES, "opportunity")):
         key = keys[name]
-        if key is None or name not in values:
+        if key is None:
             continue
         owner_account = (await session.execute(
             select(table.c.account_id).where(table.c.id == key))).scalar_one_or_none()
         if owner_account is None:
             checks.fail(field_name, f"{what} not found", UserErrorCode.NOT_FOUND)
+        elif account_id is None and "account_id" in values and name not in values:
+            checks.fail(field_name, f"the {what} belongs to an account: clear {field_name} "
+                        "too, or keep the account")
         elif account_id is None:
             account_id = keys["account_id"] = owner_account
         elif owner_account != account_id:
