@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -161,11 +161,11 @@ class AttainmentData:
 
 def attainment_rows(figures: UserWeekFigures) -> list[AttainmentData]:
     """The user-week's rows: overall COUNT and POINTS always (target None when not set),
-    then one row per activity-type target; COUNT before POINTS."""
+    then one row per activity-type target (COUNT before POINTS, then by type)."""
     targets = {(row.metric, row.activity_type_id): row.target for row in figures.targets}
     keys = {(TargetMetric.COUNT, None), (TargetMetric.POINTS, None), *targets}
     rows = []
-    for metric, type_id in sorted(keys, key=lambda k: (k[0].value, k[1] is not None, k[1] or 0)):
+    for metric, type_id in sorted(keys, key=lambda k: (k[1] is not None, k[0].value, k[1] or 0)):
         done = figures.realized(type_id)
         rows.append(AttainmentData(
             figures.user_id, figures.week, metric, type_id, targets.get((metric, type_id)),
@@ -404,9 +404,13 @@ async def _owner(session: AsyncSession, viewer: Viewer, checks: Checks, gid: str
 
 def _complete(activity: Activity, kind: ActivityType, when: datetime, timezone: str) -> None:
     activity.status = ActivityStatus.DONE
-    activity.completed_at = when
+    activity.completed_at = when.astimezone(UTC)
     activity.completed_week = week_of(when, timezone)
     activity.points_earned = kind.points  # frozen: later changes to the type leave it
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    return moment.astimezone(UTC) if moment is not None else None
 
 
 def _uncomplete(activity: Activity, status: ActivityStatus) -> None:
@@ -444,7 +448,7 @@ async def log_activity(
             assert kind is not None
             assert owner is not None
             activity = Activity(type_id=kind.id, subject=text, notes=note, owner_id=owner,
-                                due_at=due_at, status=ActivityStatus.PLANNED, **links)
+                                due_at=_utc(due_at), status=ActivityStatus.PLANNED, **links)
             if status_ is ActivityStatus.DONE:
                 _complete(activity, kind, when, timezone)
             else:
@@ -504,7 +508,7 @@ async def update_activity(
                         else:
                             activity.type_id = kind.id
                 if "due_at" in changes:
-                    activity.due_at = changes["due_at"]
+                    activity.due_at = _utc(changes["due_at"])
                 if "completed_at" in changes:
                     if activity.status is not ActivityStatus.DONE:
                         checks.fail("completedAt", "only a DONE activity has a completion "
@@ -514,7 +518,7 @@ async def update_activity(
                                     "completion")
                     else:
                         when = _completion(checks, changes["completed_at"])
-                        activity.completed_at = when
+                        activity.completed_at = when.astimezone(UTC)
                         activity.completed_week = week_of(when, timezone)
                 links = {name: changes[name] for name in
                          ("account_id", "contact_id", "opportunity_id", "campaign_id")

@@ -535,7 +535,8 @@ class CopyActivityTargetsInput:
     to_week: str
     team_id: strawberry.ID
     overwrite: bool = strawberry.field(
-        default=False, description="Replace targets already set in toWeek.")
+        default=False, description="Replace the targets toWeek already has for the same "
+        "user, metric and type; without it they stay.")
 
 
 @strawberry.type
