@@ -900,13 +900,21 @@ async def attainment_changes(*, events: EventHub, feed: AttainmentFeed, after: i
 
 def event_rows(event: EventRecord, figures: UserWeekFigures) -> list[AttainmentData]:
     """The rows an event touched, as they are now: for an activity, the targets it
-    counts toward (overall, or of its type); for changed targets, those targets. Where
-    none of those rows has a target, the overall COUNT and POINTS rows."""
+    counts toward (overall, or of its type); for changed targets, those targets (a
+    removed one with a null target). Where none of those rows has a target, the overall
+    COUNT and POINTS rows."""
     payload = event.payload
     rows = attainment_rows(figures)
     if payload["reason"] == Reason.TARGET_CHANGED:
-        keys = {(metric, type_id) for metric, type_id in payload["targets"]}
-        touched = [r for r in rows if (r.metric.value, r.activity_type_id) in keys]
+        keys = {(TargetMetric(metric), type_id) for metric, type_id in payload["targets"]}
+        touched = [r for r in rows if (r.metric, r.activity_type_id) in keys]
+        # A removed type target is no longer a row: say so with a row without target.
+        present = {(r.metric, r.activity_type_id) for r in rows}
+        for metric, type_id in sorted(keys - present, key=lambda k: (k[0].value, k[1] or 0)):
+            done = figures.realized(type_id)
+            touched.append(AttainmentData(
+                figures.user_id, figures.week, metric, type_id, None,
+                done.count if metric is TargetMetric.COUNT else done.points))
     else:
         touched = [r for r in rows if r.target is not None and r.activity_type_id in (
             None, payload["activityTypeId"])]

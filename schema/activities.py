@@ -50,7 +50,7 @@ from schema.live import after_event, bursts, close_behind
 from schema.relay import Connection, Node, child_connection, connection
 from schema.users import Team, User, UserFilter
 from subscriptions.hub import Overflowed
-from subscriptions.outbox import EventRecord
+from subscriptions.outbox import EventRecord, last_event_id
 
 if TYPE_CHECKING:
     from schema.accounts import Account, AccountFilter, Contact
@@ -725,8 +725,12 @@ class ActivitySubscriptions:
                                                 week=monday, metric=metric)
             return ActivityLeaderboard.build(team, monday, metric, entries)
 
+        # Changes committed while the first board is read come after this position:
+        # they are replayed, not lost.
+        position = await last_event_id(info.context.db)
         yield await current()
-        changes = resolve.attainment_changes(events=info.context.events, feed=feed, after=None)
+        changes = resolve.attainment_changes(events=info.context.events, feed=feed,
+                                             after=position)
         try:
             async with contextlib.aclosing(bursts(changes, LEADERBOARD_INTERVAL)) as each:
                 async for _burst in each:

@@ -52,7 +52,7 @@ from schema.pricing import OfferingArea
 from schema.relay import Connection, Node, connection
 from schema.users import User, UserFilter
 from subscriptions.hub import Overflowed
-from subscriptions.outbox import EventRecord
+from subscriptions.outbox import EventRecord, last_event_id
 
 if TYPE_CHECKING:
     from schema.accounts import Account, AccountFilter, Contact
@@ -838,12 +838,15 @@ class OpportunitySubscriptions:
                 as_of=None, currency=currency, timezone=info.context.org_timezone)
             return PipelineSummary.from_summary(summary) if summary else None
 
+        # Changes committed while the first summary is read come after this position:
+        # they are replayed, not lost.
+        position = await last_event_id(info.context.db)
         first = await current()
         if first is None:
             return
         yield first
         changes = resolve.phase_changes(viewer=viewer, db=info.context.db,
-                                        events=info.context.events, feed=feed, after=None,
+                                        events=info.context.events, feed=feed, after=position,
                                         kinds=resolve.ALL_CHANGES)
         try:
             async with contextlib.aclosing(bursts(changes, SUMMARY_INTERVAL)) as each:

@@ -213,3 +213,29 @@ async def test_old_events_are_pruned(db):
     assert await prune_events(db, older_than=timedelta(0)) == 1
     async with db.read() as connection:
         assert (await connection.execute(select(func.count()).select_from(Event))).scalar() == 0
+
+
+async def test_summary_keeps_coming_after_many_bursts(app, client, db):
+    # Regression: the summary stream ended after its first coalescing window, so a
+    # board heard of the first burst of changes and never of any later one.
+    org = await make_org(db)
+    sales, phases = await make_sales_pipeline(db, "Sales")
+    account = await make_account(db, org.rep_a1)
+    deals = [await create_deal(client, org.rep_a1, account, phases["Prospect"], "100.00")
+             for _ in range(3)]
+    async with subscribed(app, client, org.admin, SUMMARY, {"p": gid(sales)}) as ws:
+        first = (await next_data(ws))["pipelineSummaryChanged"]
+        assert first["open"]["weightedAmount"] == "30.00"
+        for burst, (phase, weighted) in enumerate(
+                [("Offer", "150.00"), ("Deal", "270.00"), ("Prospect", "30.00"),
+                 ("Offer", "150.00")]):
+            deals = list(await asyncio.gather(*(move_deal(client, org.rep_a1, deal,
+                                                          phases[phase]) for deal in deals)))
+            summaries = []
+            while not summaries or summaries[-1]["open"]["weightedAmount"] != weighted:
+                summaries.append((await next_data(ws, within=2))["pipelineSummaryChanged"])
+            assert len(summaries) <= 2, (burst, summaries)
+            counts = {p["phase"]["name"]: p["count"] for p in summaries[-1]["phases"]}
+            assert counts[phase] == 3, (burst, counts)
+            # Quiet for longer than the coalescing window: the next moves are a new burst.
+            await nothing_more(ws, within=0.6)
