@@ -3,7 +3,8 @@
 Importing this package registers every table on ``Base.metadata``.
 """
 
-from models import accounts, activities, events, leads, opportunities, pricing, users
+from models import accounts, activities, billing, events, leads, opportunities, pricing, users
 from models.base import Base
 
-__all__ = ["Base", "accounts", "activities", "events", "leads", "opportunities", "pricing", "users"]
+__all__ = ["Base", "accounts", "activities", "billing", "events", "leads", "opportunities",
+           "pricing", "users"]

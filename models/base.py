@@ -106,6 +106,23 @@ class Money(TypeDecorator[Decimal]):
         return _present(Decimal(value))
 
 
+class Quantity(Money):
+    """An exact decimal quantity or percent, stored as Money is (four decimals), shown
+    without trailing zeros: 2, 1.5, 12.25."""
+
+    cache_ok = True
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
+        amount = super().process_result_value(value, dialect)
+        return plain(amount) if amount is not None else None
+
+
+def plain(value: Decimal) -> Decimal:
+    """``value`` without trailing zeros and without an exponent (100, not 1E+2)."""
+    normal = value.normalize()
+    return normal.quantize(Decimal(1)) if normal.as_tuple().exponent > 0 else normal  # type: ignore[operator]
+
+
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
