@@ -49,8 +49,8 @@ class InvoiceLine(Timestamped, Base):
     __table_args__ = (
         Index("ix_invoice_lines_invoice_id_position", "invoice_id", "position"),
         CheckConstraint("quantity > 0", name="quantity_positive"),
-        CheckConstraint("discount_percent >= 0 AND discount_percent <= 100",
-                        name="discount_percent_range"),
+        # Not "<= 100": SQLite keeps the percent scaled (see Money); the API checks it.
+        CheckConstraint("discount_percent >= 0", name="discount_percent_not_negative"),
     )
 
     invoice_id: Mapped[int] = mapped_column(ForeignKey("invoices.id", ondelete="CASCADE"),

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
+from decimal import Decimal
 from enum import Enum
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -17,14 +18,18 @@ from loaders.accounts import (
     ContactCountByAccountLoader,
     ContactsByAccountLoader,
 )
+from loaders.billing import Granularity as GranularityEnum
 from loaders.ids import decode_id, encode_id
 from loaders.opportunities import OpportunitiesByAccountLoader, OpportunityCountByAccountLoader
+from loaders.pricing import AgreementsByAccountLoader
 from loaders.query import PageArgs
 from loaders.users import UserByIdLoader
 from models.accounts import AccountType as AccountTypeEnum
 from resolvers import accounts as resolve
 from schema import activities as activity_types  # they refer to accounts too
+from schema import billing as billing_types
 from schema import opportunities as opportunity_types
+from schema import pricing as pricing_types
 from schema.context import Info, viewer_of
 from schema.errors import UserError, user_errors
 from schema.filters import (
@@ -36,17 +41,20 @@ from schema.filters import (
     enum_filter,
 )
 from schema.inputs import sent_changes
+from schema.periods import Granularity
 from schema.relay import Connection, Node, child_connection, connection
 from schema.users import User, UserFilter
 
 if TYPE_CHECKING:
     from schema.activities import Activity, ActivityFilter, ActivityOrder
+    from schema.billing import BillingFigure, Invoice, InvoiceFilter, InvoiceOrder
     from schema.opportunities import (
         Opportunity,
         OpportunityFilter,
         OpportunityOrder,
         OpportunityRelationFilter,
     )
+    from schema.pricing import PriceAgreement, PriceBook, ResolvedPrice
 
 AccountType = strawberry.enum(AccountTypeEnum, name="AccountType",
                               description="The relationship with an account.")
@@ -251,6 +259,52 @@ class Account(Node):
         return await activity_types.activity_connection(
             info, self._key, pages=pages, counts=counts, first=first, after=after, last=last,
             before=before, filter=filter, order_by=order_by)
+
+    @strawberry.field(description="The account's invoices (a rep: of its own and its team's "
+                      "accounts; partners none).")
+    async def invoices(
+        self, info: Info, first: int | None = None, after: str | None = None,
+        last: int | None = None, before: str | None = None,
+        filter: Annotated[InvoiceFilter, strawberry.lazy("schema.billing")] | None = None,
+        order_by: list[Annotated[InvoiceOrder, strawberry.lazy("schema.billing")]]
+        | None = None,
+    ) -> Connection[Annotated[Invoice, strawberry.lazy("schema.billing")]]:
+        pages, counts = billing_types.INVOICE_PAGES
+        return await child_connection(
+            info.context.loaders, self._key, pages=pages, counts=counts,
+            args=PageArgs(first, after, last, before), filter=filter, order_by=order_by,
+            convert=billing_types.Invoice.from_row)
+
+    @strawberry.field(description="What SENT and PAID invoices dated from `from` to `to` "
+                      "billed, per period, offering area and currency.")
+    async def billing(
+        self, info: Info, from_: Annotated[date, strawberry.argument(name="from")], to: date,
+        granularity: Granularity = GranularityEnum.MONTH,  # type: ignore[valid-type]
+    ) -> list[Annotated[BillingFigure, strawberry.lazy("schema.billing")]]:
+        return await billing_types.billing_field(info, self._key, from_, to, granularity)
+
+    @strawberry.field(description="The account's price agreements, newest first.")
+    async def price_agreements(
+        self, info: Info
+    ) -> list[Annotated[PriceAgreement, strawberry.lazy("schema.pricing")]]:
+        rows = await info.context.loaders.get(AgreementsByAccountLoader).load(self._key)
+        return [pricing_types.PriceAgreement.from_row(row) for row in rows]
+
+    @strawberry.field(description="The book the account's prices come from on a date (today "
+                      "by default): its agreement then, else the standard book of the "
+                      "currency (EUR unless given).")
+    async def effective_price_book(
+        self, info: Info, date: date | None = None, currency: str | None = None,
+    ) -> Annotated[PriceBook, strawberry.lazy("schema.pricing")] | None:
+        return await pricing_types.effective_price_book_field(info, self._key, date, currency)
+
+    @strawberry.field(description="resolvePrice for this account; null for partners.")
+    async def price_for(
+        self, info: Info, product_id: strawberry.ID, quantity: Decimal = Decimal(1),
+        date: date | None = None, currency: str | None = None,
+    ) -> Annotated[ResolvedPrice, strawberry.lazy("schema.pricing")] | None:
+        return await pricing_types.price_for_field(info, self._key, product_id, quantity, date,
+                                                   currency)
 
 
 @strawberry.type(description="A person at an account.")

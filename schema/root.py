@@ -17,6 +17,7 @@ from loaders.activities import (
     ActivityTypeByIdLoader,
 )
 from loaders.base import RowByIdLoader
+from loaders.billing import InvoiceByIdLoader, InvoiceLineByIdLoader
 from loaders.errors import BadUserInput
 from loaders.ids import decode_any_id
 from loaders.opportunities import (
@@ -26,7 +27,13 @@ from loaders.opportunities import (
     PhaseChangeByIdLoader,
     PipelineByIdLoader,
 )
-from loaders.pricing import OfferingAreaByIdLoader, ProductByIdLoader
+from loaders.pricing import (
+    OfferingAreaByIdLoader,
+    PriceAgreementByIdLoader,
+    PriceBookByIdLoader,
+    PriceBookEntryByIdLoader,
+    ProductByIdLoader,
+)
 from loaders.users import PartnerOrgByIdLoader, TeamByIdLoader, UserByIdLoader
 from schema.accounts import Account, AccountMutations, AccountQueries, Contact
 from schema.activities import (
@@ -37,6 +44,7 @@ from schema.activities import (
     ActivityTarget,
     ActivityType,
 )
+from schema.billing import BillingMutations, BillingQueries, Invoice, InvoiceLine
 from schema.context import Info, viewer_of
 from schema.opportunities import (
     Lead,
@@ -48,7 +56,16 @@ from schema.opportunities import (
     PhaseChange,
     Pipeline,
 )
-from schema.pricing import OfferingArea, PricingQueries, Product
+from schema.pricing import (
+    OfferingArea,
+    PriceAgreement,
+    PriceBook,
+    PriceBookEntry,
+    PriceMutations,
+    PriceQueries,
+    PricingQueries,
+    Product,
+)
 from schema.relay import Node
 from schema.scalars import SCALAR_MAP
 from schema.users import PartnerOrg, Team, User, UserQueries
@@ -70,6 +87,11 @@ NODE_TYPES: dict[str, tuple[type[RowByIdLoader], Callable[[Any], Node]]] = {
     "Activity": (ActivityByIdLoader, Activity.from_row),
     "ActivityType": (ActivityTypeByIdLoader, ActivityType.from_row),
     "ActivityTarget": (ActivityTargetByIdLoader, ActivityTarget.from_row),
+    "PriceBook": (PriceBookByIdLoader, PriceBook.from_row),
+    "PriceBookEntry": (PriceBookEntryByIdLoader, PriceBookEntry.from_row),
+    "PriceAgreement": (PriceAgreementByIdLoader, PriceAgreement.from_row),
+    "Invoice": (InvoiceByIdLoader, Invoice.from_row),
+    "InvoiceLine": (InvoiceLineByIdLoader, InvoiceLine.from_row),
 }
 
 MAX_NODES = 500
@@ -89,7 +111,8 @@ async def _load_node(info: Info, type_name: str, key: int) -> Node | None:
 
 
 @strawberry.type
-class Query(UserQueries, AccountQueries, OpportunityQueries, PricingQueries, ActivityQueries):
+class Query(UserQueries, AccountQueries, OpportunityQueries, PricingQueries, ActivityQueries,
+            PriceQueries, BillingQueries):
     @strawberry.field(description="Any object by its global ID; null when it does not exist "
                       "or the viewer may not see it.")
     async def node(self, info: Info, id: strawberry.ID) -> Node | None:
@@ -108,7 +131,8 @@ class Query(UserQueries, AccountQueries, OpportunityQueries, PricingQueries, Act
 
 
 @strawberry.type
-class Mutation(AccountMutations, OpportunityMutations, ActivityMutations):
+class Mutation(AccountMutations, OpportunityMutations, ActivityMutations, PriceMutations,
+               BillingMutations):
     pass
 
 
@@ -118,7 +142,8 @@ class Subscription(OpportunitySubscriptions, ActivitySubscriptions):
 
 
 NODE_CLASSES = [Account, Contact, User, Team, PartnerOrg, Product, OfferingArea, Pipeline,
-                Phase, Opportunity, PhaseChange, Lead, Activity, ActivityType, ActivityTarget]
+                Phase, Opportunity, PhaseChange, Lead, Activity, ActivityType, ActivityTarget,
+                PriceBook, PriceBookEntry, PriceAgreement, Invoice, InvoiceLine]
 
 
 def build_schema(

@@ -115,7 +115,7 @@ def upgrade() -> None:
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('created_at', models.base.UTCDateTime(timezone=True), nullable=False),
     sa.Column('updated_at', models.base.UTCDateTime(timezone=True), nullable=False),
-    sa.CheckConstraint('discount_percent >= 0 AND discount_percent <= 100', name=op.f('ck_invoice_lines_discount_percent_range')),
+    sa.CheckConstraint('discount_percent >= 0', name=op.f('ck_invoice_lines_discount_percent_not_negative')),
     sa.CheckConstraint('quantity > 0', name=op.f('ck_invoice_lines_quantity_positive')),
     sa.ForeignKeyConstraint(['invoice_id'], ['invoices.id'], name=op.f('fk_invoice_lines_invoice_id_invoices'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['price_book_id'], ['price_books.id'], name=op.f('fk_invoice_lines_price_book_id_price_books')),
