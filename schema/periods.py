@@ -6,5 +6,6 @@ import strawberry
 
 from loaders.billing import Granularity as GranularityEnum
 
-Granularity = strawberry.enum(GranularityEnum, name="Granularity",
-                              description="The length of a period in figures over time.")
+# One name for every figure over time, billing and plans alike.
+Granularity = strawberry.enum(GranularityEnum, name="PlanGranularity",
+                              description="The length of a period: MONTH, QUARTER or YEAR.")
