@@ -3,8 +3,18 @@
 Importing this package registers every table on ``Base.metadata``.
 """
 
-from models import accounts, activities, billing, events, leads, opportunities, pricing, users
+from models import (
+    accounts,
+    activities,
+    billing,
+    events,
+    leads,
+    opportunities,
+    planning,
+    pricing,
+    users,
+)
 from models.base import Base
 
 __all__ = ["Base", "accounts", "activities", "billing", "events", "leads", "opportunities",
-           "pricing", "users"]
+           "planning", "pricing", "users"]

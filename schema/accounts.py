@@ -29,6 +29,7 @@ from resolvers import accounts as resolve
 from schema import activities as activity_types  # they refer to accounts too
 from schema import billing as billing_types
 from schema import opportunities as opportunity_types
+from schema import planning as planning_types
 from schema import pricing as pricing_types
 from schema.context import Info, viewer_of
 from schema.errors import UserError, user_errors
@@ -54,6 +55,7 @@ if TYPE_CHECKING:
         OpportunityOrder,
         OpportunityRelationFilter,
     )
+    from schema.planning import AccountPlan, ForecastKind
     from schema.pricing import PriceAgreement, PriceBook, ResolvedPrice
 
 AccountType = strawberry.enum(AccountTypeEnum, name="AccountType",
@@ -282,6 +284,20 @@ class Account(Node):
         granularity: Granularity = GranularityEnum.MONTH,  # type: ignore[valid-type]
     ) -> list[Annotated[BillingFigure, strawberry.lazy("schema.billing")]]:
         return await billing_types.billing_field(info, self._key, from_, to, granularity)
+
+    @strawberry.field(description="The account's plan: budget, forecast, billed, won and "
+                      "pipeline per period and offering area (as accountPlan).")
+    async def plan(
+        self, info: Info, from_: Annotated[date, strawberry.argument(name="from")], to: date,
+        granularity: Granularity = GranularityEnum.MONTH,  # type: ignore[valid-type]
+        offering_area_ids: list[strawberry.ID] | None = None, currency: str = "EUR",
+        forecast_kind: Annotated[ForecastKind, strawberry.lazy("schema.planning")]
+        | None = None,
+        as_of: date | None = None,
+    ) -> Annotated[AccountPlan, strawberry.lazy("schema.planning")]:
+        return await planning_types.account_plan_field(
+            info, self._key, from_, to, granularity, offering_area_ids, currency,
+            forecast_kind, as_of)
 
     @strawberry.field(description="The account's price agreements, newest first.")
     async def price_agreements(

@@ -27,6 +27,7 @@ from loaders.opportunities import (
     PhaseChangeByIdLoader,
     PipelineByIdLoader,
 )
+from loaders.planning import BudgetByIdLoader, ForecastByIdLoader
 from loaders.pricing import (
     OfferingAreaByIdLoader,
     PriceAgreementByIdLoader,
@@ -56,6 +57,7 @@ from schema.opportunities import (
     PhaseChange,
     Pipeline,
 )
+from schema.planning import Budget, Forecast, PlanningMutations, PlanningQueries
 from schema.pricing import (
     OfferingArea,
     PriceAgreement,
@@ -92,6 +94,8 @@ NODE_TYPES: dict[str, tuple[type[RowByIdLoader], Callable[[Any], Node]]] = {
     "PriceAgreement": (PriceAgreementByIdLoader, PriceAgreement.from_row),
     "Invoice": (InvoiceByIdLoader, Invoice.from_row),
     "InvoiceLine": (InvoiceLineByIdLoader, InvoiceLine.from_row),
+    "Budget": (BudgetByIdLoader, Budget.from_row),
+    "Forecast": (ForecastByIdLoader, Forecast.from_row),
 }
 
 MAX_NODES = 500
@@ -112,7 +116,7 @@ async def _load_node(info: Info, type_name: str, key: int) -> Node | None:
 
 @strawberry.type
 class Query(UserQueries, AccountQueries, OpportunityQueries, PricingQueries, ActivityQueries,
-            PriceQueries, BillingQueries):
+            PriceQueries, BillingQueries, PlanningQueries):
     @strawberry.field(description="Any object by its global ID; null when it does not exist "
                       "or the viewer may not see it.")
     async def node(self, info: Info, id: strawberry.ID) -> Node | None:
@@ -132,7 +136,7 @@ class Query(UserQueries, AccountQueries, OpportunityQueries, PricingQueries, Act
 
 @strawberry.type
 class Mutation(AccountMutations, OpportunityMutations, ActivityMutations, PriceMutations,
-               BillingMutations):
+               BillingMutations, PlanningMutations):
     pass
 
 
@@ -143,7 +147,7 @@ class Subscription(OpportunitySubscriptions, ActivitySubscriptions):
 
 NODE_CLASSES = [Account, Contact, User, Team, PartnerOrg, Product, OfferingArea, Pipeline,
                 Phase, Opportunity, PhaseChange, Lead, Activity, ActivityType, ActivityTarget,
-                PriceBook, PriceBookEntry, PriceAgreement, Invoice, InvoiceLine]
+                PriceBook, PriceBookEntry, PriceAgreement, Invoice, InvoiceLine, Budget, Forecast]
 
 
 def build_schema(

@@ -1,0 +1,494 @@
+"""Account plans: budget, forecast, billed, won and pipeline side by side per period and
+offering area, for one account or rolled up; and the budget and forecast mutations."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from loaders.accounts import ACCOUNT_FILTER, AccountByIdLoader
+from loaders.billing import Granularity
+from loaders.container import Loaders
+from loaders.errors import BadUserInput, Forbidden
+from loaders.planning import (
+    FORECASTS,
+    Cell,
+    PlanGroupBy,
+    PlanQuery,
+    month_start,
+    months_between,
+    next_month,
+    plan_figures,
+    planned_accounts,
+)
+from loaders.pricing import OFFERING_AREAS
+from loaders.query import compile_filter
+from loaders.users import ACCOUNTS
+from models.base import utcnow
+from models.db import Database
+from models.planning import Budget, Forecast, ForecastKind
+from models.pricing import OfferingArea
+from models.users import Role, Viewer
+from resolvers.errors import UserErrorCode
+from resolvers.mutations import (
+    Checks,
+    Outcome,
+    conflict,
+    forbidden,
+    mutate,
+    not_found,
+    require_version,
+)
+from resolvers.policy import can_write, load_owner
+
+CENT = Decimal("0.01")
+MAX_AMOUNT = Decimal("1000000000000")
+MAX_MONTHS = 120
+MAX_CELLS = 5000
+
+
+# --- reading plans ------------------------------------------------------------------------
+
+
+@dataclass
+class PlanLine:
+    """One row of a plan: a period (and an offering area or group) and its figures."""
+
+    period: date
+    group: Any
+    area_id: int | None
+    budget: Decimal | None
+    fixed_forecast: Decimal | None
+    rolling_forecast: Decimal | None
+    forecast: Decimal | None
+    forecast_kind: ForecastKind | None  # None: no forecast, or FIXED and ROLLING months
+    billed: Decimal
+    won: Decimal
+    open_pipeline: Decimal
+    weighted_pipeline: Decimal
+
+    @property
+    def budget_variance(self) -> Decimal | None:
+        """forecast - budget: how far the forecast is from the budget."""
+        if self.budget is None or self.forecast is None:
+            return None
+        return self.forecast - self.budget
+
+    @property
+    def billed_to_budget(self) -> float | None:
+        if not self.budget:
+            return None
+        return round(float(self.billed / self.budget), 4)
+
+
+def _add(total: Decimal | None, value: Decimal | None) -> Decimal | None:
+    if value is None:
+        return total
+    return value if total is None else total + value
+
+
+def _period_of(month: date, granularity: Granularity) -> date:
+    if granularity is Granularity.MONTH:
+        return month
+    if granularity is Granularity.QUARTER:
+        return date(month.year, (month.month - 1) // 3 * 3 + 1, 1)
+    return date(month.year, 1, 1)
+
+
+def _line(period: date, group: Any, area: int | None, cells: list[Cell],
+          kind: ForecastKind | None) -> PlanLine:
+    """Months rolled up into a period: each month's figures are rounded to cents first,
+    so a quarter or a year is exactly the sum of its months."""
+    line = PlanLine(period, group, area, None, None, None, None, None, Decimal("0.00"),
+                    Decimal("0.00"), Decimal("0.00"), Decimal("0.00"))
+    kinds = set()
+    for cell in cells:
+        line.budget = _add(line.budget, cell.budget)
+        line.fixed_forecast = _add(line.fixed_forecast, cell.fixed_forecast)
+        line.rolling_forecast = _add(line.rolling_forecast, cell.rolling_forecast)
+        chosen, chosen_kind = _forecast(cell, kind)
+        if chosen is not None:
+            line.forecast = _add(line.forecast, chosen)
+            kinds.add(chosen_kind)
+        line.billed += cell.billed
+        line.won += cell.won
+        line.open_pipeline += cell.open_pipeline
+        line.weighted_pipeline += cell.weighted_pipeline.quantize(CENT, ROUND_HALF_UP)
+    line.forecast_kind = kinds.pop() if len(kinds) == 1 else None
+    for name in ("budget", "fixed_forecast", "rolling_forecast", "forecast"):
+        if (value := getattr(line, name)) is not None:
+            setattr(line, name, value.quantize(CENT))
+    for name in ("billed", "won", "open_pipeline"):
+        setattr(line, name, getattr(line, name).quantize(CENT))
+    return line
+
+
+def _forecast(cell: Cell, kind: ForecastKind | None) -> tuple[Decimal | None, ForecastKind]:
+    """The forecast a month shows: of the kind asked, else the current rolling version
+    where there is one, else the fixed figure."""
+    if kind is ForecastKind.FIXED or (kind is None and cell.rolling_forecast is None):
+        return cell.fixed_forecast, ForecastKind.FIXED
+    return cell.rolling_forecast, ForecastKind.ROLLING
+
+
+def _periods(first: date, last: date) -> None:
+    if last < first:
+        raise BadUserInput("`to` comes before `from`")
+    if len(months_between(first, last)) > MAX_MONTHS:
+        raise BadUserInput(f"a plan covers at most {MAX_MONTHS} months")
+
+
+def _refuse_partner(viewer: Viewer) -> None:
+    if viewer.role is Role.PARTNER:
+        raise Forbidden("partners have no access to plans")
+
+
+async def _plan_account(loaders: Loaders, account_id: int) -> Any:
+    viewer = loaders.viewer
+    _refuse_partner(viewer)
+    account = await loaders.get(AccountByIdLoader).load(account_id)
+    if account is None:
+        raise BadUserInput("accountId: no such account")
+    scope = planned_accounts(viewer)
+    if scope is not None:
+        async with loaders.db.read() as connection:
+            if (await connection.execute(select(ACCOUNTS.c.id).where(
+                    ACCOUNTS.c.id == account_id, ACCOUNTS.c.id.in_(scope)))).first() is None:
+                raise Forbidden("reps see the plans of their own and their team's accounts")
+    return account
+
+
+@dataclass
+class Plan:
+    rows: list[PlanLine]
+    totals: PlanLine
+
+
+def _as_of_cutoff(as_of: date | None, timezone: str) -> datetime | None:
+    if as_of is None:
+        return None
+    end = datetime.combine(as_of + timedelta(days=1), time.min, tzinfo=ZoneInfo(timezone))
+    return end.astimezone(UTC) - timedelta(microseconds=1)
+
+
+async def account_plan(*, loaders: Loaders, account_id: int, first: date, last: date,
+                       granularity: Granularity, area_ids: list[int] | None, currency: str,
+                       forecast_kind: ForecastKind | None, as_of: date | None,
+                       timezone: str) -> Plan:
+    _periods(first, last)
+    await _plan_account(loaders, account_id)
+    areas = await _areas(loaders, area_ids)
+    figures = await plan_figures(loaders.db, PlanQuery(
+        accounts=select(ACCOUNTS.c.id).where(ACCOUNTS.c.id == account_id), first=first,
+        last=last, currency=currency, timezone=timezone, group_by=PlanGroupBy.ACCOUNT,
+        area_ids=tuple(areas), as_of=_as_of_cutoff(as_of, timezone)))
+    months = figures.months
+    periods: dict[date, list[int]] = {}
+    for index, month in enumerate(months):
+        periods.setdefault(_period_of(month, granularity), []).append(index)
+    rows = []
+    for period, indexes in periods.items():
+        for area in areas:
+            cells = [figures.cells[key] for index in indexes
+                     if (key := (account_id, index, area)) in figures.cells]
+            rows.append(_line(period, account_id, area, cells, forecast_kind))
+    return Plan(rows, _total(rows))
+
+
+def _total(rows: list[PlanLine]) -> PlanLine:
+    total = PlanLine(date.min, None, None, None, None, None, None, None, Decimal("0.00"),
+                     Decimal("0.00"), Decimal("0.00"), Decimal("0.00"))
+    kinds = {row.forecast_kind for row in rows if row.forecast is not None}
+    for row in rows:
+        total.budget = _add(total.budget, row.budget)
+        total.fixed_forecast = _add(total.fixed_forecast, row.fixed_forecast)
+        total.rolling_forecast = _add(total.rolling_forecast, row.rolling_forecast)
+        total.forecast = _add(total.forecast, row.forecast)
+        total.billed += row.billed
+        total.won += row.won
+        total.open_pipeline += row.open_pipeline
+        total.weighted_pipeline += row.weighted_pipeline
+    total.forecast_kind = kinds.pop() if len(kinds) == 1 else None
+    return total
+
+
+async def _areas(loaders: Loaders, area_ids: list[int] | None) -> list[int]:
+    """The offering areas a plan shows: those asked for, else every active one; by code."""
+    statement = select(OFFERING_AREAS.c.id).order_by(OFFERING_AREAS.c.code)
+    if area_ids is not None:
+        statement = statement.where(OFFERING_AREAS.c.id.in_(area_ids))
+    else:
+        statement = statement.where(OFFERING_AREAS.c.active.is_(True))
+    async with loaders.db.read() as connection:
+        found = [row.id for row in await connection.execute(statement)]
+    if area_ids is not None and len(found) != len(set(area_ids)):
+        raise BadUserInput("offeringAreaIds: an offering area does not exist")
+    return found
+
+
+async def plan_summary(*, loaders: Loaders, group_by: PlanGroupBy, filter: Any, first: date,
+                       last: date, granularity: Granularity, currency: str,
+                       as_of: date | None, forecast_kind: ForecastKind | None,
+                       timezone: str) -> Plan:
+    """The plan columns per group (account, owner, team or offering area) and period, over
+    the accounts the filter picks among those the viewer may see."""
+    viewer = loaders.viewer
+    _refuse_partner(viewer)
+    _periods(first, last)
+    accounts = select(ACCOUNTS.c.id).where(compile_filter(ACCOUNT_FILTER, filter, viewer))
+    scope = planned_accounts(viewer)
+    if scope is not None:
+        accounts = accounts.where(ACCOUNTS.c.id.in_(scope))
+    figures = await plan_figures(loaders.db, PlanQuery(
+        accounts=accounts, first=first, last=last, currency=currency, timezone=timezone,
+        group_by=group_by, as_of=_as_of_cutoff(as_of, timezone)))
+    periods = {index: _period_of(month, granularity) for index, month in enumerate(
+        figures.months)}
+    grouped: dict[tuple[Any, date], list[Cell]] = {}
+    for (group, index, _area), cell in figures.cells.items():
+        if group is None and group_by is not PlanGroupBy.OFFERING_AREA:
+            continue  # e.g. the team of an owner without one: shown in no team's row
+        grouped.setdefault((group, periods[index]), []).append(cell)
+    rows = [_line(period, group, group if group_by is PlanGroupBy.OFFERING_AREA else None,
+                  cells, forecast_kind)
+            for (group, period), cells in grouped.items()]
+    rows.sort(key=lambda row: (row.group is None, row.group or 0, row.period))
+    return Plan(rows, _total(rows))
+
+
+@dataclass(frozen=True)
+class ForecastVersion:
+    row: Any  # forecasts row
+    current: bool
+
+
+async def forecast_history(*, loaders: Loaders, account_id: int, area_id: int, period: date
+                           ) -> list[ForecastVersion]:
+    """Every rolling version of one month's forecast, oldest first; the last is current."""
+    await _plan_account(loaders, account_id)
+    statement = (select(FORECASTS).where(
+        FORECASTS.c.account_id == account_id, FORECASTS.c.offering_area_id == area_id,
+        FORECASTS.c.period == month_start(period), FORECASTS.c.kind == ForecastKind.ROLLING)
+        .order_by(FORECASTS.c.submitted_at, FORECASTS.c.id))
+    async with loaders.db.read() as connection:
+        rows = (await connection.execute(statement)).all()
+    return [ForecastVersion(row, index == len(rows) - 1) for index, row in enumerate(rows)]
+
+
+# --- budgets and forecasts ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BudgetCell:
+    account_id: str
+    offering_area_id: str
+    month: date
+    amount: Decimal
+
+
+def _amount(checks: Checks, field_name: str, value: Decimal | None) -> Decimal | None:
+    if value is None or not value.is_finite() or value < 0 or value >= MAX_AMOUNT:
+        checks.fail(field_name, f"the amount is between 0 and {MAX_AMOUNT}")
+        return None
+    if value != value.quantize(CENT):
+        checks.fail(field_name, "the amount has at most two decimals")
+        return None
+    return value.quantize(CENT)
+
+
+def _month(checks: Checks, field_name: str, value: date) -> date | None:
+    if value.day != 1:
+        checks.fail(field_name, f"a plan month is given by its first day, e.g. "
+                    f"{month_start(value).isoformat()}")
+        return None
+    return value
+
+
+def _currency(checks: Checks, value: str) -> str | None:
+    if len(value) != 3 or not value.isalpha() or not value.isupper():
+        checks.fail("currency", "currency is a three-letter ISO 4217 code such as EUR")
+        return None
+    return value
+
+
+async def _writable_accounts(session: AsyncSession, viewer: Viewer, checks: Checks,
+                             keys: dict[str, int]) -> None:
+    """Check each account (by field name) exists and its plans are the viewer's to edit:
+    the owner, the owner's manager, an admin."""
+    rows = {row.id: row for row in await session.execute(
+        select(ACCOUNTS.c.id, ACCOUNTS.c.owner_id).where(ACCOUNTS.c.id.in_(set(keys.values()))))}
+    owners: dict[int, Any] = {}
+    for field_name, key in keys.items():
+        account = rows.get(key)
+        if account is None:
+            checks.fail(field_name, "account not found", UserErrorCode.NOT_FOUND)
+            continue
+        if account.owner_id not in owners:
+            owners[account.owner_id] = await load_owner(session, account.owner_id)
+        owner = owners[account.owner_id]
+        if owner is None or not can_write(viewer, owner):
+            checks.fail(field_name, "you cannot edit this account's plans",
+                        UserErrorCode.FORBIDDEN)
+
+
+async def _known_areas(session: AsyncSession, checks: Checks, keys: dict[str, int]) -> None:
+    found = {row.id for row in await session.execute(
+        select(OFFERING_AREAS.c.id).where(OFFERING_AREAS.c.id.in_(set(keys.values()))))}
+    for field_name, key in keys.items():
+        if key not in found:
+            checks.fail(field_name, "offering area not found", UserErrorCode.NOT_FOUND)
+
+
+async def set_budgets(*, viewer: Viewer, db: Database, currency: str, cells: list[BudgetCell]
+                      ) -> Outcome[list[Budget]]:
+    """Create or replace a grid of budgets (accounts x offering areas x months) in one
+    transaction: all of them or, on any error, none."""
+    async def action() -> list[Budget]:
+        if viewer.role is Role.PARTNER:
+            raise forbidden("partners have no plans")
+        checks = Checks()
+        currency_ = _currency(checks, currency)
+        if len(cells) > MAX_CELLS:
+            checks.fail("cells", f"at most {MAX_CELLS} cells per call")
+            checks.raise_if_any()
+        async with db.transaction() as session:
+            accounts: dict[str, int] = {}
+            areas: dict[str, int] = {}
+            wanted: dict[tuple[int, int, date], Decimal] = {}
+            for index, cell in enumerate(cells):
+                prefix = f"cells.{index}."
+                account = checks.global_id(f"{prefix}accountId", cell.account_id, "Account")
+                area = checks.global_id(f"{prefix}offeringAreaId", cell.offering_area_id,
+                                        "OfferingArea")
+                month = _month(checks, f"{prefix}month", cell.month)
+                amount = _amount(checks, f"{prefix}amount", cell.amount)
+                if account is not None:
+                    accounts[f"{prefix}accountId"] = account
+                if area is not None:
+                    areas[f"{prefix}offeringAreaId"] = area
+                if None in (account, area, month, amount):
+                    continue
+                key = (account, area, month)
+                if key in wanted:
+                    checks.fail(f"cells.{index}", "the same account, offering area and month "
+                                "is given twice")
+                wanted[key] = amount  # type: ignore[assignment]
+            await _writable_accounts(session, viewer, checks, accounts)
+            await _known_areas(session, checks, areas)
+            checks.raise_if_any()
+            existing = {(b.account_id, b.offering_area_id, b.period): b for b in (
+                await session.execute(select(Budget).where(
+                    Budget.account_id.in_({k[0] for k in wanted}),
+                    Budget.period.in_({k[2] for k in wanted})))).scalars()}
+            written = []
+            for (account, area, month), amount in wanted.items():
+                budget = existing.get((account, area, month))
+                if budget is None:
+                    budget = Budget(account_id=account, offering_area_id=area, period=month,
+                                    amount=amount, currency=currency_)
+                    session.add(budget)
+                else:
+                    budget.amount, budget.currency = amount, currency_  # type: ignore[assignment]
+                written.append(budget)
+            await session.flush()
+        return written
+
+    return await _unique_safe(action)
+
+
+async def delete_budget(*, viewer: Viewer, db: Database, budget_id: str,
+                        expected_version: int) -> Outcome[int]:
+    async def action() -> int:
+        if viewer.role is Role.PARTNER:
+            raise forbidden("partners have no plans")
+        async with db.transaction() as session:
+            checks = Checks()
+            key = checks.global_id("id", budget_id, "Budget")
+            checks.raise_if_any()
+            budget = await session.get(Budget, key)
+            if budget is None:
+                raise not_found("id", "budget")
+            await _writable_accounts(session, viewer, checks, {"id": budget.account_id})
+            if checks.errors:
+                raise forbidden("you cannot edit this account's plans")
+            require_version(budget.version, expected_version)
+            await session.delete(budget)
+        return key  # type: ignore[return-value]
+
+    return await mutate(action)
+
+
+async def submit_forecast(*, viewer: Viewer, db: Database, timezone: str, account_id: str,
+                          offering_area_id: str, kind: ForecastKind, from_month: date,
+                          amounts: list[Decimal], currency: str) -> Outcome[list[Forecast]]:
+    """FIXED: one figure per month, set or changed until the month begins (a month that
+    has begun may still get its first figure, never a changed one). ROLLING: a new
+    version for each month from ``from_month`` on, current from now on."""
+    async def action() -> list[Forecast]:
+        if viewer.role is Role.PARTNER:
+            raise forbidden("partners have no plans")
+        checks = Checks()
+        currency_ = _currency(checks, currency)
+        start = _month(checks, "fromMonth", from_month)
+        if not amounts or len(amounts) > 36:
+            checks.fail("amounts", "give one amount per month, 1 to 36 of them")
+        values = [_amount(checks, f"amounts.{n}", amount) for n, amount in enumerate(amounts)]
+        async with db.transaction() as session:
+            account = checks.global_id("accountId", account_id, "Account")
+            area = checks.global_id("offeringAreaId", offering_area_id, "OfferingArea")
+            if account is not None:
+                await _writable_accounts(session, viewer, checks, {"accountId": account})
+            if area is not None and await session.get(OfferingArea, area) is None:
+                checks.fail("offeringAreaId", "offering area not found",
+                            UserErrorCode.NOT_FOUND)
+            checks.raise_if_any()
+            assert start is not None
+            months = [start]
+            while len(months) < len(amounts):
+                months.append(next_month(months[-1]))
+            now = utcnow()
+            this_month = month_start(now.astimezone(ZoneInfo(timezone)).date())
+            written: list[Forecast] = []
+            fixed: dict[date, Forecast] = {}
+            if kind is ForecastKind.FIXED:
+                fixed = {f.period: f for f in (await session.execute(select(Forecast).where(
+                    Forecast.account_id == account, Forecast.offering_area_id == area,
+                    Forecast.kind == ForecastKind.FIXED,
+                    Forecast.period.in_(months)))).scalars()}
+            for n, (month, amount) in enumerate(zip(months, values, strict=True)):
+                current = fixed.get(month)
+                if current is not None:
+                    if month <= this_month:
+                        checks.fail(f"amounts.{n}", f"the FIXED forecast of {month:%Y-%m} is "
+                                    "locked: the month has begun")
+                        continue
+                    current.amount, current.currency = amount, currency_  # type: ignore[assignment]
+                    current.submitted_by_id, current.submitted_at = viewer.user_id, now
+                    written.append(current)
+                    continue
+                record = Forecast(account_id=account, offering_area_id=area, period=month,
+                                  amount=amount, currency=currency_, kind=kind,
+                                  submitted_by_id=viewer.user_id, submitted_at=now)
+                session.add(record)
+                written.append(record)
+            checks.raise_if_any()
+            await session.flush()
+        return written
+
+    return await _unique_safe(action)
+
+
+async def _unique_safe(action: Any) -> Outcome[Any]:
+    try:
+        return await mutate(action)
+    except IntegrityError:
+        return Outcome(errors=conflict("someone else changed the same plan at the same "
+                                       "time; reload and retry").errors)
+

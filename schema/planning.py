@@ -1,0 +1,374 @@
+"""Account plans: budgets, forecasts, the plan rows beside billing and pipeline, the
+roll-ups, and the budget and forecast mutations."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING, Annotated, Any
+
+import strawberry
+from strawberry import Private
+
+from loaders.accounts import AccountByIdLoader
+from loaders.billing import Granularity as GranularityEnum
+from loaders.ids import decode_id, encode_id
+from loaders.planning import PlanGroupBy as PlanGroupByEnum
+from loaders.pricing import OfferingAreaByIdLoader
+from loaders.users import TeamByIdLoader, UserByIdLoader
+from models.planning import ForecastKind as ForecastKindEnum
+from resolvers import planning as resolve
+from resolvers.planning import BudgetCell, PlanLine
+from schema import accounts as account_types  # accounts refer back to plans
+from schema.context import Info, viewer_of
+from schema.errors import UserError, user_errors
+from schema.periods import Granularity
+from schema.pricing import OfferingArea
+from schema.relay import Node
+from schema.users import Team, User
+
+if TYPE_CHECKING:
+    from schema.accounts import Account, AccountFilter
+
+ForecastKind = strawberry.enum(
+    ForecastKindEnum, name="ForecastKind",
+    description="FIXED: one figure per month, locked once the month has begun. ROLLING: "
+    "every submission a new version; the latest is current.")
+PlanGroupBy = strawberry.enum(PlanGroupByEnum, name="PlanGroupBy",
+                              description="What planSummary rolls the plan up by.")
+
+
+@strawberry.type(description="The budget of an account and offering area for a month.")
+class Budget(Node):
+    id: strawberry.ID
+    version: int
+    month: date = strawberry.field(description="The first day of the month.")
+    amount: Decimal
+    currency: str
+    _account_id: Private[int]
+    _area_id: Private[int]
+
+    @classmethod
+    def from_row(cls, row: Any) -> Budget:
+        return cls(id=encode_id("Budget", row.id), version=row.version, month=row.period,
+                   amount=row.amount, currency=row.currency, _account_id=row.account_id,
+                   _area_id=row.offering_area_id)
+
+    @strawberry.field
+    async def account(self, info: Info
+                      ) -> Annotated[Account, strawberry.lazy("schema.accounts")] | None:
+        return await _account(info, self._account_id)
+
+    @strawberry.field
+    async def offering_area(self, info: Info) -> OfferingArea | None:
+        return await _area(info, self._area_id)
+
+
+@strawberry.type(description="A forecast of an account and offering area for a month.")
+class Forecast(Node):
+    id: strawberry.ID
+    version: int
+    month: date
+    amount: Decimal
+    currency: str
+    kind: ForecastKind  # type: ignore[valid-type]
+    submitted_at: datetime
+    _account_id: Private[int]
+    _area_id: Private[int]
+    _by: Private[int]
+
+    @classmethod
+    def from_row(cls, row: Any) -> Forecast:
+        return cls(id=encode_id("Forecast", row.id), version=row.version, month=row.period,
+                   amount=row.amount, currency=row.currency, kind=row.kind,
+                   submitted_at=row.submitted_at, _account_id=row.account_id,
+                   _area_id=row.offering_area_id, _by=row.submitted_by_id)
+
+    @strawberry.field
+    async def account(self, info: Info
+                      ) -> Annotated[Account, strawberry.lazy("schema.accounts")] | None:
+        return await _account(info, self._account_id)
+
+    @strawberry.field
+    async def offering_area(self, info: Info) -> OfferingArea | None:
+        return await _area(info, self._area_id)
+
+    @strawberry.field
+    async def submitted_by(self, info: Info) -> User | None:
+        row = await info.context.loaders.get(UserByIdLoader).load(self._by)
+        return User.from_row(row) if row else None
+
+
+@strawberry.type(description="One rolling version of a month's forecast.")
+class ForecastVersion:
+    forecast: Forecast
+    current: bool = strawberry.field(description="The latest submission: the one plans use.")
+
+
+async def _account(info: Info, key: int | None) -> Any:
+    if key is None:
+        return None
+    row = await info.context.loaders.get(AccountByIdLoader).load(key)
+    return account_types.Account.from_row(row) if row else None
+
+
+async def _area(info: Info, key: int | None) -> OfferingArea | None:
+    if key is None:
+        return None
+    row = await info.context.loaders.get(OfferingAreaByIdLoader).load(key)
+    return OfferingArea.from_row(row) if row else None
+
+
+@strawberry.type(description="Budget, forecast, billed, won and pipeline of one period side "
+                 "by side. Amounts in the plan's currency; null where nothing is set.")
+class PlanRow:
+    period: date = strawberry.field(description="The first day of the period.")
+    budget: Decimal | None
+    forecast: Decimal | None = strawberry.field(
+        description="The current ROLLING version where there is one, else the FIXED figure "
+        "(or the kind asked for with forecastKind).")
+    forecast_kind: ForecastKind | None = strawberry.field(  # type: ignore[valid-type]
+        description="The kind `forecast` is; null without one, or where months of the "
+        "period use different kinds.")
+    fixed_forecast: Decimal | None
+    rolling_forecast: Decimal | None = strawberry.field(
+        description="The current rolling versions.")
+    billed: Decimal = strawberry.field(description="SENT and PAID invoice lines.")
+    won: Decimal = strawberry.field(description="Opportunities closed won in the period.")
+    open_pipeline: Decimal = strawberry.field(
+        description="Open opportunities expected to close in the period.")
+    weighted_pipeline: Decimal = strawberry.field(description="openPipeline x probability.")
+    budget_variance: Decimal | None = strawberry.field(description="forecast - budget.")
+    billed_to_budget: float | None = strawberry.field(description="billed / budget.")
+    _group: Private[Any]
+    _group_by: Private[PlanGroupByEnum | None]
+    _area_id: Private[int | None]
+
+    @classmethod
+    def from_line(cls, line: PlanLine, group_by: PlanGroupByEnum | None = None) -> PlanRow:
+        return cls(period=line.period, budget=line.budget, forecast=line.forecast,
+                   forecast_kind=line.forecast_kind, fixed_forecast=line.fixed_forecast,
+                   rolling_forecast=line.rolling_forecast, billed=line.billed, won=line.won,
+                   open_pipeline=line.open_pipeline,
+                   weighted_pipeline=line.weighted_pipeline,
+                   budget_variance=line.budget_variance,
+                   billed_to_budget=line.billed_to_budget, _group=line.group,
+                   _group_by=group_by, _area_id=line.area_id)
+
+    @strawberry.field(description="Per offering area rows; null in other roll-ups.")
+    async def offering_area(self, info: Info) -> OfferingArea | None:
+        return await _area(info, self._area_id)
+
+    @strawberry.field(description="The account of a row grouped by ACCOUNT.")
+    async def account(self, info: Info
+                      ) -> Annotated[Account, strawberry.lazy("schema.accounts")] | None:
+        if self._group_by is not PlanGroupByEnum.ACCOUNT:
+            return None
+        return await _account(info, self._group)
+
+    @strawberry.field(description="The account owner of a row grouped by OWNER.")
+    async def owner(self, info: Info) -> User | None:
+        if self._group_by is not PlanGroupByEnum.OWNER:
+            return None
+        row = await info.context.loaders.get(UserByIdLoader).load(self._group)
+        return User.from_row(row) if row else None
+
+    @strawberry.field(description="The owner's team of a row grouped by TEAM.")
+    async def team(self, info: Info) -> Team | None:
+        if self._group_by is not PlanGroupByEnum.TEAM or self._group is None:
+            return None
+        row = await info.context.loaders.get(TeamByIdLoader).load(self._group)
+        return Team.from_row(row) if row else None
+
+
+@strawberry.type(description="The columns of a plan summed over its rows.")
+class PlanTotals:
+    budget: Decimal | None
+    forecast: Decimal | None
+    fixed_forecast: Decimal | None
+    rolling_forecast: Decimal | None
+    billed: Decimal
+    won: Decimal
+    open_pipeline: Decimal
+    weighted_pipeline: Decimal
+    budget_variance: Decimal | None
+    billed_to_budget: float | None
+
+    @classmethod
+    def from_line(cls, line: PlanLine) -> PlanTotals:
+        return cls(budget=line.budget, forecast=line.forecast,
+                   fixed_forecast=line.fixed_forecast, rolling_forecast=line.rolling_forecast,
+                   billed=line.billed, won=line.won, open_pipeline=line.open_pipeline,
+                   weighted_pipeline=line.weighted_pipeline,
+                   budget_variance=line.budget_variance,
+                   billed_to_budget=line.billed_to_budget)
+
+
+@strawberry.type(description="An account's plan: a row per period and offering area.")
+class AccountPlan:
+    currency: str
+    rows: list[PlanRow]
+    totals: PlanTotals
+
+
+@strawberry.type(description="The plan rolled up: a row per group and period.")
+class PlanSummary:
+    group_by: PlanGroupBy  # type: ignore[valid-type]
+    currency: str
+    rows: list[PlanRow]
+    totals: PlanTotals
+
+
+async def account_plan_field(info: Info, account_id: int, first: date, last: date,
+                             granularity: GranularityEnum, area_ids: list[strawberry.ID] | None,
+                             currency: str, forecast_kind: ForecastKindEnum | None,
+                             as_of: date | None) -> AccountPlan:
+    """accountPlan and Account.plan."""
+    plan = await resolve.account_plan(
+        loaders=info.context.loaders, account_id=account_id, first=first, last=last,
+        granularity=granularity,
+        area_ids=[decode_id(i, "OfferingArea") for i in area_ids] if area_ids else None,
+        currency=currency, forecast_kind=forecast_kind, as_of=as_of,
+        timezone=info.context.org_timezone)
+    return AccountPlan(currency=currency, rows=[PlanRow.from_line(r) for r in plan.rows],
+                       totals=PlanTotals.from_line(plan.totals))
+
+
+FromDate = Annotated[date, strawberry.argument(name="from")]
+
+
+@strawberry.type
+class PlanningQueries:
+    @strawberry.field(description="An account's plan from `from` to `to` (months of both "
+                      "included), per period and offering area (every active one unless "
+                      "offeringAreaIds), in one currency. asOf: forecasts as they stood at "
+                      "the end of that day.")
+    async def account_plan(
+        self, info: Info, account_id: strawberry.ID, from_: FromDate, to: date,
+        granularity: Granularity = GranularityEnum.MONTH,  # type: ignore[valid-type]
+        offering_area_ids: list[strawberry.ID] | None = None, currency: str = "EUR",
+        forecast_kind: ForecastKind | None = None,  # type: ignore[valid-type]
+        as_of: date | None = None,
+    ) -> AccountPlan:
+        viewer_of(info)
+        return await account_plan_field(info, decode_id(account_id, "Account"), from_, to,
+                                        granularity, offering_area_ids, currency,
+                                        forecast_kind, as_of)
+
+    @strawberry.field(description="The plan columns per account, owner, team or offering area "
+                      "and period, over the accounts the filter picks (a rep: its own and "
+                      "its team's). asOf: forecasts as they stood at the end of that day.")
+    async def plan_summary(
+        self, info: Info, group_by: PlanGroupBy, from_: FromDate,  # type: ignore[valid-type]
+        to: date,
+        filter: Annotated[AccountFilter, strawberry.lazy("schema.accounts")] | None = None,
+        granularity: Granularity = GranularityEnum.MONTH,  # type: ignore[valid-type]
+        currency: str = "EUR", as_of: date | None = None,
+        forecast_kind: ForecastKind | None = None,  # type: ignore[valid-type]
+    ) -> PlanSummary:
+        viewer_of(info)
+        plan = await resolve.plan_summary(
+            loaders=info.context.loaders, group_by=group_by, filter=filter, first=from_,
+            last=to, granularity=granularity, currency=currency, as_of=as_of,
+            forecast_kind=forecast_kind, timezone=info.context.org_timezone)
+        return PlanSummary(group_by=group_by, currency=currency,
+                           rows=[PlanRow.from_line(r, group_by) for r in plan.rows],
+                           totals=PlanTotals.from_line(plan.totals))
+
+    @strawberry.field(description="Every rolling version of one month's forecast, oldest "
+                      "first.")
+    async def forecast_history(self, info: Info, account_id: strawberry.ID,
+                               offering_area_id: strawberry.ID, period: date
+                               ) -> list[ForecastVersion]:
+        viewer_of(info)
+        versions = await resolve.forecast_history(
+            loaders=info.context.loaders, account_id=decode_id(account_id, "Account"),
+            area_id=decode_id(offering_area_id, "OfferingArea"), period=period)
+        return [ForecastVersion(forecast=Forecast.from_row(v.row), current=v.current)
+                for v in versions]
+
+
+# --- mutations ----------------------------------------------------------------------------
+
+
+@strawberry.input(description="One cell of a budget grid.")
+class BudgetCellInput:
+    account_id: strawberry.ID
+    offering_area_id: strawberry.ID
+    month: date = strawberry.field(description="The first day of the month.")
+    amount: Decimal
+
+
+@strawberry.input(description="A grid of budgets, created or replaced in one transaction.")
+class SetBudgetsInput:
+    currency: str = "EUR"
+    cells: list[BudgetCellInput] = strawberry.field(default_factory=list)
+
+
+@strawberry.input
+class DeleteBudgetInput:
+    id: strawberry.ID
+    expected_version: int
+
+
+@strawberry.input(description="FIXED: the figures of the months from fromMonth on (each "
+                  "locked once its month has begun). ROLLING: a new version of each month "
+                  "from fromMonth on, one amount per month.")
+class SubmitForecastInput:
+    account_id: strawberry.ID
+    offering_area_id: strawberry.ID
+    kind: ForecastKind  # type: ignore[valid-type]
+    from_month: date = strawberry.field(description="The first day of the first month.")
+    amounts: list[Decimal]
+    currency: str = "EUR"
+
+
+@strawberry.type
+class BudgetsPayload:
+    budgets: list[Budget]
+    user_errors: list[UserError]
+
+
+@strawberry.type
+class DeleteBudgetPayload:
+    deleted_budget_id: strawberry.ID | None
+    user_errors: list[UserError]
+
+
+@strawberry.type
+class ForecastPayload:
+    forecasts: list[Forecast]
+    user_errors: list[UserError]
+
+
+@strawberry.type
+class PlanningMutations:
+    @strawberry.mutation(description="Create or replace a grid of budgets (accounts x "
+                         "offering areas x months): all of it or nothing.")
+    async def set_budgets(self, info: Info, input: SetBudgetsInput) -> BudgetsPayload:
+        outcome = await resolve.set_budgets(
+            viewer=viewer_of(info), db=info.context.db, currency=input.currency,
+            cells=[BudgetCell(c.account_id, c.offering_area_id, c.month, c.amount)
+                   for c in input.cells])
+        return BudgetsPayload(budgets=[Budget.from_row(b) for b in outcome.value or []],
+                              user_errors=user_errors(outcome.errors))
+
+    @strawberry.mutation
+    async def delete_budget(self, info: Info, input: DeleteBudgetInput) -> DeleteBudgetPayload:
+        outcome = await resolve.delete_budget(
+            viewer=viewer_of(info), db=info.context.db, budget_id=input.id,
+            expected_version=input.expected_version)
+        return DeleteBudgetPayload(
+            deleted_budget_id=input.id if outcome.value is not None else None,
+            user_errors=user_errors(outcome.errors))
+
+    @strawberry.mutation(description="Submit a FIXED or ROLLING forecast for months from "
+                         "fromMonth on.")
+    async def submit_forecast(self, info: Info, input: SubmitForecastInput) -> ForecastPayload:
+        outcome = await resolve.submit_forecast(
+            viewer=viewer_of(info), db=info.context.db, timezone=info.context.org_timezone,
+            account_id=input.account_id, offering_area_id=input.offering_area_id,
+            kind=input.kind, from_month=input.from_month, amounts=input.amounts,
+            currency=input.currency)
+        return ForecastPayload(forecasts=[Forecast.from_row(f) for f in outcome.value or []],
+                               user_errors=user_errors(outcome.errors))
