@@ -34,7 +34,6 @@ from resolvers.errors import UserErrorCode, UserErrorData, UserInputError
 from resolvers.mutations import (
     Checks,
     Outcome,
-    conflict,
     forbidden,
     mutate,
     not_found,
@@ -279,12 +278,12 @@ async def create_invoice(
                 account_id=account.id, number=number_ or f"pending-{uuid.uuid4().hex}",
                 invoice_date=invoice_date, due_date=due, status=InvoiceStatus.DRAFT,
                 currency=currency_, notes=checks.text("notes", notes, max_length=5000),
-                total=sum((v["line_total"] for v in values), Decimal(0)))
+                total=sum((v["line_total"] for v in values), Decimal("0.00")))
             session.add(invoice)
             await session.flush()
             if number_ is None:
                 # Numbered from its id, written without a new version: it is being created.
-                number_ = f"INV-{invoice.id:06d}"
+                number_ = await _free_number(session, f"INV-{invoice.id:06d}")
                 await session.execute(update(INVOICES).where(INVOICES.c.id == invoice.id)
                                       .values(number=number_))
                 set_committed_value(invoice, "number", number_)
@@ -294,6 +293,17 @@ async def create_invoice(
         return invoice
 
     return await _unique_safe(action)
+
+
+async def _free_number(session: AsyncSession, wanted: str) -> str:
+    """``wanted``, or ``wanted-2``, ``-3``... when a number typed by hand took it."""
+    taken = set((await session.execute(select(INVOICES.c.number).where(
+        INVOICES.c.number.startswith(wanted)))).scalars())
+    number, suffix = wanted, 1
+    while number in taken:
+        suffix += 1
+        number = f"{wanted}-{suffix}"
+    return number
 
 
 async def _draft(session: AsyncSession, viewer: Viewer, invoice_key: int,
@@ -588,14 +598,22 @@ async def import_invoices(*, viewer: Viewer, db: Database, invoices: list[Import
                 line_rows.append((index, {**values, "position": positions[index]}))
             for row, (index, _item) in zip(rows, todo, strict=True):
                 row["total"] = totals.get(index, Decimal(0))
-            ids = (await session.execute(
-                insert(Invoice).returning(Invoice.id, sort_by_parameter_order=True),
-                rows)).scalars().all()
-            invoice_ids = {index: key for (index, _), key in zip(todo, ids, strict=True)}
-            await session.execute(insert(InvoiceLine), [
-                {**values, "invoice_id": invoice_ids[index]} for index, values in line_rows])
-            result.imported = list((await session.execute(
-                select(INVOICES).where(INVOICES.c.id.in_(ids)).order_by(INVOICES.c.id))).all())
+            # Core executemany with every key in every row (NULLs too): one statement per
+            # table however many invoices, where ORM bulk inserts split on differing keys.
+            now = utcnow()
+            stamps = {"version": 1, "created_at": now, "updated_at": now}
+            await session.execute(insert(INVOICES).execution_options(render_nulls=True),
+                                  [{**row, **stamps} for row in rows])
+            imported = list((await session.execute(
+                select(INVOICES).where(INVOICES.c.external_id.in_(
+                    [item.external_id for _, item in todo])).order_by(INVOICES.c.id))).all())
+            by_external = {row.external_id: row.id for row in imported}
+            invoice_ids = {index: by_external[item.external_id] for index, item in todo}
+            await session.execute(
+                insert(INVOICE_LINES).execution_options(render_nulls=True),
+                [{**values, "invoice_id": invoice_ids[index], "created_at": now,
+                  "updated_at": now} for index, values in line_rows])
+            result.imported = imported
         return result
 
     return await _unique_safe(action)
@@ -673,5 +691,6 @@ async def _unique_safe(action: Any) -> Outcome[Any]:
         return await mutate(action)
     except IntegrityError:
         # A concurrent writer took the same number or external id first.
-        return Outcome(errors=conflict("someone else used the same invoice number or "
-                                       "external id at the same time; retry").errors)
+        return Outcome(errors=[UserErrorData(None, UserErrorCode.CONFLICT,
+                                             "someone else used the same invoice number or "
+                                             "external id at the same time; retry")])
