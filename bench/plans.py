@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from sqlalchemy import insert
+from sqlalchemy import insert, text
 
 from models.accounts import Account, AccountType
 from models.billing import Invoice, InvoiceLine, InvoiceStatus
@@ -157,6 +157,12 @@ async def seed(db: Database) -> int:
                                               tzinfo=UTC) if won else None,
                 "version": 1, **stamps})
     await _insert(db, Opportunity, opportunities)
+    if db.dialect == "postgresql":
+        # Fresh bulk loads have no statistics yet; without them the planner guesses
+        # nested loops over hundreds of thousands of rows.
+        async with db.engine.connect() as connection:
+            await connection.execute(text("ANALYZE"))
+            await connection.commit()
     return 1
 
 

@@ -35,6 +35,7 @@ from resolvers.mutations import (
     Checks,
     Outcome,
     forbidden,
+    is_currency_code,
     mutate,
     not_found,
     require_version,
@@ -213,7 +214,7 @@ async def _refresh_total(session: AsyncSession, invoice: Invoice) -> None:
 
 
 def _currency(checks: Checks, value: str | None, field_name: str = "currency") -> str | None:
-    if value is None or len(value) != 3 or not value.isalpha() or not value.isupper():
+    if value is None or not is_currency_code(value):
         checks.fail(field_name, "currency is a three-letter ISO 4217 code such as EUR")
         return None
     return value

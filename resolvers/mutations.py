@@ -93,6 +93,12 @@ class Checks:
         return key
 
 
+def is_currency_code(value: str | None) -> bool:
+    """Three ASCII capital letters, as ISO 4217 codes are (EUR, SEK)."""
+    return value is not None and len(value) == 3 and value.isascii() and value.isalpha() \
+        and value.isupper()
+
+
 def require_version(current: int, expected: int) -> None:
     if current != expected:
         raise conflict(

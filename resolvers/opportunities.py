@@ -40,7 +40,15 @@ from models.opportunities import (
 from models.pricing import OfferingArea
 from models.users import Role, Viewer
 from resolvers.errors import UserErrorCode, UserInputError
-from resolvers.mutations import Checks, Outcome, forbidden, mutate, not_found, require_version
+from resolvers.mutations import (
+    Checks,
+    Outcome,
+    forbidden,
+    is_currency_code,
+    mutate,
+    not_found,
+    require_version,
+)
 from resolvers.pages import Listing, list_rows
 from resolvers.policy import can_assign, can_write, load_owner
 from subscriptions.hub import EventHub
@@ -186,7 +194,7 @@ def _money(checks: Checks, field_name: str, value: Decimal | None) -> Decimal | 
 
 
 def _currency(checks: Checks, value: str | None, field_name: str = "currency") -> str | None:
-    if value is None or len(value) != 3 or not value.isalpha() or not value.isupper():
+    if value is None or not is_currency_code(value):
         checks.fail(field_name, "currency is a three-letter ISO 4217 code such as EUR")
         return None
     return value

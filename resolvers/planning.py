@@ -42,6 +42,7 @@ from resolvers.mutations import (
     Outcome,
     conflict,
     forbidden,
+    is_currency_code,
     mutate,
     not_found,
     require_version,
@@ -312,7 +313,7 @@ def _month(checks: Checks, field_name: str, value: date) -> date | None:
 
 
 def _currency(checks: Checks, value: str) -> str | None:
-    if len(value) != 3 or not value.isalpha() or not value.isupper():
+    if not is_currency_code(value):
         checks.fail("currency", "currency is a three-letter ISO 4217 code such as EUR")
         return None
     return value

@@ -9,7 +9,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any, TypeVar
 
-from sqlalchemy import delete, or_, select
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
@@ -46,6 +46,7 @@ from resolvers.mutations import (
     Outcome,
     conflict,
     forbidden,
+    is_currency_code,
     mutate,
     not_found,
     require_version,
@@ -237,7 +238,7 @@ async def price_items(*, loaders: Loaders, account_id: int, items: list[tuple[in
 
 
 def _currency_code(value: str) -> str:
-    if len(value) != 3 or not value.isalpha() or not value.isupper():
+    if not is_currency_code(value):
         raise BadUserInput("currency is a three-letter ISO 4217 code such as EUR")
     return value
 
@@ -254,7 +255,7 @@ def _admin_only(viewer: Viewer) -> None:
 
 
 def _currency(checks: Checks, value: str | None) -> str | None:
-    if value is None or len(value) != 3 or not value.isalpha() or not value.isupper():
+    if value is None or not is_currency_code(value):
         checks.fail("currency", "currency is a three-letter ISO 4217 code such as EUR")
         return None
     return value
@@ -319,9 +320,13 @@ async def update_price_book(*, viewer: Viewer, db: Database, book_id: str,
             checks = Checks()
             book = await _get(session, checks, PriceBook, "id", book_id, "price book")
             require_version(book.version, expected_version)
+            if changes.get("is_standard") and (
+                    taken := await _standard_taken(session, book.currency, book.id)):
+                checks.fail("isStandard", f"{taken} is the standard price book of "
+                            f"{book.currency} already", UserErrorCode.CONFLICT)
             if "name" in changes and (name := checks.text(
                     "name", changes["name"], max_length=200, required=True)):
-                if await _name_taken(session, name, book.id):
+                if await _name_taken(session, name, book.id):  # before any change: no flush
                     checks.fail("name", f"a price book named {name!r} exists already",
                                 UserErrorCode.CONFLICT)
                 book.name = name
@@ -335,10 +340,6 @@ async def update_price_book(*, viewer: Viewer, db: Database, book_id: str,
                         checks.fail(field_name, f"{field_name} cannot be null")
                     else:
                         setattr(book, key, changes[key])
-            if changes.get("is_standard") and (
-                    taken := await _standard_taken(session, book.currency, book.id)):
-                checks.fail("isStandard", f"{taken} is the standard price book of "
-                            f"{book.currency} already", UserErrorCode.CONFLICT)
             checks.raise_if_any()
             await session.flush()
         return book
@@ -439,9 +440,8 @@ async def update_price_book_entry(*, viewer: Viewer, db: Database, entry_id: str
             entry = await _get(session, checks, PriceBookEntry, "id", entry_id,
                                "price book entry")
             require_version(entry.version, expected_version)
-            if "unit_price" in changes and (
-                    price := _unit_price(checks, changes["unit_price"])) is not None:
-                entry.unit_price = price
+            # Checks first, changes after: a check's query would flush a change made
+            # before it, and one update would take two versions.
             if "min_quantity" in changes and (
                     tier := _min_quantity(checks, changes["min_quantity"])) is not None:
                 if await _tier_taken(session, entry.price_book_id, entry.product_id, tier,
@@ -449,6 +449,9 @@ async def update_price_book_entry(*, viewer: Viewer, db: Database, entry_id: str
                     checks.fail("minQuantity", f"the book has a price from {plain(tier)} "
                                 "units already", UserErrorCode.CONFLICT)
                 entry.min_quantity = tier
+            if "unit_price" in changes and (
+                    price := _unit_price(checks, changes["unit_price"])) is not None:
+                entry.unit_price = price
             checks.raise_if_any()
             await session.flush()
         return entry
@@ -504,6 +507,11 @@ async def _lock_account(session: AsyncSession, account_id: int) -> Any | None:
     statement = select(ACCOUNTS.c.id, ACCOUNTS.c.owner_id).where(ACCOUNTS.c.id == account_id)
     if session.get_bind().dialect.name == "postgresql":
         statement = statement.with_for_update()
+    else:
+        # SQLite locks the whole database at a transaction's first write: write nothing
+        # now, so a second writer waits here, before its overlap check, not after it.
+        await session.execute(update(ACCOUNTS).where(ACCOUNTS.c.id == account_id).values(
+            id=ACCOUNTS.c.id, updated_at=ACCOUNTS.c.updated_at))
     return (await session.execute(statement)).first()
 
 
@@ -589,10 +597,15 @@ async def end_price_agreement(*, viewer: Viewer, db: Database, agreement_id: str
 T = TypeVar("T")
 
 
+# The API's names of the models whose names differ.
+_ID_TYPES = {"AccountPriceBook": "PriceAgreement"}
+
+
 async def _get(session: AsyncSession, checks: Checks, model: type[T], field_name: str,
                gid: str, what: str) -> T:
     """The record a global id names, or NOT_FOUND (other field errors are raised too)."""
-    key = checks.global_id(field_name, gid, model.__name__)  # type: ignore[attr-defined]
+    name = model.__name__  # type: ignore[attr-defined]
+    key = checks.global_id(field_name, gid, _ID_TYPES.get(name, name))
     found = await session.get(model, key) if key is not None else None
     if found is None:
         if key is not None:
@@ -644,10 +657,13 @@ async def effective_price_book(*, loaders: Loaders, account_id: int, on: date,
                                currency: str | None) -> Any | None:
     """The book an account's prices come from on a date: its agreement valid then (in
     ``currency`` when given), else the standard book of the currency (EUR by default)."""
-    for agreement in await loaders.get(AgreementsByAccountLoader).load(account_id):
-        book = await loaders.get(PriceBookByIdLoader).load(agreement.price_book_id)
-        if book is not None and _valid_on(agreement, on) and book.active and _valid_on(
-                book, on) and currency in (None, book.currency):
+    agreements = [a for a in await loaders.get(AgreementsByAccountLoader).load(account_id)
+                  if _valid_on(a, on)]
+    books = await loaders.get(PriceBookByIdLoader).load_many(
+        [a.price_book_id for a in agreements])
+    for book in books:
+        if book is not None and book.active and _valid_on(book, on) and currency in (
+                None, book.currency):
             return book
     book = await loaders.get(StandardBookLoader).load(currency or "EUR")
     return book if book is not None and book.active and _valid_on(book, on) else None

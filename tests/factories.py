@@ -27,7 +27,7 @@ from models.opportunities import (
     Pipeline,
     PipelineKind,
 )
-from models.pricing import OfferingArea, Product
+from models.pricing import AccountPriceBook, OfferingArea, PriceBook, PriceBookEntry, Product
 from models.users import PartnerOrg, Role, Team, User
 from resolvers.weeks import week_of
 
@@ -248,3 +248,87 @@ async def make_target(db: Database, user: User, week: date, metric: TargetMetric
     return await _add(db, ActivityTarget(user_id=user.id, week=week, metric=metric,
                                          activity_type_id=kind.id if kind else None,
                                          target=target))
+
+
+async def make_price_book(db: Database, *, name: str | None = None, currency: str = "EUR",
+                          is_standard: bool = False, active: bool = True,
+                          valid_from: date | None = None, valid_to: date | None = None
+                          ) -> PriceBook:
+    return await _add(db, PriceBook(
+        name=name or f"Price book {next(_sequence)}", currency=currency,
+        is_standard=is_standard, active=active, valid_from=valid_from, valid_to=valid_to))
+
+
+async def make_price_entry(db: Database, book: PriceBook, product: Product,
+                           unit_price: Decimal | str, min_quantity: Decimal | str = "1"
+                           ) -> PriceBookEntry:
+    return await _add(db, PriceBookEntry(price_book_id=book.id, product_id=product.id,
+                                         unit_price=Decimal(unit_price),
+                                         min_quantity=Decimal(min_quantity)))
+
+
+async def make_agreement(db: Database, account: Account, book: PriceBook, valid_from: date,
+                         valid_to: date | None = None) -> AccountPriceBook:
+    """A customer price agreement (its global id is a PriceAgreement's: agreement_gid)."""
+    return await _add(db, AccountPriceBook(account_id=account.id, price_book_id=book.id,
+                                           valid_from=valid_from, valid_to=valid_to))
+
+
+def agreement_gid(agreement: AccountPriceBook) -> str:
+    return encode_id("PriceAgreement", agreement.id)
+
+
+async def make_invoice(db: Database, account: Account, *, number: str | None = None,
+                       invoice_date: date = date(2026, 1, 15), status: Any = None,
+                       currency: str = "EUR",
+                       lines: list[tuple[Product | None, str, str]] | None = None) -> Any:
+    """An invoice (DRAFT unless told) with MANUAL lines (product or None, quantity, unit
+    price), its line totals and total computed as the API does (half-even to cents)."""
+    # Imported here: this helper is appended after the module's imports were settled.
+    from decimal import ROUND_HALF_EVEN
+
+    from models.billing import Invoice, InvoiceLine, InvoiceStatus
+    from models.pricing import PriceSource
+
+    n = next(_sequence)
+    values = [(product, Decimal(quantity), Decimal(price)) for product, quantity, price
+              in lines or []]
+    totals = [(q * p).quantize(Decimal("0.01"), rounding=ROUND_HALF_EVEN)
+              for _, q, p in values]
+    async with db.transaction() as session:
+        invoice = Invoice(account_id=account.id, number=number or f"T-{n:06d}",
+                          invoice_date=invoice_date, due_date=invoice_date,
+                          status=status or InvoiceStatus.DRAFT, currency=currency,
+                          total=sum(totals, Decimal(0)))
+        session.add(invoice)
+        await session.flush()
+        session.add_all([InvoiceLine(
+            invoice_id=invoice.id, position=position, product_id=product.id if product else None,
+            description=None if product else "Service", quantity=q, unit_price=p,
+            discount_percent=Decimal(0), price_source=PriceSource.MANUAL, line_total=total)
+            for position, ((product, q, p), total) in enumerate(zip(values, totals, strict=True),
+                                                                 start=1)])
+    return invoice
+
+
+async def make_budget(db: Database, account: Account, area: OfferingArea, month: date,
+                      amount: Decimal | str, *, currency: str = "EUR") -> Any:
+    """A budget cell straight in the table (setBudgets is what the API tests use)."""
+    # Imported here: this helper is appended after the module's imports were settled.
+    from models.planning import Budget
+
+    return await _add(db, Budget(account_id=account.id, offering_area_id=area.id, period=month,
+                                 amount=Decimal(amount), currency=currency))
+
+
+async def make_forecast(db: Database, account: Account, area: OfferingArea, month: date,
+                        amount: Decimal | str, *, kind: Any, by: User,
+                        submitted_at: datetime | None = None, currency: str = "EUR") -> Any:
+    """A FIXED or ROLLING forecast row submitted by ``by`` at ``submitted_at`` (now unless
+    told): lets a test place rolling versions in time, which submitForecast cannot."""
+    from models.planning import Forecast
+
+    return await _add(db, Forecast(
+        account_id=account.id, offering_area_id=area.id, period=month, amount=Decimal(amount),
+        currency=currency, kind=kind, submitted_by_id=by.id,
+        submitted_at=submitted_at or datetime.now(UTC)))
