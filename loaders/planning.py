@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from enum import Enum
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -25,6 +25,7 @@ from models.planning import Budget, Forecast, ForecastKind
 from models.users import Role, Viewer
 
 BUDGETS = Budget.__table__
+CENT = Decimal("0.01")
 FORECASTS = Forecast.__table__
 
 
@@ -117,7 +118,7 @@ class Cell:
     billed: Decimal = Decimal(0)
     won: Decimal = Decimal(0)
     open_pipeline: Decimal = Decimal(0)
-    # Exact (amount x percent / 100), rounded only where it is shown.
+    # amount x percent / 100, rounded to cents per account, month and area.
     weighted_pipeline: Decimal = Decimal(0)
 
 
@@ -179,21 +180,24 @@ async def plan_figures(db: Any, query: PlanQuery) -> PlanFigures:
 
     def grouped(account_column: ColumnElement[Any], area_column: ColumnElement[Any],
                 month: Any, values: list[Any], conditions: list[ColumnElement[bool]],
-                source: Any = None) -> Select[Any]:
-        """Sum ``values`` per group, month and area. The keys are computed in a subquery
-        and grouped by outside it: a CASE with bound values repeated in GROUP BY would
-        not be recognised as the selected one by PostgreSQL."""
+                source: Any = None, per_account: bool = False) -> Select[Any]:
+        """Sum ``values`` per group, month and area (and account, with ``per_account``).
+        The keys are computed in a subquery and grouped by outside it: a CASE with bound
+        values repeated in GROUP BY would not be recognised as the selected one by
+        PostgreSQL."""
         group, joins = _group(account_column, area_column, query.group_by)
         inner = select(group.label("grp"), month.label("idx"), area_column.label("area"),
+                       account_column.label("acct"),
                        *(value.label(f"v{n}") for n, value in enumerate(values)))
         if source is not None:
             inner = inner.select_from(source)
         rows = inner.where(*joins, *conditions,
                            *scoped(account_column, area_column)).subquery()
+        keys = [rows.c.grp, rows.c.idx, rows.c.area, *([rows.c.acct] if per_account else [])]
         return (select(rows.c.grp, rows.c.idx, rows.c.area,
                        *(type_coerce(func.sum(rows.c[f"v{n}"]), Money())
                          for n in range(len(values))))
-                .group_by(rows.c.grp, rows.c.idx, rows.c.area))
+                .group_by(*keys))
 
     statements: list[tuple[tuple[str, ...], Select[Any]]] = []
     # Budgets and forecasts are kept per month already: their period is the month start.
@@ -202,28 +206,32 @@ async def plan_figures(db: Any, query: PlanQuery) -> PlanFigures:
         _month_index(BUDGETS.c.period, bounds), [BUDGETS.c.amount],
         [BUDGETS.c.currency == query.currency, BUDGETS.c.period >= bounds[0],
          BUDGETS.c.period < bounds[-1]])))
-    submitted = [] if query.as_of is None else [FORECASTS.c.submitted_at <= query.as_of]
-    in_range = [FORECASTS.c.currency == query.currency, FORECASTS.c.period >= bounds[0],
-                FORECASTS.c.period < bounds[-1], *submitted]
+    months_in_range = [FORECASTS.c.period >= bounds[0], FORECASTS.c.period < bounds[-1]]
+    # A FIXED figure has no versions: asOf shows those that existed by then, as they are.
+    fixed_then = [] if query.as_of is None else [or_(
+        FORECASTS.c.created_at <= query.as_of, FORECASTS.c.submitted_at <= query.as_of)]
     statements.append((("fixed_forecast",), grouped(
         FORECASTS.c.account_id, FORECASTS.c.offering_area_id,
         _month_index(FORECASTS.c.period, bounds), [FORECASTS.c.amount],
-        [FORECASTS.c.kind == ForecastKind.FIXED, *in_range])))
-    # The current rolling version of each account, area and month: its latest submission.
+        [FORECASTS.c.kind == ForecastKind.FIXED, FORECASTS.c.currency == query.currency,
+         *months_in_range, *fixed_then])))
+    # The current rolling version of each account, area and month: its latest submission
+    # (as of asOf), in whatever currency; it counts when it is in the plan's.
+    submitted = [] if query.as_of is None else [FORECASTS.c.submitted_at <= query.as_of]
     latest = select(
         FORECASTS.c.account_id, FORECASTS.c.offering_area_id, FORECASTS.c.period,
-        FORECASTS.c.amount,
+        FORECASTS.c.amount, FORECASTS.c.currency,
         func.row_number().over(
             partition_by=[FORECASTS.c.account_id, FORECASTS.c.offering_area_id,
                           FORECASTS.c.period],
             order_by=[FORECASTS.c.submitted_at.desc(), FORECASTS.c.id.desc()]).label("rank"),
-    ).where(FORECASTS.c.kind == ForecastKind.ROLLING, *in_range).subquery()
+    ).where(FORECASTS.c.kind == ForecastKind.ROLLING, *months_in_range, *submitted).subquery()
     statements.append((("rolling_forecast",), grouped(
         latest.c.account_id, latest.c.offering_area_id, _month_index(latest.c.period, bounds),
-        [latest.c.amount], [latest.c.rank == 1])))
+        [latest.c.amount], [latest.c.rank == 1, latest.c.currency == query.currency])))
     # Billed: SENT and PAID invoice lines, by the product's offering area.
     lines = (INVOICE_LINES.join(INVOICES, INVOICES.c.id == INVOICE_LINES.c.invoice_id)
-             .join(PRODUCTS, PRODUCTS.c.id == INVOICE_LINES.c.product_id))
+             .outerjoin(PRODUCTS, PRODUCTS.c.id == INVOICE_LINES.c.product_id))
     statements.append((("billed",), grouped(
         INVOICES.c.account_id, PRODUCTS.c.offering_area_id,
         _month_index(INVOICES.c.invoice_date, bounds), [INVOICE_LINES.c.line_total],
@@ -244,7 +252,10 @@ async def plan_figures(db: Any, query: PlanQuery) -> PlanFigures:
         [OPPORTUNITIES.c.amount, OPPORTUNITIES.c.amount * OPPORTUNITIES.c.probability],
         [outcome == PhaseOutcome.OPEN, OPPORTUNITIES.c.currency == query.currency,
          OPPORTUNITIES.c.expected_close_date >= bounds[0],
-         OPPORTUNITIES.c.expected_close_date < bounds[-1]])))
+         OPPORTUNITIES.c.expected_close_date < bounds[-1]],
+        # Weighted amounts are rounded per account, month and area, then added up: every
+        # roll-up of the same accounts then has the same total.
+        per_account=True)))
 
     async with db.read() as connection:
         for names, statement in statements:
@@ -255,6 +266,7 @@ async def plan_figures(db: Any, query: PlanQuery) -> PlanFigures:
                 for name, value in zip(names, row[3:], strict=True):
                     value = value or Decimal(0)
                     if name == "weighted_pipeline":
-                        value = value / 100
-                    setattr(cell, name, value)
+                        value = (value / 100).quantize(CENT, ROUND_HALF_UP)
+                    current = getattr(cell, name)
+                    setattr(cell, name, value if current is None else current + value)
     return figures

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -121,7 +121,7 @@ def _line(period: date, group: Any, area: int | None, cells: list[Cell],
         line.billed += cell.billed
         line.won += cell.won
         line.open_pipeline += cell.open_pipeline
-        line.weighted_pipeline += cell.weighted_pipeline.quantize(CENT, ROUND_HALF_UP)
+        line.weighted_pipeline += cell.weighted_pipeline
     line.forecast_kind = kinds.pop() if len(kinds) == 1 else None
     for name in ("budget", "fixed_forecast", "rolling_forecast", "forecast"):
         if (value := getattr(line, name)) is not None:
@@ -185,11 +185,18 @@ async def account_plan(*, loaders: Loaders, account_id: int, first: date, last: 
                        timezone: str) -> Plan:
     _periods(first, last)
     await _plan_account(loaders, account_id)
-    areas = await _areas(loaders, area_ids)
+    areas: list[int | None] = list(await _areas(loaders, area_ids))
     figures = await plan_figures(loaders.db, PlanQuery(
         accounts=select(ACCOUNTS.c.id).where(ACCOUNTS.c.id == account_id), first=first,
         last=last, currency=currency, timezone=timezone, group_by=PlanGroupBy.ACCOUNT,
-        area_ids=tuple(areas), as_of=_as_of_cutoff(as_of, timezone)))
+        area_ids=tuple(areas) if area_ids is not None else None,
+        as_of=_as_of_cutoff(as_of, timezone)))
+    if area_ids is None:
+        # Figures in an inactive area or in none (free-text invoice lines, deals without
+        # an area) get their rows too, after the active areas.
+        seen = {area for (_group, _index, area) in figures.cells}
+        areas += sorted(a for a in seen - set(areas) if a is not None) + (
+            [None] if None in seen else [])  # type: ignore[list-item]
     months = figures.months
     periods: dict[date, list[int]] = {}
     for index, month in enumerate(months):
@@ -253,9 +260,9 @@ async def plan_summary(*, loaders: Loaders, group_by: PlanGroupBy, filter: Any, 
     periods = {index: _period_of(month, granularity) for index, month in enumerate(
         figures.months)}
     grouped: dict[tuple[Any, date], list[Cell]] = {}
+    # A None group is a row too: accounts whose owner has no team, or figures without an
+    # offering area; every roll-up of the same accounts has the same totals.
     for (group, index, _area), cell in figures.cells.items():
-        if group is None and group_by is not PlanGroupBy.OFFERING_AREA:
-            continue  # e.g. the team of an owner without one: shown in no team's row
         grouped.setdefault((group, periods[index]), []).append(cell)
     rows = [_line(period, group, group if group_by is PlanGroupBy.OFFERING_AREA else None,
                   cells, forecast_kind)
