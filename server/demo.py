@@ -16,10 +16,11 @@ import itertools
 import random
 import re
 import unicodedata
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -35,6 +36,7 @@ from models.activities import (
     TargetMetric,
 )
 from models.base import Base
+from models.billing import Invoice, InvoiceLine, InvoiceStatus
 from models.db import Database
 from models.leads import Lead
 from models.opportunities import (
@@ -46,8 +48,16 @@ from models.opportunities import (
     Pipeline,
     PipelineKind,
 )
-from models.pricing import OfferingArea, Product
+from models.pricing import (
+    AccountPriceBook,
+    OfferingArea,
+    PriceBook,
+    PriceBookEntry,
+    PriceSource,
+    Product,
+)
 from models.users import PartnerOrg, Role, Team, User
+from resolvers.billing import PAYMENT_DAYS, line_total
 from resolvers.weeks import week_bounds, week_of
 
 SEED = 2026
@@ -275,6 +285,93 @@ _CANCEL_REASONS = (
 )
 
 
+# Pricing and billing. Everything is in EUR, as the catalogue and the deals are.
+CURRENCY = "EUR"
+STANDARD_BOOK = "Standard EUR"
+AGREEMENT_ACCOUNT_COUNT = ACCOUNT_COUNT // 3
+AGREEMENT_PARTNER_COUNT = 6  # of AGREEMENT_ACCOUNT_COUNT, resellers on the partner book
+# Two years of invoices, in the 24 months before the base date's month.
+BILLING_START = date(BASE_DATE.year - 2, BASE_DATE.month, 1)
+BILLING_END = BASE_DATE.date() - timedelta(days=1)
+# The CRM came with the accounts; older agreements were entered from the contracts, and
+# older invoices imported from the ERP.
+_ERP_NUMBER_BASE = 5_000_000
+
+# Tier minimum quantities per product unit: an entry's tier level is a place in its list.
+_TIER_QUANTITIES = {
+    "license": (1, 10, 50, 200),
+    "piece": (1, 10, 25, 100),
+    "hour": (1, 40, 160, 400),
+    "day": (1, 5, 20, 50),
+    "month": (1, 3, 12, 24),
+}
+# The standard book prices a product at its list price, or a little under; some licenses
+# and hardware also have volume tiers at levels 1 and 2, this many percent off.
+_STANDARD_UNDER_LIST = (2, 3, 5)
+_STANDARD_TIERS = {"license": (4, 8), "piece": (3, 6)}
+
+# Customer books: name | valid from | valid to | active | offering areas priced |
+# percent off the standard price per tier level, "-" for no entry at that level. The
+# legacy book prices retired products too, off their list price; its agreements all ended
+# before the first invoice here. Partner Resale is for partner accounts only.
+_CUSTOMER_BOOK_TABLE = """
+    Legacy On-Premise 2022  | 2022-01-01 | 2024-10-31 | no  | SW HW SUP         |  8
+    Enterprise 2024-2025    | 2024-01-01 | 2025-12-31 | yes | SW SUP SVC        | 10 14 18 22
+    Enterprise 2026         | 2026-01-01 |            | yes | SW SUP SVC TRN    | 12 16 20 24
+    Mid-Market              |            |            | yes | SW SUP TRN        |  5  8 12
+    Public Sector Framework | 2024-03-01 | 2028-02-29 | yes | SW SVC HW SUP TRN |  9 11 13 15
+    Partner Resale          |            |            | yes | SW HW             | 20 25 30 35
+    Volume Hardware         |            |            | yes | HW                |  -  6 10 15
+    Services Framework      | 2024-06-01 |            | yes | SVC TRN           |  7 10 14
+    Growth Programme        | 2025-01-01 |            | yes | SW TRN            | 15 17 20
+"""
+LEGACY_BOOK = "Legacy On-Premise 2022"
+PARTNER_BOOK = "Partner Resale"
+# How often customers sign each current book; a renewal of an expired book goes to its
+# successor.
+_BOOK_WEIGHTS = {
+    "Enterprise 2024-2025": 3,
+    "Enterprise 2026": 3,
+    "Mid-Market": 4,
+    "Public Sector Framework": 2,
+    "Volume Hardware": 1,
+    "Services Framework": 2,
+    "Growth Programme": 2,
+}
+_SUCCESSORS = {"Enterprise 2024-2025": "Enterprise 2026"}
+# After an agreement ends: renewed the next day, renewed after a gap, or none since.
+_AFTER_AGREEMENT = ("renew", "gap", "stop")
+_AFTER_AGREEMENT_WEIGHTS = (65, 20, 15)
+
+# Subscriptions, billed monthly to accounts with agreements, quarterly to the others
+# that won a software or support deal.
+_LICENSES = ("SW-CRM-STD", "SW-CRM-PRO", "SW-CRM-ENT")
+_LICENSE_WEIGHTS = (40, 40, 20)
+_ADD_ONS = (("SW-ANL", 0.45), ("SW-MKT", 0.25), ("SW-API", 0.15))  # with their chance
+_SUPPORT = (None, "SUP-STD", "SUP-PRM", "SUP-TAM")
+_SUPPORT_WEIGHTS = (20, 50, 25, 5)
+_PROJECT_AREAS = ("SVC", "HW", "TRN")  # won deals there are invoiced once, as projects
+# Order quantities per unit: (fewest, most).
+_ORDER_QUANTITIES = {
+    "license": (5, 400),
+    "piece": (1, 150),
+    "hour": (4, 400),
+    "day": (1, 40),
+    "month": (1, 12),
+}
+_LINE_DISCOUNTS = (Decimal(5), Decimal("7.5"), Decimal(10), Decimal("12.5"), Decimal(15))
+_EXPENSES = (
+    "Travel and accommodation",
+    "Travel expenses",
+    "Workshop venue and catering",
+)
+_CANCELLED_NOTES = (
+    "Cancelled: billed to the wrong company.",
+    "Cancelled: quantities corrected on a new invoice.",
+    "Cancelled: sent twice.",
+)
+
+
 def _words(text: str, sep: str | None = None) -> tuple[str, ...]:
     return tuple(word.strip() for word in text.split(sep) if word.strip())
 
@@ -490,6 +587,11 @@ class DemoRows:
     activity_types: list[dict[str, Any]] = field(default_factory=list)
     activity_targets: list[dict[str, Any]] = field(default_factory=list)
     activities: list[dict[str, Any]] = field(default_factory=list)
+    price_books: list[dict[str, Any]] = field(default_factory=list)
+    price_book_entries: list[dict[str, Any]] = field(default_factory=list)
+    account_price_books: list[dict[str, Any]] = field(default_factory=list)
+    invoices: list[dict[str, Any]] = field(default_factory=list)
+    invoice_lines: list[dict[str, Any]] = field(default_factory=list)
 
 
 def _moment(rng: random.Random, after: datetime, before: datetime) -> datetime:
@@ -1594,6 +1696,590 @@ def _build_activity_history(
     _build_activities(rng, rows, plans, timezone, history, count_targets, details)
 
 
+def _percent_off(price: Decimal, percent: Decimal | int) -> Decimal:
+    """The price less a percentage, to the cent (half-even, as line totals are)."""
+    return (price * (100 - Decimal(percent)) / 100).quantize(_CENT, rounding=ROUND_HALF_EVEN)
+
+
+def _months_after(day: date, months: int) -> date:
+    """The first day of the month that many months after the day's month."""
+    index = day.year * 12 + day.month - 1 + months
+    return date(index // 12, index % 12 + 1, 1)
+
+
+def _month_end(day: date, months: int = 0) -> date:
+    """The last day of the month that many months after the day's month."""
+    return _months_after(day, months + 1) - timedelta(days=1)
+
+
+def _during(rng: random.Random, day: date, first_hour: int, last_hour: int) -> datetime:
+    """A whole second of a day (UTC) from first_hour up to last_hour."""
+    start = datetime.combine(day, time(first_hour), tzinfo=UTC)
+    return start + timedelta(seconds=rng.randrange((last_hour - first_hour) * 3600))
+
+
+def _valid_on(row: dict[str, Any], on: date) -> bool:
+    return (row["valid_from"] is None or row["valid_from"] <= on) and (
+        row["valid_to"] is None or on <= row["valid_to"]
+    )
+
+
+def _optional_date(text: str) -> date | None:
+    return date.fromisoformat(text) if text else None
+
+
+def _build_price_books(rng: random.Random, rows: DemoRows) -> None:
+    """The standard book with an entry for every product on sale, and the customer books
+    with their tiers, priced off the standard book."""
+    area_codes = {area["id"]: area["code"] for area in rows.offering_areas}
+    catalogue_ready = max(product["created_at"] for product in rows.products)
+    standard_prices: dict[int, Decimal] = {}
+    entries: list[dict[str, Any]] = []
+
+    def add_book(
+        name: str,
+        *,
+        created: datetime,
+        updated: datetime | None = None,
+        valid_from: date | None = None,
+        valid_to: date | None = None,
+        active: bool = True,
+        standard: bool = False,
+    ) -> dict[str, Any]:
+        book = {
+            "id": len(rows.price_books) + 1,
+            "name": name,
+            "currency": CURRENCY,
+            "valid_from": valid_from,
+            "valid_to": valid_to,
+            "is_standard": standard,
+            "active": active,
+            "created_at": created,
+            "updated_at": updated or created,
+            "version": 1,
+        }
+        rows.price_books.append(book)
+        return book
+
+    def add_entry(
+        book: dict[str, Any], product: dict[str, Any], level: int, price: Decimal
+    ) -> None:
+        entries.append(
+            {
+                "price_book_id": book["id"],
+                "product_id": product["id"],
+                "unit_price": price,
+                "min_quantity": Decimal(_TIER_QUANTITIES[product["unit"]][level]),
+                "created_at": book["created_at"],
+                "updated_at": book["created_at"],
+                "version": 1,
+            }
+        )
+
+    created = _moment(rng, catalogue_ready, catalogue_ready + _seconds(2))
+    standard = add_book(STANDARD_BOOK, created=created, standard=True)
+    for product in rows.products:
+        if not product["active"]:
+            continue
+        price = product["list_price"]
+        if rng.random() < 0.3:
+            price = _percent_off(price, rng.choice(_STANDARD_UNDER_LIST))
+        standard_prices[product["id"]] = price
+        add_entry(standard, product, 0, price)
+        if product["unit"] in _STANDARD_TIERS and rng.random() < 0.6:
+            for level, percent in enumerate(_STANDARD_TIERS[product["unit"]], start=1):
+                add_entry(standard, product, level, _percent_off(price, percent))
+
+    for line in _CUSTOMER_BOOK_TABLE.strip().splitlines():
+        name, valid_from, valid_to, active, areas, percents = (
+            part.strip() for part in line.split("|")
+        )
+        start, end = _optional_date(valid_from), _optional_date(valid_to)
+        legacy = name == LEGACY_BOOK
+        # Books signed before the CRM were entered as it started; later ones some weeks
+        # before they took effect.
+        created = catalogue_ready + _seconds(rng.uniform(0.1, 3))
+        if start is not None and not legacy:
+            opened = datetime.combine(start - timedelta(days=45), time(9), tzinfo=UTC)
+            created = max(created, _moment(rng, opened, opened + timedelta(days=14)))
+        # The legacy book was switched off once its last agreement had been moved over.
+        updated = created + _seconds(rng.uniform(20, 40)) if legacy else None
+        book = add_book(
+            name,
+            created=created,
+            updated=updated,
+            valid_from=start,
+            valid_to=end,
+            active=active == "yes",
+        )
+        for product in rows.products:
+            if area_codes[product["offering_area_id"]] not in areas.split():
+                continue
+            if not legacy and (not product["active"] or rng.random() >= 0.85):
+                continue
+            base = standard_prices.get(product["id"], product["list_price"])
+            jitter = rng.choice((-1, 0, 0, 1))
+            levels = len(_TIER_QUANTITIES[product["unit"]])
+            for level, percent in enumerate(percents.split()[:levels]):
+                if percent != "-":
+                    add_entry(book, product, level, _percent_off(base, int(percent) + jitter))
+
+    rows.price_book_entries.extend(
+        {"id": entry_id, **entry} for entry_id, entry in enumerate(entries, start=1)
+    )
+
+
+def _agreement_periods(
+    rng: random.Random, books: dict[str, dict[str, Any]], partner: bool
+) -> list[tuple[dict[str, Any], date, date | None]]:
+    """An account's agreements one after the other, never overlapping: (book, first day,
+    last day or None)."""
+    first_possible = date(2023, 1, 1)
+    if partner:
+        return [(books[PARTNER_BOOK], _months_after(first_possible, rng.randint(0, 40)), None)]
+    periods: list[tuple[dict[str, Any], date, date | None]] = []
+    previous = None
+    if rng.random() < 0.15:
+        # Moved over from the on-premise contract before the first invoice here.
+        legacy = books[LEGACY_BOOK]
+        end = _month_end(date(2024, 1, 1), rng.randint(0, 9))
+        periods.append((legacy, _months_after(legacy["valid_from"], rng.randint(0, 18)), end))
+        start = end + timedelta(days=1)
+    else:
+        start = _months_after(first_possible, rng.randint(0, 42))
+    while start <= BILLING_END:
+        successor = _SUCCESSORS.get(previous["name"]) if previous else None
+        if successor and _valid_on(books[successor], start):
+            book = books[successor]
+        else:
+            # A book that lasts at least half a year from the start.
+            names = [
+                name
+                for name in _BOOK_WEIGHTS
+                if _valid_on(books[name], start)
+                and (
+                    books[name]["valid_to"] is None
+                    or books[name]["valid_to"] >= _month_end(start, 5)
+                )
+            ]
+            book = books[rng.choices(names, [_BOOK_WEIGHTS[name] for name in names])[0]]
+        end = None if rng.random() < 0.45 else _month_end(start, rng.randint(11, 29))
+        if book["valid_to"] is not None and (end is None or end > book["valid_to"]):
+            end = book["valid_to"]
+        periods.append((book, start, end))
+        if end is None or end >= BILLING_END:
+            break
+        after = rng.choices(_AFTER_AGREEMENT, _AFTER_AGREEMENT_WEIGHTS)[0]
+        if after == "stop":
+            break
+        start = (
+            end + timedelta(days=1) if after == "renew" else _months_after(end, rng.randint(2, 5))
+        )
+        previous = book
+    return periods
+
+
+def _build_agreements(rng: random.Random, rows: DemoRows) -> None:
+    """Price agreements for a third of the accounts: customers, and a few partners on
+    the partner book."""
+    books = {book["name"]: book for book in rows.price_books}
+    active = [account for account in rows.accounts if not account["archived"]]
+    partners = [account for account in active if account["type"] is AccountType.PARTNER]
+    customers = [account for account in active if account["type"] is AccountType.CUSTOMER]
+    resellers = rng.sample(partners, min(AGREEMENT_PARTNER_COUNT, len(partners)))
+    chosen = resellers + rng.sample(customers, AGREEMENT_ACCOUNT_COUNT - len(resellers))
+    reseller_ids = {account["id"] for account in resellers}
+    agreements: list[dict[str, Any]] = []
+    for account in sorted(chosen, key=lambda account: account["id"]):
+        for book, start, end in _agreement_periods(rng, books, account["id"] in reseller_ids):
+            # Entered some weeks before it took effect, or from the contract once the
+            # account was in the CRM.
+            signed = datetime.combine(start - timedelta(days=30), time(9), tzinfo=UTC)
+            created = max(
+                _moment(rng, signed, signed + timedelta(days=25)),
+                account["created_at"] + timedelta(minutes=rng.randint(5, 240)),
+                book["created_at"] + timedelta(hours=1),
+            )
+            updated = created
+            if end is not None and end < BILLING_END:
+                # Its last day was set when it was ended, up to a month before.
+                ended = datetime.combine(end - timedelta(days=30), time(9), tzinfo=UTC)
+                updated = max(
+                    created, min(_moment(rng, ended, ended + timedelta(days=29)), BASE_DATE)
+                )
+            agreements.append(
+                {
+                    "account_id": account["id"],
+                    "price_book_id": book["id"],
+                    "valid_from": start,
+                    "valid_to": end,
+                    "created_at": created,
+                    "updated_at": updated,
+                    "version": 1,
+                }
+            )
+    # Ids in order of creation, as a live database would have handed them out.
+    agreements.sort(key=lambda agreement: (agreement["created_at"], agreement["account_id"]))
+    rows.account_price_books.extend(
+        {"id": agreement_id, **agreement} for agreement_id, agreement in enumerate(agreements, 1)
+    )
+
+
+class _PriceList:
+    """Price resolution in memory, by the rule resolvers.pricing.resolve_prices applies
+    in the database (which needs a connection, and these rows are not written yet): the
+    account's agreement valid on the date, the highest tier its book has for the quantity;
+    else the standard book of the currency; else the product's list price."""
+
+    def __init__(self, rows: DemoRows) -> None:
+        self.books = {book["id"]: book for book in rows.price_books}
+        self.products = {product["id"]: product for product in rows.products}
+        self.standard = [book for book in rows.price_books if book["is_standard"]]
+        self.entries: dict[tuple[int, int], list[dict[str, Any]]] = {}
+        for entry in sorted(rows.price_book_entries, key=lambda entry: entry["min_quantity"]):
+            key = (entry["price_book_id"], entry["product_id"])
+            self.entries.setdefault(key, []).append(entry)
+        self.agreements: dict[int, list[dict[str, Any]]] = {}
+        for agreement in sorted(
+            rows.account_price_books, key=lambda a: (a["valid_from"], a["id"]), reverse=True
+        ):
+            self.agreements.setdefault(agreement["account_id"], []).append(agreement)
+
+    def _tier(
+        self, book: dict[str, Any], product_id: int, quantity: Decimal
+    ) -> dict[str, Any] | None:
+        found = None
+        for entry in self.entries.get((book["id"], product_id), []):
+            if entry["min_quantity"] <= quantity:
+                found = entry
+        return found
+
+    def price(
+        self, account_id: int, product_id: int, quantity: Decimal, on: date
+    ) -> tuple[Decimal, PriceSource, int | None]:
+        """(unit price, source, price book id) in CURRENCY."""
+        for agreement in self.agreements.get(account_id, []):
+            book = self.books[agreement["price_book_id"]]
+            if not (_valid_on(agreement, on) and book["active"] and _valid_on(book, on)):
+                continue
+            # The demo's books are all in CURRENCY: resolution never has to refuse.
+            assert book["currency"] == CURRENCY
+            entry = self._tier(book, product_id, quantity)
+            if entry is not None:
+                return entry["unit_price"], PriceSource.AGREEMENT, book["id"]
+        for book in self.standard:
+            if book["currency"] == CURRENCY and book["active"] and _valid_on(book, on):
+                entry = self._tier(book, product_id, quantity)
+                if entry is not None:
+                    return entry["unit_price"], PriceSource.STANDARD, book["id"]
+        product = self.products[product_id]
+        assert product["currency"] == CURRENCY
+        return product["list_price"], PriceSource.LIST_PRICE, None
+
+
+@dataclass
+class _Bill:
+    """An invoice before it has a number, a status or an id."""
+
+    account: dict[str, Any]
+    on: date
+    lines: list[dict[str, Any]]
+    notes: str | None = None
+
+
+def _build_invoices(rng: random.Random, rows: DemoRows) -> None:
+    """Two years of invoices: subscriptions billed monthly (accounts with agreements) or
+    quarterly (accounts that won a software or support deal), won projects billed once,
+    and now and then an order of hardware or training. Every automatic price is resolved
+    by the API's rule on the invoice date."""
+    prices = _PriceList(rows)
+    products = {product["code"]: product for product in rows.products}
+    area_codes = {area["id"]: area["code"] for area in rows.offering_areas}
+    on_sale: dict[str, list[dict[str, Any]]] = {}
+    for product in rows.products:
+        if product["active"]:
+            on_sale.setdefault(area_codes[product["offering_area_id"]], []).append(product)
+    won_phases = {phase["id"] for phase in rows.phases if phase["outcome"] is PhaseOutcome.WON}
+    won = [deal for deal in rows.opportunities if deal["phase_id"] in won_phases]
+    books = {book["id"]: book for book in rows.price_books}
+    agreed_since: dict[int, date] = {}
+    legacy: set[int] = set()
+    for agreement in rows.account_price_books:
+        account_id = agreement["account_id"]
+        agreed_since[account_id] = min(
+            agreed_since.get(account_id, date.max), agreement["valid_from"]
+        )
+        if books[agreement["price_book_id"]]["name"] == LEGACY_BOOK:
+            legacy.add(account_id)
+    subscribed_since: dict[int, date] = {}
+    for deal in won:
+        if area_codes[deal["offering_area_id"]] in ("SW", "SUP"):
+            closed = deal["closed_at"].date()
+            subscribed_since[deal["account_id"]] = min(
+                subscribed_since.get(deal["account_id"], date.max), closed
+            )
+    bills: list[_Bill] = []
+
+    def line(
+        account: dict[str, Any],
+        product: dict[str, Any] | None,
+        quantity: Decimal,
+        on: date,
+        description: str,
+        discount: Decimal = Decimal(0),
+        manual: Decimal | None = None,
+    ) -> dict[str, Any]:
+        if manual is None:
+            assert product is not None, "a line without a product has a price typed in"
+            unit_price, source, book = prices.price(account["id"], product["id"], quantity, on)
+        else:
+            unit_price, source, book = manual, PriceSource.MANUAL, None
+        return {
+            "product_id": product["id"] if product is not None else None,
+            "description": description,
+            "quantity": quantity,
+            "unit_price": unit_price,
+            "discount_percent": discount,
+            "price_source": source,
+            "price_book_id": book,
+            "line_total": line_total(quantity, unit_price, discount),
+        }
+
+    def order_quantity(product: dict[str, Any], share: int) -> Decimal:
+        """An order's quantity, up to a share of the most ever ordered."""
+        low, high = _ORDER_QUANTITIES[product["unit"]]
+        return Decimal(rng.randint(low, max(low, high // share)))
+
+    for account in rows.accounts:
+        if account["id"] in agreed_since:
+            since, months = agreed_since[account["id"]], 1
+        elif account["id"] in subscribed_since:
+            since, months = subscribed_since[account["id"]], 3
+        else:
+            continue
+        license = products[rng.choices(_LICENSES, _LICENSE_WEIGHTS)[0]]
+        seats = min(max(round(25 * rng.lognormvariate(0, 0.9)), 3), 400)
+        add_ons = [
+            (products[code], rng.uniform(0.2, 1))
+            for code, chance in _ADD_ONS
+            if rng.random() < chance
+        ]
+        support = rng.choices(_SUPPORT, _SUPPORT_WEIGHTS)[0]
+        loyalty = rng.choices((Decimal(0), Decimal("2.5"), Decimal(5)), (85, 10, 5))[0]
+        # Billed in advance, on the first day of each month or quarter.
+        period = _months_after(max(since, BILLING_START), 0)
+        if period < since:
+            period = _months_after(period, 1)
+        while (period.month - 1) % months:
+            period = _months_after(period, 1)
+        first = period
+        while period <= BILLING_END:
+            if months == 1:
+                label = f"{period:%B %Y}"
+            else:
+                label = f"Q{(period.month - 1) // 3 + 1} {period.year}"
+            if rng.random() < 0.08:
+                seats = min(max(seats + round(seats * rng.uniform(-0.1, 0.3)), 3), 500)
+            lines = [
+                line(
+                    account,
+                    license,
+                    Decimal(seats * months),
+                    period,
+                    f"{license['name']}, {label}",
+                    loyalty,
+                )
+            ]
+            if account["id"] in legacy and period < date(2025, 4, 1):
+                classic = products["SW-LEG"]
+                lines.append(
+                    line(
+                        account,
+                        classic,
+                        Decimal(months),
+                        period,
+                        f"{classic['name']} maintenance, {label}",
+                    )
+                )
+            if support is not None:
+                product = products[support]
+                lines.append(
+                    line(account, product, Decimal(months), period, f"{product['name']}, {label}")
+                )
+            for product, share in add_ons:
+                per_month = max(1, round(seats * share)) if product["unit"] == "license" else 1
+                lines.append(
+                    line(
+                        account,
+                        product,
+                        Decimal(per_month * months),
+                        period,
+                        f"{product['name']}, {label}",
+                    )
+                )
+            bills.append(_Bill(account, period, lines[:4]))
+            period = _months_after(period, months)
+
+        # Now and then an order besides the subscription: headsets, scanners, courses.
+        month = first
+        while month <= BILLING_END:
+            if rng.random() < 0.05:
+                on = min(month + timedelta(days=rng.randint(0, 27)), BILLING_END)
+                lines = []
+                for product in rng.sample(on_sale[rng.choice(("HW", "TRN"))], rng.randint(1, 2)):
+                    discount = rng.choice(_LINE_DISCOUNTS) if rng.random() < 0.2 else Decimal(0)
+                    lines.append(
+                        line(
+                            account,
+                            product,
+                            order_quantity(product, 8),
+                            on,
+                            product["name"],
+                            discount,
+                        )
+                    )
+                bills.append(_Bill(account, on, lines))
+            month = _months_after(month, 1)
+
+    # Won projects, billed once they are delivered: what the deal sold, for about its
+    # amount; services often with their travel costs, some at a fixed price as quoted.
+    accounts = {account["id"]: account for account in rows.accounts}
+    by_name_length = sorted(rows.products, key=lambda product: -len(product["name"]))
+    for deal in won:
+        area = area_codes[deal["offering_area_id"]]
+        if area not in _PROJECT_AREAS:
+            continue
+        on = deal["closed_at"].date() + timedelta(days=rng.randint(2, 25))
+        if on > BILLING_END:
+            continue  # not delivered yet
+        account = accounts[deal["account_id"]]
+        sold = deal["name"].split(f" {_DASH} ", 1)[1]
+        product = next(p for p in by_name_length if sold.startswith(p["name"]))
+        low, high = _ORDER_QUANTITIES[product["unit"]]
+        quantity = Decimal(min(max(round(deal["amount"] / product["list_price"]), low), high))
+        if product["unit"] == "hour" and rng.random() < 0.3:
+            quantity += Decimal("0.5")
+        if area == "SVC" and rng.random() < 0.2:
+            resolved, _, _ = prices.price(account["id"], product["id"], quantity, on)
+            lines = [
+                line(
+                    account,
+                    product,
+                    quantity,
+                    on,
+                    f"{product['name']}, fixed price as quoted",
+                    manual=_percent_off(resolved, rng.choice((5, 8, 10))),
+                )
+            ]
+        else:
+            discount = rng.choice(_LINE_DISCOUNTS) if rng.random() < 0.25 else Decimal(0)
+            lines = [line(account, product, quantity, on, product["name"], discount)]
+        others = [p for p in on_sale[area] if p is not product]
+        if rng.random() < 0.35:
+            extra = rng.choice(others)
+            lines.append(line(account, extra, order_quantity(extra, 10), on, extra["name"]))
+        if area in ("SVC", "TRN") and rng.random() < 0.4:
+            cost = Decimal(rng.randint(150, 2500)) + rng.choice((Decimal(0), Decimal("0.5")))
+            lines.append(
+                line(
+                    account,
+                    None,
+                    Decimal(1),
+                    on,
+                    rng.choice(_EXPENSES),
+                    manual=cost.quantize(_CENT),
+                )
+            )
+        bills.append(_Bill(account, on, lines, notes=f"Order: {deal['name']}"))
+
+    # Numbered by date, as the ERP numbers them; most came from the ERP's nightly export,
+    # the rest were written in the CRM. Drafts are the CRM's, in the last month only.
+    bills.sort(key=lambda bill: (bill.on, bill.account["id"]))
+    numbers: Counter[int] = Counter()
+    exported = 0
+    invoices: list[tuple[dict[str, Any], list[dict[str, Any]]]] = []
+    base_day = BASE_DATE.date()
+    for bill in bills:
+        account = bill.account
+        age = (base_day - bill.on).days
+        # Billed before the account came into the CRM: brought over with its history.
+        backfilled = bill.on < account["created_at"].date()
+        if age <= 31 and not backfilled and rng.random() < 0.12:
+            status = InvoiceStatus.DRAFT
+        elif age <= 31:
+            status = InvoiceStatus.PAID if age >= 20 and rng.random() < 0.25 else InvoiceStatus.SENT
+        elif age <= 60:
+            status = InvoiceStatus.PAID if rng.random() < 0.75 else InvoiceStatus.SENT
+        else:
+            status = InvoiceStatus.PAID if rng.random() < 0.985 else InvoiceStatus.SENT
+        if status is not InvoiceStatus.DRAFT and rng.random() < 0.02:
+            status = InvoiceStatus.CANCELLED
+        imported = backfilled or (status is not InvoiceStatus.DRAFT and rng.random() < 0.85)
+        numbers[bill.on.year] += 1
+        external_id = None
+        if imported:
+            exported += 1
+            external_id = f"ERP-{_ERP_NUMBER_BASE + exported}"
+
+        in_crm = account["created_at"] + timedelta(minutes=1)
+        if backfilled:
+            created = account["created_at"] + timedelta(minutes=rng.randint(10, 240))
+        elif imported:
+            created = max(_during(rng, bill.on, 18, 23), in_crm)
+        else:
+            created = max(_during(rng, bill.on, 6, 15), in_crm)
+        updated = created
+        if backfilled or status is InvoiceStatus.DRAFT:
+            pass
+        elif status is InvoiceStatus.PAID:
+            paid_from = max(
+                created, datetime.combine(bill.on + timedelta(days=8), time(9), tzinfo=UTC)
+            )
+            paid_by = datetime.combine(bill.on + timedelta(days=45), time(17), tzinfo=UTC)
+            updated = _moment(rng, paid_from, max(paid_from, min(paid_by, BASE_DATE)))
+        elif status is InvoiceStatus.CANCELLED:
+            updated = _moment(rng, created, min(created + timedelta(days=10), BASE_DATE))
+        elif not imported:
+            updated = _moment(rng, created, min(created + timedelta(days=1), BASE_DATE))
+
+        notes = bill.notes
+        if status is InvoiceStatus.CANCELLED:
+            notes = rng.choice(_CANCELLED_NOTES)
+        elif notes is None and rng.random() < 0.15:
+            notes = f"PO {rng.randint(4_500_000_000, 4_599_999_999)}"
+        invoice = {
+            "account_id": account["id"],
+            "number": f"INV-{bill.on.year}-{numbers[bill.on.year]:06d}",
+            "invoice_date": bill.on,
+            "due_date": bill.on + timedelta(days=PAYMENT_DAYS),
+            "status": status,
+            "currency": CURRENCY,
+            "external_id": external_id,
+            "notes": notes,
+            "total": sum((values["line_total"] for values in bill.lines), Decimal(0)),
+            "created_at": created,
+            "updated_at": updated,
+            "version": 1,
+        }
+        invoices.append((invoice, bill.lines))
+
+    # Ids in order of creation, as a live database would have handed them out.
+    invoices.sort(key=lambda pair: (pair[0]["created_at"], pair[0]["number"]))
+    for invoice_id, (invoice, lines) in enumerate(invoices, start=1):
+        rows.invoices.append({"id": invoice_id, **invoice})
+        for position, values in enumerate(lines, start=1):
+            rows.invoice_lines.append(
+                {
+                    "id": len(rows.invoice_lines) + 1,
+                    "invoice_id": invoice_id,
+                    "position": position,
+                    **values,
+                    "created_at": invoice["created_at"],
+                    "updated_at": invoice["created_at"],
+                }
+            )
+
+
 def build_demo_rows(*, timezone: str = DEFAULT_TIMEZONE) -> DemoRows:
     """The whole data set in memory: the same rows on every call.
 
@@ -1611,6 +2297,13 @@ def build_demo_rows(*, timezone: str = DEFAULT_TIMEZONE) -> DemoRows:
     _build_opportunities(rng, rows, funnels, details)
     _build_leads(rng, rows, funnels, details)
     _build_activity_history(rng, rows, details, timezone)
+    # Pricing and billing come after everything else, from a generator of their own:
+    # the time zone changes how many numbers the activities draw from the shared one,
+    # and would change every price and invoice after them.
+    billing_rng = random.Random(f"{SEED}:billing")
+    _build_price_books(billing_rng, rows)
+    _build_agreements(billing_rng, rows)
+    _build_invoices(billing_rng, rows)
     return rows
 
 
@@ -1633,6 +2326,11 @@ _SEEDED_MODELS: tuple[type[Base], ...] = (
     Lead,
     ActivityTarget,
     Activity,
+    PriceBook,
+    PriceBookEntry,
+    AccountPriceBook,
+    Invoice,
+    InvoiceLine,
 )
 
 
@@ -1719,6 +2417,11 @@ async def seed_demo(db: Database, *, timezone: str = DEFAULT_TIMEZONE) -> bool:
             Activity,
             [{**row, "type_id": type_ids[row["type_id"]]} for row in rows.activities],
         )
+        await _insert(session, PriceBook, rows.price_books)
+        await _insert(session, PriceBookEntry, rows.price_book_entries)
+        await _insert(session, AccountPriceBook, rows.account_price_books)
+        await _insert(session, Invoice, rows.invoices)
+        await _insert(session, InvoiceLine, rows.invoice_lines)
         if db.dialect == "postgresql":
             # Explicit ids leave the SERIAL sequences at 1: move them past the demo rows,
             # or the next ordinary insert would collide with id 1.

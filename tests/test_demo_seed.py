@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import random
+import re
 from collections import Counter, defaultdict
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -27,6 +29,7 @@ from models.activities import (
     ActivityType,
     TargetMetric,
 )
+from models.billing import Invoice, InvoiceLine, InvoiceStatus
 from models.db import Database
 from models.leads import Lead
 from models.opportunities import (
@@ -38,8 +41,16 @@ from models.opportunities import (
     Pipeline,
     PipelineKind,
 )
-from models.pricing import OfferingArea, Product
+from models.pricing import (
+    AccountPriceBook,
+    OfferingArea,
+    PriceBook,
+    PriceBookEntry,
+    PriceSource,
+    Product,
+)
 from models.users import PartnerOrg, Role, Team, User
+from resolvers.pricing import PriceError, PriceRequest, resolve_prices
 from resolvers.weeks import monday_of, week_of
 from server.demo import BASE_DATE, DEMO_EMAILS, HISTORY_START, build_demo_rows, seed_demo
 from tests.databases import BACKENDS, scratch_database
@@ -61,10 +72,15 @@ SEEDED_MODELS = (
     Lead,
     ActivityTarget,
     Activity,
+    PriceBook,
+    PriceBookEntry,
+    AccountPriceBook,
+    Invoice,
+    InvoiceLine,
 )
 SEEDED_TABLES = tuple(model.__tablename__ for model in SEEDED_MODELS)
-# Every seeded table but phase_changes and activities, whose counts follow from the
-# generated histories.
+# Every seeded table but those whose counts follow from generated histories:
+# phase_changes, activities, and the price book entries, agreements and invoices.
 EXPECTED_COUNTS = {
     "partner_orgs": 1,
     "teams": 3,
@@ -81,6 +97,8 @@ EXPECTED_COUNTS = {
     # Per rep and week of the 52 before the base date and 8 after: COUNT and POINTS,
     # and for 3 of the 7 reps a MEETING count.
     "activity_targets": 7 * 60 * 2 + 3 * 60,
+    # The standard book, and nine customer books.
+    "price_books": 10,
 }
 EMPTY = dict.fromkeys(SEEDED_TABLES, 0)
 PIPELINE_PHASES = {
@@ -164,6 +182,10 @@ async def test_seed_demo_fills_an_empty_database_once(seed_db: Database) -> None
     # A creation entry per opportunity, and most of them moved on since.
     assert 2 * counts["opportunities"] < counts["phase_changes"] < 6 * counts["opportunities"]
     assert 6_000 <= counts["activities"] <= 10_000
+    assert 200 <= counts["price_book_entries"] <= 600
+    assert 70 <= counts["account_price_books"] <= 130
+    assert 1_500 <= counts["invoices"] <= 3_000
+    assert counts["invoices"] <= counts["invoice_lines"] <= 4 * counts["invoices"]
 
     assert await seed_demo(seed_db) is False
     assert await _counts(seed_db) == counts
@@ -193,6 +215,15 @@ async def test_seed_demo_writes_nothing_over_a_pipeline(seed_db: Database) -> No
 
     assert await seed_demo(seed_db) is False
     assert await _counts(seed_db) == EMPTY | {"pipelines": 1}
+
+
+async def test_seed_demo_writes_nothing_over_a_price_book(seed_db: Database) -> None:
+    # Pricing and billing count as data too: the demo's book ids would collide.
+    async with seed_db.transaction() as session:
+        session.add(PriceBook(name="List prices", currency="EUR", is_standard=True))
+
+    assert await seed_demo(seed_db) is False
+    assert await _counts(seed_db) == EMPTY | {"price_books": 1}
 
 
 async def test_seed_demo_people(seed_db: Database) -> None:
@@ -388,6 +419,40 @@ async def test_seed_demo_leaves_ids_to_the_database(seed_db: Database) -> None:
         )
         session.add_all([activity, target])
         await session.flush()
+        book = PriceBook(name="Iberia 2027", currency="EUR")
+        session.add(book)
+        await session.flush()
+        entry = PriceBookEntry(
+            price_book_id=book.id,
+            product_id=product.id,
+            unit_price=Decimal("9.00"),
+            min_quantity=Decimal(1),
+        )
+        agreement = AccountPriceBook(
+            account_id=account.id, price_book_id=book.id, valid_from=date(2027, 1, 1)
+        )
+        invoice = Invoice(
+            account_id=account.id,
+            number="INV-2027-000001",
+            invoice_date=date(2027, 1, 1),
+            status=InvoiceStatus.DRAFT,
+            currency="EUR",
+            total=Decimal("9.00"),
+        )
+        session.add_all([entry, agreement, invoice])
+        await session.flush()
+        line = InvoiceLine(
+            invoice_id=invoice.id,
+            position=1,
+            product_id=product.id,
+            quantity=Decimal(1),
+            unit_price=Decimal("9.00"),
+            price_source=PriceSource.AGREEMENT,
+            price_book_id=book.id,
+            line_total=Decimal("9.00"),
+        )
+        session.add(line)
+        await session.flush()
         rows = (
             org,
             team,
@@ -405,6 +470,11 @@ async def test_seed_demo_leaves_ids_to_the_database(seed_db: Database) -> None:
             kind,
             activity,
             target,
+            book,
+            entry,
+            agreement,
+            invoice,
+            line,
         )
         new_ids = {row.__tablename__: row.id for row in rows}
 
@@ -825,11 +895,328 @@ async def test_seed_demo_attainment_spreads_around_target(seed_db: Database) -> 
         assert means[-1] > 1.1
 
 
+async def test_seed_demo_price_books(seed_db: Database) -> None:
+    await seed_demo(seed_db)
+    async with seed_db.read() as connection:
+        books = {row.id: row for row in (await connection.execute(select(PriceBook))).all()}
+        entries = (await connection.execute(select(PriceBookEntry))).all()
+        products = {row.id: row for row in (await connection.execute(select(Product))).all()}
+        standards = (
+            await connection.execute(
+                select(PriceBook.currency, func.count())
+                .where(PriceBook.is_standard.is_(True))
+                .group_by(PriceBook.currency)
+            )
+        ).all()
+
+    assert [tuple(row) for row in standards] == [("EUR", 1)]
+    standard = next(book for book in books.values() if book.is_standard)
+    assert standard.active
+    assert standard.valid_from is None
+    assert standard.valid_to is None
+    assert {book.currency for book in books.values()} == {"EUR"}
+    assert len({book.name for book in books.values()}) == len(books)
+
+    tiers: dict[tuple[int, int], list[tuple[Decimal, Decimal]]] = defaultdict(list)
+    for entry in entries:
+        tiers[entry.price_book_id, entry.product_id].append((entry.min_quantity, entry.unit_price))
+    for steps in tiers.values():
+        steps.sort()
+        quantities = [quantity for quantity, _ in steps]
+        assert len(set(quantities)) == len(quantities)
+        # The more bought, the lower the unit price.
+        assert all(a[1] > b[1] for a, b in itertools.pairwise(steps))
+        assert all(price.as_tuple().exponent == -2 for _, price in steps)
+
+    # The standard book prices every product on sale from one unit, at its list price or
+    # a little under, and only those; some also by volume.
+    on_sale = [product for product in products.values() if product.active]
+    for product in on_sale:
+        quantity, price = tiers[standard.id, product.id][0]
+        assert quantity == 1
+        assert product.list_price * Decimal("0.9") <= price <= product.list_price
+    assert any(tiers[standard.id, p.id][0][1] < p.list_price for p in on_sale)
+    assert any(tiers[standard.id, p.id][0][1] == p.list_price for p in on_sale)
+    assert all((standard.id, p.id) not in tiers for p in products.values() if not p.active)
+    volume = [p for p in on_sale if len(tiers[standard.id, p.id]) > 1]
+    assert 2 <= len(volume) < len(on_sale)
+
+    customer_books = [book for book in books.values() if not book.is_standard]
+    assert 6 <= len(customer_books) <= 10
+    for book in customer_books:
+        priced = [key for key in tiers if key[0] == book.id]
+        assert priced, book.name
+        if book.active:
+            assert max(len(tiers[key]) for key in priced) >= 3, book.name
+        for _, product_id in priced:
+            # Below the standard price at every tier, where the standard book has one.
+            standard_steps = tiers.get((standard.id, product_id), [])
+            for quantity, price in tiers[book.id, product_id]:
+                reached = [step for step in standard_steps if step[0] <= quantity]
+                if reached:
+                    assert price < reached[-1][1], (book.name, product_id, quantity)
+    assert any(
+        {1, 10, 50} <= {quantity for quantity, _ in steps}
+        for (book_id, _), steps in tiers.items()
+        if book_id != standard.id
+    )
+    # A book with volume tiers only: below its first tier the standard price applies.
+    assert any(
+        all(tiers[key][0][0] > 1 for key in tiers if key[0] == book.id) for book in customer_books
+    )
+    today = BASE_DATE.date()
+    assert any(not book.active for book in customer_books)
+    assert any(book.valid_to is not None and book.valid_to < today for book in customer_books)
+    for book in books.values():
+        assert HISTORY_START <= book.created_at <= book.updated_at <= BASE_DATE
+
+
+async def test_seed_demo_price_agreements(seed_db: Database) -> None:
+    await seed_demo(seed_db)
+    async with seed_db.read() as connection:
+        agreements = (await connection.execute(select(AccountPriceBook))).all()
+        books = {row.id: row for row in (await connection.execute(select(PriceBook))).all()}
+        accounts = {row.id: row for row in (await connection.execute(select(Account))).all()}
+
+    by_account: dict[int, list] = defaultdict(list)
+    for agreement in agreements:
+        by_account[agreement.account_id].append(agreement)
+    assert 0.25 <= len(by_account) / len(accounts) <= 0.40
+    for account_id in by_account:
+        assert not accounts[account_id].archived
+        assert accounts[account_id].type in (AccountType.CUSTOMER, AccountType.PARTNER)
+    customers = sum(accounts[a].type is AccountType.CUSTOMER for a in by_account)
+    assert customers > 0.8 * len(by_account)
+
+    # One account's agreements in one currency never overlap.
+    for periods in by_account.values():
+        per_currency: dict[str, list] = defaultdict(list)
+        for agreement in periods:
+            per_currency[books[agreement.price_book_id].currency].append(agreement)
+        for same_currency in per_currency.values():
+            same_currency.sort(key=lambda agreement: agreement.valid_from)
+            for before, after in itertools.pairwise(same_currency):
+                assert before.valid_to is not None
+                assert before.valid_to < after.valid_from
+
+    first_invoice_day = date(2024, 11, 1)
+    for agreement in agreements:
+        book = books[agreement.price_book_id]
+        account = accounts[agreement.account_id]
+        assert not book.is_standard
+        assert agreement.valid_to is None or agreement.valid_from <= agreement.valid_to
+        # Within the book's own period.
+        assert book.valid_from is None or book.valid_from <= agreement.valid_from
+        assert book.valid_to is None or (
+            agreement.valid_to is not None and agreement.valid_to <= book.valid_to
+        )
+        if not book.active:
+            assert agreement.valid_to < first_invoice_day
+        assert (book.name == "Partner Resale") == (account.type is AccountType.PARTNER)
+        assert account.created_at <= agreement.created_at <= agreement.updated_at <= BASE_DATE
+        assert agreement.version == 1
+
+    # Some agreements ended and a new one followed, some ended for good, some end later;
+    # some began before the CRM came, entered from the contracts.
+    today = BASE_DATE.date()
+    renewed = [periods for periods in by_account.values() if len(periods) > 1]
+    assert len(renewed) >= 10
+    current = {
+        a.account_id
+        for a in agreements
+        if a.valid_from <= today and (a.valid_to is None or today <= a.valid_to)
+    }
+    assert 0.6 * len(by_account) < len(current) < len(by_account)
+    assert any(a.valid_to is not None and a.valid_to > today for a in agreements)
+    assert any(a.valid_from < HISTORY_START.date() for a in agreements)
+
+
+def _half_even(quantity: Decimal, unit_price: Decimal, discount: Decimal) -> Decimal:
+    exact = quantity * unit_price * (100 - discount) / 100
+    return exact.quantize(Decimal("0.01"), rounding=ROUND_HALF_EVEN)
+
+
+async def test_seed_demo_invoices(seed_db: Database) -> None:
+    await seed_demo(seed_db)
+    line_sum = (
+        select(func.coalesce(func.sum(InvoiceLine.line_total), 0))
+        .where(InvoiceLine.invoice_id == Invoice.id)
+        .scalar_subquery()
+    )
+    has_lines = select(InvoiceLine.id).where(InvoiceLine.invoice_id == Invoice.id).exists()
+    async with seed_db.read() as connection:
+        invoices = (await connection.execute(select(Invoice))).all()
+        lines = (await connection.execute(select(InvoiceLine))).all()
+        accounts = {row.id: row for row in (await connection.execute(select(Account))).all()}
+        books = set((await connection.execute(select(PriceBook.id))).scalars())
+        # Totals checked in SQL, as the API's figures are summed there.
+        off_total = (
+            await connection.execute(
+                select(func.count()).select_from(Invoice).where(Invoice.total != line_sum)
+            )
+        ).scalar_one()
+        without_lines = (
+            await connection.execute(select(func.count()).select_from(Invoice).where(~has_lines))
+        ).scalar_one()
+
+    assert off_total == 0
+    assert without_lines == 0
+    assert 1_500 <= len(invoices) <= 3_000
+
+    # Two years: every month from November 2024 to October 2026.
+    months = {invoice.invoice_date.replace(day=1) for invoice in invoices}
+    expected = {date(2024 + (10 + n) // 12, (10 + n) % 12 + 1, 1) for n in range(24)}
+    assert months == expected
+
+    numbers = Counter(invoice.number for invoice in invoices)
+    assert max(numbers.values()) == 1
+    external = Counter(invoice.external_id for invoice in invoices if invoice.external_id)
+    assert max(external.values()) == 1
+    assert 0.7 < sum(external.values()) / len(invoices) < 1
+    statuses = Counter(invoice.status for invoice in invoices)
+    assert set(statuses) == set(InvoiceStatus)
+    assert statuses[InvoiceStatus.PAID] > 0.8 * len(invoices)
+    assert 0 < statuses[InvoiceStatus.CANCELLED] < 0.05 * len(invoices)
+    last_month = date(2026, 10, 1)
+    today = BASE_DATE.date()
+    for invoice in invoices:
+        account = accounts[invoice.account_id]
+        match = re.fullmatch(r"INV-(\d{4})-\d{6}", invoice.number)
+        assert match is not None
+        assert int(match.group(1)) == invoice.invoice_date.year
+        assert invoice.external_id is None or re.fullmatch(r"ERP-\d+", invoice.external_id)
+        assert invoice.due_date == invoice.invoice_date + timedelta(days=30)
+        assert invoice.currency == "EUR"
+        assert invoice.total > 0
+        assert invoice.version == 1
+        assert not account.archived
+        assert account.created_at <= invoice.created_at <= invoice.updated_at <= BASE_DATE
+        if invoice.invoice_date < account.created_at.date():
+            # Billed before the account came into the CRM: imported from the ERP.
+            assert invoice.external_id is not None
+        if invoice.status is InvoiceStatus.DRAFT:
+            assert invoice.invoice_date >= last_month
+            assert invoice.external_id is None
+        if invoice.status is InvoiceStatus.PAID:
+            assert invoice.invoice_date <= today - timedelta(days=20)
+    overdue = [
+        i
+        for i in invoices
+        if i.status is InvoiceStatus.SENT and i.due_date < today - timedelta(days=30)
+    ]
+    assert len(overdue) < 0.03 * len(invoices)
+
+    per_invoice: dict[int, list] = defaultdict(list)
+    for line in lines:
+        per_invoice[line.invoice_id].append(line)
+    assert {len(rows) for rows in per_invoice.values()} == {1, 2, 3, 4}
+    for rows in per_invoice.values():
+        assert sorted(line.position for line in rows) == list(range(1, len(rows) + 1))
+    sources = Counter(line.price_source for line in lines)
+    assert set(sources) == set(PriceSource)
+    assert sources[PriceSource.AGREEMENT] > 0.3 * len(lines)
+    assert sources[PriceSource.STANDARD] > 0.2 * len(lines)
+    rounded = 0
+    for line in lines:
+        assert line.quantity > 0
+        assert 0 <= line.discount_percent <= 100
+        assert line.line_total == _half_even(line.quantity, line.unit_price, line.discount_percent)
+        exact = line.quantity * line.unit_price * (100 - line.discount_percent) / 100
+        rounded += exact != line.line_total
+        assert line.description
+        if line.price_source in (PriceSource.AGREEMENT, PriceSource.STANDARD):
+            assert line.price_book_id in books
+        else:
+            assert line.price_book_id is None
+        if line.product_id is None:
+            assert line.price_source is PriceSource.MANUAL
+    assert rounded > 0, "no line total needed rounding: the half-even rule goes untested"
+    manual = [line for line in lines if line.price_source is PriceSource.MANUAL]
+    assert any(line.product_id is None for line in manual)
+    assert any(line.product_id is not None for line in manual)
+    assert any(line.discount_percent > 0 for line in lines)
+    assert any(line.quantity != line.quantity.to_integral_value() for line in lines)
+
+
+async def test_seed_demo_invoice_prices_follow_price_resolution(seed_db: Database) -> None:
+    # The demo prices its invoice lines in memory; the API resolves prices in the
+    # database. Both must follow the one rule: the API, asked again, gives each line the
+    # price, source and book it has.
+    await seed_demo(seed_db)
+    query = (
+        select(
+            InvoiceLine.id,
+            InvoiceLine.product_id,
+            InvoiceLine.quantity,
+            InvoiceLine.unit_price,
+            InvoiceLine.price_source,
+            InvoiceLine.price_book_id,
+            Invoice.account_id,
+            Invoice.invoice_date,
+            Invoice.currency,
+        )
+        .join(Invoice, Invoice.id == InvoiceLine.invoice_id)
+        .where(InvoiceLine.price_source != PriceSource.MANUAL)
+        .order_by(InvoiceLine.id)
+    )
+    async with seed_db.read() as connection:
+        priced = (await connection.execute(query)).all()
+        by_source: dict[PriceSource, list] = defaultdict(list)
+        for row in priced:
+            by_source[row.price_source].append(row)
+        assert set(by_source) == {
+            PriceSource.AGREEMENT,
+            PriceSource.STANDARD,
+            PriceSource.LIST_PRICE,
+        }
+        # A fixed sample of each source: about fifty lines.
+        pick = random.Random(2026)
+        sample = sorted(
+            (row for rows in by_source.values() for row in pick.sample(rows, min(len(rows), 17))),
+            key=lambda row: row.id,
+        )
+        found = await resolve_prices(
+            connection,
+            [
+                PriceRequest(
+                    row.account_id, row.product_id, row.quantity, row.invoice_date, row.currency
+                )
+                for row in sample
+            ],
+        )
+
+    assert 45 <= len(sample) <= 55
+    tiers_above_one = 0
+    for row, price in zip(sample, found, strict=True):
+        assert not isinstance(price, PriceError), (row, price)
+        book_id = price.price_book.id if price.price_book is not None else None
+        assert (price.unit_price, price.source, book_id) == (
+            row.unit_price,
+            row.price_source,
+            row.price_book_id,
+        ), row
+        if price.entry is not None and price.entry.min_quantity > 1:
+            tiers_above_one += 1
+    assert tiers_above_one > 0, "no sampled line reached a volume tier"
+
+
 def test_demo_rows_count_weeks_in_the_time_zone_given() -> None:
     helsinki = build_demo_rows()
     new_york = build_demo_rows(timezone="America/New_York")
-    # The time zone moves activities only; everything before them stays as it was.
-    for name in ("users", "accounts", "contacts", "opportunities", "phase_changes", "leads"):
+    # The time zone moves activities only; everything else stays as it was.
+    for name in (
+        "users",
+        "accounts",
+        "contacts",
+        "opportunities",
+        "phase_changes",
+        "leads",
+        "price_books",
+        "price_book_entries",
+        "account_price_books",
+        "invoices",
+        "invoice_lines",
+    ):
         assert getattr(new_york, name) == getattr(helsinki, name)
     done = [a for a in new_york.activities if a["status"] is ActivityStatus.DONE]
     assert done
@@ -888,6 +1275,60 @@ async def _seed_and_digest(url: str) -> str:
                     )
                 )
             ).all()
+            pricing = [
+                *(await connection.execute(select(PriceBook.name, PriceBook.valid_from))).all(),
+                *(
+                    await connection.execute(
+                        select(
+                            PriceBookEntry.price_book_id,
+                            PriceBookEntry.product_id,
+                            PriceBookEntry.unit_price,
+                            PriceBookEntry.min_quantity,
+                        )
+                    )
+                ).all(),
+                *(
+                    await connection.execute(
+                        select(
+                            AccountPriceBook.account_id,
+                            AccountPriceBook.price_book_id,
+                            AccountPriceBook.valid_from,
+                            AccountPriceBook.valid_to,
+                        )
+                    )
+                ).all(),
+            ]
+            billing = [
+                *(
+                    await connection.execute(
+                        select(
+                            Invoice.id,
+                            Invoice.number,
+                            Invoice.account_id,
+                            Invoice.invoice_date,
+                            Invoice.status,
+                            Invoice.external_id,
+                            Invoice.total,
+                            Invoice.updated_at,
+                        )
+                    )
+                ).all(),
+                *(
+                    await connection.execute(
+                        select(
+                            InvoiceLine.invoice_id,
+                            InvoiceLine.position,
+                            InvoiceLine.product_id,
+                            InvoiceLine.quantity,
+                            InvoiceLine.unit_price,
+                            InvoiceLine.discount_percent,
+                            InvoiceLine.price_source,
+                            InvoiceLine.price_book_id,
+                            InvoiceLine.line_total,
+                        )
+                    )
+                ).all(),
+            ]
     finally:
         await db.dispose()
     lines = sorted(f"{name}|{bid}|{created.isoformat()}" for name, bid, created in accounts)
@@ -896,7 +1337,11 @@ async def _seed_and_digest(url: str) -> str:
     prospects = sorted(f"{email}|{phase}" for email, phase in leads)
     work = sorted("|".join(map(str, activity)) for activity in activities)
     goals = sorted("|".join(map(str, target)) for target in targets)
-    text = "\n".join([*lines, *sorted(emails), *deals, *moves, *prospects, *work, *goals])
+    prices = sorted("|".join(map(str, row)) for row in pricing)
+    bills = sorted("|".join(map(str, row)) for row in billing)
+    text = "\n".join(
+        [*lines, *sorted(emails), *deals, *moves, *prospects, *work, *goals, *prices, *bills]
+    )
     return hashlib.sha256(text.encode()).hexdigest()
 
 
