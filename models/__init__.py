@@ -7,14 +7,16 @@ from models import (
     accounts,
     activities,
     billing,
+    campaigns,
     events,
     leads,
     opportunities,
     planning,
     pricing,
+    target_groups,
     users,
 )
 from models.base import Base
 
-__all__ = ["Base", "accounts", "activities", "billing", "events", "leads", "opportunities",
-           "planning", "pricing", "users"]
+__all__ = ["Base", "accounts", "activities", "billing", "campaigns", "events", "leads",
+           "opportunities", "planning", "pricing", "target_groups", "users"]

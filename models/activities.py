@@ -66,8 +66,7 @@ class Activity(Versioned, Base):
     contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id"), index=True)
     opportunity_id: Mapped[int | None] = mapped_column(ForeignKey("opportunities.id"),
                                                        index=True)
-    # The campaigns issue adds the campaigns table and its foreign key.
-    campaign_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaigns.id"), index=True)
     due_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
     status: Mapped[ActivityStatus] = mapped_column(enum_column(ActivityStatus), nullable=False)
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)

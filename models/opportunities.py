@@ -88,8 +88,8 @@ class Opportunity(Versioned, Base):
     owner_id: Mapped[int] = mapped_column(ForeignKey("users.id"), nullable=False, index=True)
     offering_area_id: Mapped[int | None] = mapped_column(ForeignKey("offering_areas.id"),
                                                          index=True)
-    # The campaigns issue adds the campaigns table and its foreign key.
-    source_campaign_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    source_campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaigns.id"),
+                                                           index=True)
     lost_reason: Mapped[str | None] = mapped_column(Text)
     phase_entered_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
