@@ -26,6 +26,7 @@ from loaders.activities import (
     visible_activity_types,
     visible_targets,
 )
+from loaders.campaigns import CAMPAIGNS
 from loaders.container import Loaders
 from loaders.errors import BadUserInput, Forbidden
 from loaders.opportunities import OPPORTUNITIES
@@ -35,6 +36,7 @@ from models.activities import Activity, ActivityStatus, ActivityTarget, Activity
 from models.base import utcnow
 from models.db import Database
 from models.users import Role, Viewer
+from resolvers.campaigns import record_call
 from resolvers.errors import UserErrorCode, UserInputError
 from resolvers.mutations import (
     Checks,
@@ -363,6 +365,9 @@ async def _relations(session: AsyncSession, checks: Checks, values: dict[str, An
             keys[name] = value  # already a key on the stored activity
     if checks.errors:
         return keys
+    if keys["campaign_id"] is not None and "campaign_id" in values and (await session.execute(
+            select(CAMPAIGNS.c.id).where(CAMPAIGNS.c.id == keys["campaign_id"]))).first() is None:
+        checks.fail("campaignId", "campaign not found", UserErrorCode.NOT_FOUND)
     account_id = keys["account_id"]
     if account_id is not None and "account_id" in values and (await session.execute(
             select(ACCOUNTS.c.id).where(ACCOUNTS.c.id == account_id))).first() is None:
@@ -455,6 +460,10 @@ async def log_activity(
                 activity.status = status_
             session.add(activity)
             await session.flush()
+            if status_ is ActivityStatus.DONE:
+                await record_call(session, campaign_id=activity.campaign_id,
+                                  contact_id=activity.contact_id, type_code=kind.code,
+                                  when=when)
             records = await _announce_changes(
                 session, before=None, after=_counted(activity), points_before=None,
                 points_after=activity.points_earned, reason=Reason.COMPLETED,
@@ -573,6 +582,9 @@ async def change_status(
                 kind = await session.get(ActivityType, activity.type_id)
                 assert kind is not None
                 _complete(activity, kind, when, timezone)
+                await record_call(session, campaign_id=activity.campaign_id,
+                                  contact_id=activity.contact_id, type_code=kind.code,
+                                  when=when)
             else:
                 _uncomplete(activity, status)
             await session.flush()

@@ -225,6 +225,7 @@ async def convert_lead(
                     default_owner_id=lead.owner_id,
                 )
                 lead.converted_opportunity_id = created.id
+                created.source_campaign_id = lead.campaign_id  # the lead's campaign sourced it
             lead.converted_account_id = account.id
             lead.converted_contact_id = contact.id
             lead.converted_at = utcnow()

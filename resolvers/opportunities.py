@@ -28,6 +28,7 @@ from loaders.query import PageArgs, compile_filter
 from loaders.users import USERS, account_is_shared
 from models.accounts import Account
 from models.base import Money, utcnow
+from models.campaigns import Campaign
 from models.db import Database
 from models.opportunities import (
     Opportunity,
@@ -229,6 +230,15 @@ async def _offering_area(session: AsyncSession, checks: Checks, field_name: str,
     return key
 
 
+async def source_campaign(session: AsyncSession, checks: Checks, field_name: str,
+                          campaign_gid: str | None) -> int | None:
+    key = checks.global_id(field_name, campaign_gid, "Campaign")
+    if key is not None and await session.get(Campaign, key) is None:
+        checks.fail(field_name, "campaign not found", UserErrorCode.NOT_FOUND)
+        return None
+    return key
+
+
 async def _owner_team(session: AsyncSession, owner_id: int) -> int | None:
     return (await session.execute(select(USERS.c.team_id).where(USERS.c.id == owner_id))
             ).scalar_one_or_none()
@@ -308,7 +318,7 @@ async def insert_opportunity(
     name: str | None, amount: Decimal | None, currency: str | None, phase_gid: str | None,
     pipeline_gid: str | None, probability: int | None, expected_close_date: date | None,
     owner_gid: str | None, offering_area_gid: str | None, field_prefix: str = "",
-    default_owner_id: int | None = None,
+    default_owner_id: int | None = None, source_campaign_gid: str | None = None,
 ) -> tuple[Opportunity, EventRecord]:
     """A new opportunity in its first phase, with its history and event; raises the
     collected userErrors. Used by createOpportunity and by convertLead. Without
@@ -337,6 +347,8 @@ async def insert_opportunity(
             checks.fail(field("phaseId"), "the phase belongs to another pipeline")
     values["offering_area_id"] = await _offering_area(session, checks, field("offeringAreaId"),
                                                       offering_area_gid)
+    values["source_campaign_id"] = await source_campaign(
+        session, checks, field("sourceCampaignId"), source_campaign_gid)
     owner_id = checks.global_id(field("ownerId"), owner_gid, "User") if owner_gid else \
         default_owner_id or viewer.user_id
     if owner_id is not None and owner_gid is not None:
@@ -406,7 +418,7 @@ async def create_opportunity(
     amount: Decimal, currency: str, phase_id: str | None = None,
     pipeline_id: str | None = None, probability: int | None = None,
     expected_close_date: date | None = None, owner_id: str | None = None,
-    offering_area_id: str | None = None,
+    offering_area_id: str | None = None, source_campaign_id: str | None = None,
 ) -> Outcome[Opportunity]:
     async def action() -> Opportunity:
         if viewer.is_partner:
@@ -419,7 +431,7 @@ async def create_opportunity(
                 amount=amount, currency=currency, phase_gid=phase_id,
                 pipeline_gid=pipeline_id, probability=probability,
                 expected_close_date=expected_close_date, owner_gid=owner_id,
-                offering_area_gid=offering_area_id)
+                offering_area_gid=offering_area_id, source_campaign_gid=source_campaign_id)
         await events.announce(event)
         return opportunity
 
@@ -458,6 +470,9 @@ async def update_opportunity(
                         opportunity.probability = value
                 if "expected_close_date" in changes:
                     opportunity.expected_close_date = changes["expected_close_date"]
+                if "source_campaign_id" in changes:
+                    opportunity.source_campaign_id = await source_campaign(
+                        session, checks, "sourceCampaignId", changes["source_campaign_id"])
                 if "offering_area_id" in changes:
                     opportunity.offering_area_id = await _offering_area(
                         session, checks, "offeringAreaId", changes["offering_area_id"])

@@ -19,6 +19,7 @@ from loaders.accounts import (
     ContactsByAccountLoader,
 )
 from loaders.billing import Granularity as GranularityEnum
+from loaders.campaigns import MembershipsByContactLoader
 from loaders.ids import decode_id, encode_id
 from loaders.opportunities import OpportunitiesByAccountLoader, OpportunityCountByAccountLoader
 from loaders.pricing import AgreementsByAccountLoader
@@ -28,6 +29,7 @@ from models.accounts import AccountType as AccountTypeEnum
 from resolvers import accounts as resolve
 from schema import activities as activity_types  # they refer to accounts too
 from schema import billing as billing_types
+from schema import campaigns as campaign_types
 from schema import opportunities as opportunity_types
 from schema import planning as planning_types
 from schema import pricing as pricing_types
@@ -49,6 +51,7 @@ from schema.users import User, UserFilter
 if TYPE_CHECKING:
     from schema.activities import Activity, ActivityFilter, ActivityOrder
     from schema.billing import BillingFigure, Invoice, InvoiceFilter, InvoiceOrder
+    from schema.campaigns import Campaign, CampaignMember
     from schema.opportunities import (
         Opportunity,
         OpportunityFilter,
@@ -360,6 +363,20 @@ class Contact(Node):
     @strawberry.field(description="The user responsible for the contact.")
     async def owner(self, info: Info) -> User:
         return User.from_row(await info.context.loaders.get(UserByIdLoader).load(self._owner_id))
+
+    @strawberry.field(description="The campaigns the contact is a member of, newest first.")
+    async def campaigns(
+        self, info: Info
+    ) -> list[Annotated[Campaign, strawberry.lazy("schema.campaigns")]]:
+        memberships = await info.context.loaders.get(MembershipsByContactLoader).load(self._key)
+        return await campaign_types.campaigns_of(info, [m.campaign_id for m in memberships])
+
+    @strawberry.field(description="The contact's campaign memberships, with their status.")
+    async def campaign_memberships(
+        self, info: Info
+    ) -> list[Annotated[CampaignMember, strawberry.lazy("schema.campaigns")]]:
+        memberships = await info.context.loaders.get(MembershipsByContactLoader).load(self._key)
+        return [campaign_types.CampaignMember.from_row(m) for m in memberships]
 
     @strawberry.field(description="Calls, meetings and tasks with the contact.")
     async def activities(

@@ -34,6 +34,7 @@ from resolvers import activities as resolve
 from resolvers.activities import AttainmentData, Reason, TargetLine, week_argument
 from resolvers.weeks import current_week, format_week
 from schema import accounts as account_types  # accounts and opportunities refer back here
+from schema import campaigns as campaign_types
 from schema import opportunities as opportunity_types
 from schema.context import Info, viewer_of
 from schema.errors import UserError, user_errors
@@ -54,6 +55,7 @@ from subscriptions.outbox import EventRecord, last_event_id
 
 if TYPE_CHECKING:
     from schema.accounts import Account, AccountFilter, Contact
+    from schema.campaigns import Campaign
     from schema.opportunities import Opportunity
 
 ActivityStatus = strawberry.enum(ActivityStatusEnum, name="ActivityStatus")
@@ -125,6 +127,7 @@ class Activity(Node):
     _account_id: Private[int | None]
     _contact_id: Private[int | None]
     _opportunity_id: Private[int | None]
+    _campaign_key: Private[int | None]
 
     @classmethod
     def from_row(cls, row: Any) -> Activity:
@@ -138,7 +141,13 @@ class Activity(Node):
             created_at=row.created_at, updated_at=row.updated_at, _key=row.id,
             _type_id=row.type_id, _owner_id=row.owner_id, _account_id=row.account_id,
             _contact_id=row.contact_id, _opportunity_id=row.opportunity_id,
+            _campaign_key=row.campaign_id,
         )
+
+    @strawberry.field(description="The campaign the activity belongs to.")
+    async def campaign(self, info: Info
+                       ) -> Annotated[Campaign, strawberry.lazy("schema.campaigns")] | None:
+        return await campaign_types.campaign_of(info, self._campaign_key)
 
     @strawberry.field
     async def type(self, info: Info) -> ActivityType:

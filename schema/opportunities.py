@@ -34,6 +34,7 @@ from resolvers import opportunities as resolve
 from resolvers.opportunities import ChangeKind, FeedFilter
 from schema import accounts as account_types  # Account and Opportunity refer to each other
 from schema import activities as activity_types
+from schema import campaigns as campaign_types
 from schema.context import Info, viewer_of
 from schema.errors import UserError, user_errors
 from schema.filters import (
@@ -57,6 +58,7 @@ from subscriptions.outbox import EventRecord, last_event_id
 if TYPE_CHECKING:
     from schema.accounts import Account, AccountFilter, Contact
     from schema.activities import Activity, ActivityFilter, ActivityOrder
+    from schema.campaigns import Campaign
 
 PipelineKind = strawberry.enum(PipelineKindEnum, name="PipelineKind")
 PhaseOutcome = strawberry.enum(PhaseOutcomeEnum, name="PhaseOutcome",
@@ -186,6 +188,7 @@ class Opportunity(Node):
     _pipeline_id: Private[int]
     _phase_id: Private[int]
     _offering_area_id: Private[int | None]
+    _source_campaign_id: Private[int | None]
 
     @classmethod
     def from_row(cls, row: Any) -> Opportunity:
@@ -200,6 +203,7 @@ class Opportunity(Node):
             created_at=row.created_at, updated_at=row.updated_at, _key=row.id,
             _account_id=row.account_id, _owner_id=row.owner_id, _pipeline_id=row.pipeline_id,
             _phase_id=row.phase_id, _offering_area_id=row.offering_area_id,
+            _source_campaign_id=row.source_campaign_id,
         )
 
     @strawberry.field
@@ -227,6 +231,12 @@ class Opportunity(Node):
         row = await info.context.loaders.get(OfferingAreaByIdLoader).load(
             self._offering_area_id)
         return OfferingArea.from_row(row) if row else None
+
+    @strawberry.field(description="The campaign the opportunity came from.")
+    async def source_campaign(
+        self, info: Info
+    ) -> Annotated[Campaign, strawberry.lazy("schema.campaigns")] | None:
+        return await campaign_types.campaign_of(info, self._source_campaign_id)
 
     @strawberry.field(description="Every entry into a phase, oldest first.")
     async def phase_history(self, info: Info) -> list[PhaseChange]:
@@ -269,6 +279,7 @@ class Lead(Node):
     _account_id: Private[int | None]
     _contact_id: Private[int | None]
     _opportunity_id: Private[int | None]
+    _campaign_id: Private[int | None]
 
     @classmethod
     def from_row(cls, row: Any) -> Lead:
@@ -281,7 +292,7 @@ class Lead(Node):
             created_at=row.created_at, updated_at=row.updated_at, _owner_id=row.owner_id,
             _pipeline_id=row.pipeline_id, _phase_id=row.phase_id,
             _account_id=row.converted_account_id, _contact_id=row.converted_contact_id,
-            _opportunity_id=row.converted_opportunity_id,
+            _opportunity_id=row.converted_opportunity_id, _campaign_id=row.campaign_id,
         )
 
     @strawberry.field
@@ -296,6 +307,11 @@ class Lead(Node):
     @strawberry.field
     async def phase(self, info: Info) -> Phase:
         return await _phase(info, self._phase_id)  # type: ignore[return-value]
+
+    @strawberry.field(description="The campaign the lead came from.")
+    async def campaign(self, info: Info
+                       ) -> Annotated[Campaign, strawberry.lazy("schema.campaigns")] | None:
+        return await campaign_types.campaign_of(info, self._campaign_id)
 
     @strawberry.field
     async def converted_account(
@@ -593,6 +609,8 @@ class CreateOpportunityInput:
     owner_id: strawberry.ID | None = strawberry.field(default=None,
                                                       description="Defaults to the viewer.")
     offering_area_id: strawberry.ID | None = None
+    source_campaign_id: strawberry.ID | None = strawberry.field(
+        default=None, description="The campaign the opportunity came from.")
 
 
 @strawberry.input(description="Only the fields sent are changed; null clears a field.")
@@ -606,6 +624,7 @@ class UpdateOpportunityInput:
     expected_close_date: date | None = UNSET
     owner_id: strawberry.ID | None = UNSET
     offering_area_id: strawberry.ID | None = UNSET
+    source_campaign_id: strawberry.ID | None = UNSET
 
 
 @strawberry.input(description="Move to an open phase of the same pipeline; moving a closed "
@@ -720,7 +739,8 @@ class OpportunityMutations:
             account_id=input.account_id, name=input.name, amount=input.amount,
             currency=input.currency, pipeline_id=input.pipeline_id, phase_id=input.phase_id,
             probability=input.probability, expected_close_date=input.expected_close_date,
-            owner_id=input.owner_id, offering_area_id=input.offering_area_id))
+            owner_id=input.owner_id, offering_area_id=input.offering_area_id,
+            source_campaign_id=input.source_campaign_id))
 
     @strawberry.mutation(description="Change an open opportunity's fields.")
     async def update_opportunity(self, info: Info, input: UpdateOpportunityInput

@@ -18,6 +18,7 @@ from loaders.activities import (
 )
 from loaders.base import RowByIdLoader
 from loaders.billing import InvoiceByIdLoader, InvoiceLineByIdLoader
+from loaders.campaigns import CampaignByIdLoader, CampaignMemberByIdLoader
 from loaders.errors import BadUserInput
 from loaders.ids import decode_any_id
 from loaders.opportunities import (
@@ -35,6 +36,7 @@ from loaders.pricing import (
     PriceBookEntryByIdLoader,
     ProductByIdLoader,
 )
+from loaders.target_groups import TargetGroupByIdLoader
 from loaders.users import PartnerOrgByIdLoader, TeamByIdLoader, UserByIdLoader
 from schema.accounts import Account, AccountMutations, AccountQueries, Contact
 from schema.activities import (
@@ -46,6 +48,7 @@ from schema.activities import (
     ActivityType,
 )
 from schema.billing import BillingMutations, BillingQueries, Invoice, InvoiceLine
+from schema.campaigns import Campaign, CampaignMember, CampaignMutations, CampaignQueries
 from schema.context import Info, viewer_of
 from schema.opportunities import (
     Lead,
@@ -70,6 +73,7 @@ from schema.pricing import (
 )
 from schema.relay import Node
 from schema.scalars import SCALAR_MAP
+from schema.target_groups import TargetGroup, TargetGroupMutations, TargetGroupQueries
 from schema.users import PartnerOrg, Team, User, UserQueries
 
 # Every Node type: how to load it by key and how to build it from its row.
@@ -96,6 +100,9 @@ NODE_TYPES: dict[str, tuple[type[RowByIdLoader], Callable[[Any], Node]]] = {
     "InvoiceLine": (InvoiceLineByIdLoader, InvoiceLine.from_row),
     "Budget": (BudgetByIdLoader, Budget.from_row),
     "Forecast": (ForecastByIdLoader, Forecast.from_row),
+    "Campaign": (CampaignByIdLoader, Campaign.from_row),
+    "CampaignMember": (CampaignMemberByIdLoader, CampaignMember.from_row),
+    "TargetGroup": (TargetGroupByIdLoader, TargetGroup.from_row),
 }
 
 MAX_NODES = 500
@@ -116,7 +123,8 @@ async def _load_node(info: Info, type_name: str, key: int) -> Node | None:
 
 @strawberry.type
 class Query(UserQueries, AccountQueries, OpportunityQueries, PricingQueries, ActivityQueries,
-            PriceQueries, BillingQueries, PlanningQueries):
+            PriceQueries, BillingQueries, PlanningQueries, CampaignQueries,
+            TargetGroupQueries):
     @strawberry.field(description="Any object by its global ID; null when it does not exist "
                       "or the viewer may not see it.")
     async def node(self, info: Info, id: strawberry.ID) -> Node | None:
@@ -136,7 +144,8 @@ class Query(UserQueries, AccountQueries, OpportunityQueries, PricingQueries, Act
 
 @strawberry.type
 class Mutation(AccountMutations, OpportunityMutations, ActivityMutations, PriceMutations,
-               BillingMutations, PlanningMutations):
+               BillingMutations, PlanningMutations, CampaignMutations,
+               TargetGroupMutations):
     pass
 
 
@@ -147,7 +156,8 @@ class Subscription(OpportunitySubscriptions, ActivitySubscriptions):
 
 NODE_CLASSES = [Account, Contact, User, Team, PartnerOrg, Product, OfferingArea, Pipeline,
                 Phase, Opportunity, PhaseChange, Lead, Activity, ActivityType, ActivityTarget,
-                PriceBook, PriceBookEntry, PriceAgreement, Invoice, InvoiceLine, Budget, Forecast]
+                PriceBook, PriceBookEntry, PriceAgreement, Invoice, InvoiceLine, Budget, Forecast,
+                Campaign, CampaignMember, TargetGroup]
 
 
 def build_schema(
