@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import exists, select
+from sqlalchemy import delete, exists, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -18,8 +18,12 @@ from loaders.accounts import (
     visible_accounts,
     visible_contacts,
 )
+from loaders.activities import ACTIVITIES
+from loaders.campaigns import CAMPAIGN_MEMBERS
 from loaders.container import Loaders
+from loaders.opportunities import LEADS
 from loaders.query import PageArgs
+from loaders.target_groups import ENTRIES
 from models.accounts import Account, AccountType, Contact
 from models.base import utcnow
 from models.db import Database
@@ -407,11 +411,25 @@ async def delete_contact(
             contact = await _writable_contact(session, viewer, Checks(), contact_id)
             if expected_version is not None:
                 require_version(contact.version, expected_version)
+            await _release_contact(session, contact.id)
             await session.delete(contact)
             await session.flush()
             return contact.id
 
     return await mutate(action)
+
+
+async def _release_contact(session: AsyncSession, contact_id: int) -> None:
+    """What refers to a contact lets go of it: activities and converted leads keep
+    their record without the person; its campaign memberships and target group entries
+    go with it."""
+    await session.execute(update(ACTIVITIES).where(ACTIVITIES.c.contact_id == contact_id)
+                          .values(contact_id=None))
+    await session.execute(update(LEADS).where(LEADS.c.converted_contact_id == contact_id)
+                          .values(converted_contact_id=None))
+    await session.execute(delete(CAMPAIGN_MEMBERS)
+                          .where(CAMPAIGN_MEMBERS.c.contact_id == contact_id))
+    await session.execute(delete(ENTRIES).where(ENTRIES.c.contact_id == contact_id))
 
 
 def _camel(name: str) -> str:

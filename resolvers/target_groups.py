@@ -74,6 +74,7 @@ def check_filter(checks: Checks, viewer: Viewer, kind: TargetGroupKind, saved_fi
     """Compile the filter field by field, as a query would: a problem is a VALIDATION
     error naming the field (``names`` gives a field's API name)."""
     spec = ACCOUNT_FILTER if kind is TargetGroupKind.ACCOUNT else CONTACT_FILTER
+    failed = False
     for name, value in vars(saved_filter).items():
         if value is None or type(value).__name__ == "UnsetType":
             continue
@@ -82,6 +83,12 @@ def check_filter(checks: Checks, viewer: Viewer, kind: TargetGroupKind, saved_fi
             compile_filter(spec, single, viewer)
         except ApiError as exc:
             checks.fail(f"{field_name}.{names(name)}", exc.message)
+            failed = True
+    if not failed:
+        try:  # the limits hold for the filter as a whole too (conditions add up)
+            compile_filter(spec, saved_filter, viewer)
+        except ApiError as exc:
+            checks.fail(field_name, exc.message)
 
 
 async def _writable(session: Any, viewer: Viewer, gid: str, expected_version: int | None
@@ -92,8 +99,9 @@ async def _writable(session: Any, viewer: Viewer, gid: str, expected_version: in
     key = checks.global_id("id", gid, "TargetGroup")
     checks.raise_if_any()
     group = await session.get(TargetGroup, key)
+    # A PERSONAL group is its owner's alone: not even an admin sees or changes it.
     if group is None or (group.visibility is TargetGroupVisibility.PERSONAL
-                         and group.owner_id != viewer.user_id and not viewer.is_admin):
+                         and group.owner_id != viewer.user_id):
         raise not_found("id", "target group")
     owner = await load_owner(session, group.owner_id)
     if owner is None or not can_write(viewer, owner):
@@ -147,8 +155,12 @@ async def update_target_group(*, viewer: Viewer, db: Database, group_id: str,
                     checks.fail("visibility", "visibility cannot be null")
                 else:
                     group.visibility = changes["visibility"]
-            if "filter" in changes:
-                group.filter = changes["filter"]
+            filters = changes.get("filters", {})
+            if filters:
+                # The filter of the group's kind; a null in the other kind's field changes
+                # nothing, a filter there is refused by the check.
+                if group.kind in filters:
+                    group.filter = filters[group.kind]
                 check(checks, group.kind)
             checks.raise_if_any()
             await session.flush()

@@ -298,12 +298,11 @@ class TargetGroupMutations:
         changes = sent_changes(input)
         for name in ("account_filter", "contact_filter"):
             changes.pop(name, None)
-        sent = [v for v in (input.account_filter, input.contact_filter) if v is not UNSET]
-        if sent:
-            # The filter of the group's kind; the checker refuses the other kind.
-            value = input.account_filter if input.account_filter is not UNSET else (
-                input.contact_filter)
-            changes["filter"] = filter_to_json(info, value)
+        filters = {kind: filter_to_json(info, value) for kind, value in (
+            (TargetGroupKindEnum.ACCOUNT, input.account_filter),
+            (TargetGroupKindEnum.CONTACT, input.contact_filter)) if value is not UNSET}
+        if filters:
+            changes["filters"] = filters
         return _payload(await resolve.update_target_group(
             viewer=viewer_of(info), db=info.context.db, group_id=input.id,
             expected_version=input.expected_version, changes=changes,
