@@ -26,8 +26,10 @@ from loaders.query import PageArgs
 from loaders.target_groups import ENTRIES
 from models.accounts import Account, AccountType, Contact
 from models.base import utcnow
+from models.campaigns import Campaign
 from models.db import Database
 from models.users import Viewer
+from resolvers.campaigns import SEATED, fill_places, lock_campaign
 from resolvers.errors import UserErrorCode, UserInputError
 from resolvers.mutations import (
     Checks,
@@ -427,8 +429,16 @@ async def _release_contact(session: AsyncSession, contact_id: int) -> None:
                           .values(contact_id=None))
     await session.execute(update(LEADS).where(LEADS.c.converted_contact_id == contact_id)
                           .values(converted_contact_id=None))
+    seated_in = (await session.execute(select(CAMPAIGN_MEMBERS.c.campaign_id).where(
+        CAMPAIGN_MEMBERS.c.contact_id == contact_id,
+        CAMPAIGN_MEMBERS.c.status.in_(SEATED)))).scalars().all()
     await session.execute(delete(CAMPAIGN_MEMBERS)
                           .where(CAMPAIGN_MEMBERS.c.contact_id == contact_id))
+    for campaign_id in seated_in:  # the place it held goes to the waiting list
+        await lock_campaign(session, campaign_id)
+        campaign = await session.get(Campaign, campaign_id)
+        if campaign is not None:
+            await fill_places(session, campaign)
     await session.execute(delete(ENTRIES).where(ENTRIES.c.contact_id == contact_id))
 
 

@@ -17,6 +17,7 @@ from loaders.campaigns import (
     CAMPAIGN_FILTER,
     CAMPAIGN_MEMBERS,
     CAMPAIGN_ORDER,
+    CAMPAIGNS,
     RESPONSES,
     CampaignFigures,
     campaigns_statement,
@@ -222,6 +223,7 @@ async def update_campaign(*, viewer: Viewer, db: Database, campaign_id: str,
             status = changes.pop("status", None)
             with session.no_autoflush:
                 _apply(checks, campaign, changes)
+                capacity_changed = "capacity" in changes
                 if status is not None and status is not campaign.status:
                     if status not in NEXT_STATUS[campaign.status]:
                         checks.fail("status", f"a {campaign.status.value} campaign cannot "
@@ -230,6 +232,9 @@ async def update_campaign(*, viewer: Viewer, db: Database, campaign_id: str,
                     else:
                         campaign.status = status
             checks.raise_if_any()
+            if capacity_changed:
+                await lock_campaign(session, campaign.id)
+                await fill_places(session, campaign)
             await session.flush()
         return campaign
 
@@ -274,8 +279,9 @@ async def _add_members(session: AsyncSession, campaign: Campaign, contact_ids: A
                literal(now, type_=CAMPAIGN_MEMBERS.c.updated_at.type))
         .where(*chosen, _consents(campaign.type), ~member)))
     added = result.rowcount or 0
-    campaign.updated_at = now  # members changed: the campaign takes a version
-    await session.flush()
+    if added:
+        campaign.updated_at = now  # members changed: the campaign takes a version
+        await session.flush()
     return Added(campaign, added, int(existing), int(total) - int(existing) - added)
 
 
@@ -332,11 +338,16 @@ async def _open_for_members(session: AsyncSession, viewer: Viewer, campaign_id: 
     return campaign
 
 
-async def _lock_campaign(session: AsyncSession, campaign_id: int) -> None:
+async def lock_campaign(session: AsyncSession, campaign_id: int) -> None:
     """Serialise the writers of one campaign's members (the waiting list counts places)."""
     if session.get_bind().dialect.name == "postgresql":
         await session.execute(select(Campaign.id).where(Campaign.id == campaign_id)
                               .with_for_update())
+    else:
+        # SQLite locks the database at a transaction's first write: write nothing now,
+        # so a second writer waits here, before it counts the places.
+        await session.execute(update(CAMPAIGNS).where(CAMPAIGNS.c.id == campaign_id).values(
+            id=CAMPAIGNS.c.id, updated_at=CAMPAIGNS.c.updated_at))
 
 
 async def set_member_status(*, viewer: Viewer, db: Database, member_id: str,
@@ -352,7 +363,7 @@ async def set_member_status(*, viewer: Viewer, db: Database, member_id: str,
             member = await session.get(CampaignMember, key)
             if member is None:
                 raise not_found("id", "campaign member")
-            await _lock_campaign(session, member.campaign_id)
+            await lock_campaign(session, member.campaign_id)
             campaign = await _writable_for_agent(session, viewer, member)
             await session.refresh(member)  # as it is now that the campaign is locked
             if expected_version is not None:
@@ -408,19 +419,31 @@ async def _move(session: AsyncSession, campaign: Campaign, member: CampaignMembe
         member.responded_at = now
     await session.flush()
     if was_seated and status not in SEATED:
-        await _promote(session, campaign, now)
+        await fill_places(session, campaign)
 
 
-async def _promote(session: AsyncSession, campaign: Campaign, now: datetime) -> None:
-    """A place freed: the first on the waiting list takes it."""
-    first = (await session.execute(
-        select(CampaignMember).where(CampaignMember.campaign_id == campaign.id,
-                                     CampaignMember.status == MemberStatus.WAITLISTED)
-        .order_by(CampaignMember.waitlisted_at, CampaignMember.id).limit(1))).scalars().first()
-    if first is not None:
-        first.status = MemberStatus.REGISTERED
-        first.waitlisted_at = None
-        first.updated_at = now
+async def fill_places(session: AsyncSession, campaign: Campaign) -> None:
+    """Free places go to the waiting list, first come first served, up to the capacity
+    (a place freed when the capacity was lowered below the seated stays empty)."""
+    if campaign.type is not CampaignType.EVENT:
+        return
+    await session.flush()
+    waiting = select(CampaignMember).where(CampaignMember.campaign_id == campaign.id,
+                                           CampaignMember.status == MemberStatus.WAITLISTED)
+    if campaign.capacity is not None:
+        seated = (await session.execute(select(func.count()).where(
+            CAMPAIGN_MEMBERS.c.campaign_id == campaign.id,
+            CAMPAIGN_MEMBERS.c.status.in_(SEATED)))).scalar_one()
+        free = campaign.capacity - seated
+        if free <= 0:
+            return
+        waiting = waiting.limit(free)
+    now = utcnow()
+    for member in (await session.execute(waiting.order_by(
+            CampaignMember.waitlisted_at, CampaignMember.id))).scalars():
+        member.status = MemberStatus.REGISTERED
+        member.waitlisted_at = None
+        member.updated_at = now
 
 
 async def assign_agents(*, viewer: Viewer, db: Database, campaign_id: str,

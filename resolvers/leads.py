@@ -223,9 +223,10 @@ async def convert_lead(
                     expected_close_date=opportunity.expected_close_date,
                     owner_gid=None, offering_area_gid=None, field_prefix="opportunity.",
                     default_owner_id=lead.owner_id,
+                    # The lead's campaign sourced the opportunity.
+                    source_campaign_key=lead.campaign_id,
                 )
                 lead.converted_opportunity_id = created.id
-                created.source_campaign_id = lead.campaign_id  # the lead's campaign sourced it
             lead.converted_account_id = account.id
             lead.converted_contact_id = contact.id
             lead.converted_at = utcnow()

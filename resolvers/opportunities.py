@@ -319,6 +319,7 @@ async def insert_opportunity(
     pipeline_gid: str | None, probability: int | None, expected_close_date: date | None,
     owner_gid: str | None, offering_area_gid: str | None, field_prefix: str = "",
     default_owner_id: int | None = None, source_campaign_gid: str | None = None,
+    source_campaign_key: int | None = None,
 ) -> tuple[Opportunity, EventRecord]:
     """A new opportunity in its first phase, with its history and event; raises the
     collected userErrors. Used by createOpportunity and by convertLead. Without
@@ -348,7 +349,7 @@ async def insert_opportunity(
     values["offering_area_id"] = await _offering_area(session, checks, field("offeringAreaId"),
                                                       offering_area_gid)
     values["source_campaign_id"] = await source_campaign(
-        session, checks, field("sourceCampaignId"), source_campaign_gid)
+        session, checks, field("sourceCampaignId"), source_campaign_gid) or source_campaign_key
     owner_id = checks.global_id(field("ownerId"), owner_gid, "User") if owner_gid else \
         default_owner_id or viewer.user_id
     if owner_id is not None and owner_gid is not None:

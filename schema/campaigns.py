@@ -17,6 +17,7 @@ from loaders.campaigns import (
     MemberCountByCampaignLoader,
     MembersByCampaignLoader,
 )
+from loaders.errors import BadUserInput
 from loaders.ids import decode_id, encode_id
 from loaders.query import PageArgs
 from loaders.target_groups import TargetGroupByIdLoader
@@ -78,8 +79,8 @@ class CampaignStats:
     members_by_status: list[StatusCount]
     member_count: int
     response_count: int = strawberry.field(
-        description="Members who responded (EVENT: registered or declined; EMAIL: opened; "
-        "CALL: reached; PROJECT: responded).")
+        description="Members who responded (EVENT: registered, waitlisted, attended, no-show "
+        "or declined; EMAIL: opened; CALL: reached; PROJECT: responded).")
     response_rate: float | None = strawberry.field(description="responses / members.")
     sourced_opportunity_count: int
     sourced_opportunity_amount: Decimal
@@ -402,8 +403,12 @@ class CampaignMutations:
                                            input: AddTargetGroupToCampaignInput
                                            ) -> AddCampaignMembersPayload:
         viewer = viewer_of(info)
-        group = await info.context.loaders.get(TargetGroupByIdLoader).load(
-            decode_id(input.target_group_id, "TargetGroup"))
+        try:
+            key = decode_id(input.target_group_id, "TargetGroup")
+        except BadUserInput:
+            key = None  # the resolver names the field in its userErrors
+        group = await info.context.loaders.get(TargetGroupByIdLoader).load(key) \
+            if key is not None else None
         saved = filter_from_json(info, group.filter, group.kind) if group else None
         return _added(await resolve.add_target_group(
             viewer=viewer, db=info.context.db, campaign_id=input.campaign_id,
