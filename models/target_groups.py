@@ -33,7 +33,7 @@ class TargetGroup(Versioned, Base):
     description: Mapped[str | None] = mapped_column(Text)
     # An AccountFilter or ContactFilter (by kind) as the API takes it: GraphQL names and
     # values, so it reads back through the same input type and filter compiler.
-    filter: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    filter: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
 
 
 class TargetGroupEntry(Timestamped, Base):

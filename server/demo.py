@@ -27,6 +27,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from loaders.ids import encode_id
 from models.accounts import Account, AccountShare, AccountType, Contact
 from models.activities import (
     Activity,
@@ -37,6 +38,7 @@ from models.activities import (
 )
 from models.base import Base
 from models.billing import Invoice, InvoiceLine, InvoiceStatus
+from models.campaigns import Campaign, CampaignMember, CampaignStatus, CampaignType, MemberStatus
 from models.db import Database
 from models.leads import Lead
 from models.opportunities import (
@@ -48,6 +50,7 @@ from models.opportunities import (
     Pipeline,
     PipelineKind,
 )
+from models.planning import Budget, Forecast, ForecastKind
 from models.pricing import (
     AccountPriceBook,
     OfferingArea,
@@ -55,6 +58,12 @@ from models.pricing import (
     PriceBookEntry,
     PriceSource,
     Product,
+)
+from models.target_groups import (
+    TargetGroup,
+    TargetGroupEntry,
+    TargetGroupKind,
+    TargetGroupVisibility,
 )
 from models.users import PartnerOrg, Role, Team, User
 from resolvers.billing import PAYMENT_DAYS, line_total
@@ -592,6 +601,17 @@ class DemoRows:
     account_price_books: list[dict[str, Any]] = field(default_factory=list)
     invoices: list[dict[str, Any]] = field(default_factory=list)
     invoice_lines: list[dict[str, Any]] = field(default_factory=list)
+    budgets: list[dict[str, Any]] = field(default_factory=list)
+    forecasts: list[dict[str, Any]] = field(default_factory=list)
+    campaigns: list[dict[str, Any]] = field(default_factory=list)
+    campaign_members: list[dict[str, Any]] = field(default_factory=list)
+    # The campaign that brought an opportunity or a lead, by its id. Campaigns came after
+    # the opportunities and leads were generated, whose rows stay as they were: seed_demo
+    # writes these into them as it inserts them.
+    opportunity_sources: dict[int, int] = field(default_factory=dict)
+    lead_campaigns: dict[int, int] = field(default_factory=dict)
+    target_groups: list[dict[str, Any]] = field(default_factory=list)
+    target_group_entries: list[dict[str, Any]] = field(default_factory=list)
 
 
 def _moment(rng: random.Random, after: datetime, before: datetime) -> datetime:
@@ -2280,6 +2300,997 @@ def _build_invoices(rng: random.Random, rows: DemoRows) -> None:
             )
 
 
+# Account plans: budgets and forecasts per month for the two calendar years around the
+# base date, for every account with invoices, in EUR.
+PLAN_START = date(BASE_DATE.year - 1, 1, 1)
+PLAN_MONTHS = 24
+# An account is planned in the offering areas it buys most: at most this many, each
+# worth at least this share of the first (billed, and half its won and open deals).
+_PLAN_AREAS = 3
+_PLAN_AREA_SHARE = Decimal("0.3")
+# Project areas bill less over the holidays and are budgeted so; subscriptions are even.
+_PROJECT_SEASON = {1: 0.9, 7: 0.6, 8: 0.85, 12: 0.75}
+# ROLLING forecasts are submitted in the two weeks before each quarter for the six months
+# from its first; now and then again mid-quarter, for the quarter's last two months.
+_ROLLING_MONTHS = 6
+_MID_QUARTER_CHANCE = 0.2
+# FIXED forecasts for the base date's year were set late the year before; some owners
+# changed theirs in June for the months still to come.
+_FIXED_REVISION_CHANCE = 0.15
+_FIXED_REVISED_IN = date(BASE_DATE.year, 6, 1)
+_BILLED = (InvoiceStatus.SENT, InvoiceStatus.PAID)  # what an account plan counts as billed
+_BASE_MONTH = date(BASE_DATE.year, BASE_DATE.month, 1)  # the first with nothing billed yet
+
+
+def _to_step(value: float, step: int) -> Decimal:
+    """A non-negative amount rounded to a multiple of step, with two decimals."""
+    return Decimal(max(round(value / step), 0) * step).quantize(_CENT)
+
+
+def _utc(day: date, hour: int = 0) -> datetime:
+    return datetime.combine(day, time(hour), tzinfo=UTC)
+
+
+@dataclass
+class _Planned:
+    """What one account bought, per offering area, as its plans are drawn up from it."""
+
+    billed: dict[int, dict[date, Decimal]] = field(default_factory=dict)  # by area, month
+    dealt: dict[int, Decimal] = field(default_factory=dict)  # won and open deals, by area
+
+    def areas(self) -> list[int]:
+        scores = {
+            area: sum(self.billed.get(area, {}).values(), Decimal(0))
+            + self.dealt.get(area, Decimal(0)) / 2
+            for area in set(self.billed) | set(self.dealt)
+        }
+        ranked = sorted((a for a in scores if scores[a] > 0), key=lambda a: (-scores[a], a))
+        top = scores[ranked[0]]
+        return [area for area in ranked[:_PLAN_AREAS] if scores[area] >= top * _PLAN_AREA_SHARE]
+
+
+@dataclass(frozen=True)
+class _AreaPlan:
+    """One account's plan in one offering area, as its forecasts are drawn up."""
+
+    account_id: int
+    area_id: int
+    owner_id: int
+    imported: datetime  # when the account came into the CRM, with its plans so far
+    billed: dict[date, Decimal]  # by month
+    run_rate: float  # billed a month lately: what the months ahead are expected to bring
+    budget: dict[date, Decimal]  # by month
+
+    def figure(self, rng: random.Random, month: date, ahead: int) -> Decimal:
+        """A forecast made `ahead` months before the month: between the budget and what
+        was (or is expected to be) billed, the nearer the month the closer to the latter."""
+        expected = float(self.billed.get(month, 0)) if month < _BASE_MONTH else self.run_rate
+        weight = max(0.75 - 0.1 * ahead, 0.2)
+        value = weight * expected + (1 - weight) * float(self.budget[month])
+        return _to_step(value * rng.gauss(1, 0.05 + 0.02 * min(ahead, 6)), 10)
+
+    def forecast(
+        self, month: date, amount: Decimal, kind: ForecastKind, submitted: datetime
+    ) -> dict[str, Any]:
+        created = max(submitted, self.imported)
+        return {
+            "account_id": self.account_id,
+            "offering_area_id": self.area_id,
+            "period": month,
+            "amount": amount,
+            "currency": CURRENCY,
+            "kind": kind,
+            "submitted_by_id": self.owner_id,
+            "submitted_at": submitted,
+            "created_at": created,
+            "updated_at": created,
+            "version": 1,
+        }
+
+
+def _build_plans(rng: random.Random, rows: DemoRows) -> None:
+    """Budgets and FIXED and ROLLING forecasts, month by month, for every account with
+    invoices in the offering areas it buys most. Budgets follow what the account was
+    billed; forecasts sit between the budget and what was, or is now expected to be,
+    billed, the nearer the month the closer to the latter. Figures from before the
+    account came into the CRM came with it, as its invoices did: created then, submitted
+    when they were."""
+    months = [_months_after(PLAN_START, n) for n in range(PLAN_MONTHS)]
+    area_codes = {area["id"]: area["code"] for area in rows.offering_areas}
+    area_of = {product["id"]: product["offering_area_id"] for product in rows.products}
+    invoices = {invoice["id"]: invoice for invoice in rows.invoices}
+    planned = {invoice["account_id"]: _Planned() for invoice in rows.invoices}
+    for line in rows.invoice_lines:
+        invoice = invoices[line["invoice_id"]]
+        if line["product_id"] is None or invoice["status"] not in _BILLED:
+            continue
+        per_month = planned[invoice["account_id"]].billed.setdefault(
+            area_of[line["product_id"]], {}
+        )
+        month = _months_after(invoice["invoice_date"], 0)
+        per_month[month] = per_month.get(month, Decimal(0)) + line["line_total"]
+    not_lost = {p["id"] for p in rows.phases if p["outcome"] is not PhaseOutcome.LOST}
+    for deal in rows.opportunities:
+        plan = planned.get(deal["account_id"])
+        if plan is not None and deal["phase_id"] in not_lost:
+            area = deal["offering_area_id"]
+            plan.dealt[area] = plan.dealt.get(area, Decimal(0)) + deal["amount"]
+
+    accounts = {account["id"]: account for account in rows.accounts}
+    this_year = BASE_DATE.year
+    fixed, rolling = ForecastKind.FIXED, ForecastKind.ROLLING
+    budgets: list[dict[str, Any]] = []
+    forecasts: list[dict[str, Any]] = []
+    for account_id, plan in sorted(planned.items()):
+        account = accounts[account_id]
+        owner = account["owner_id"]
+        imported = account["created_at"] + timedelta(minutes=rng.randint(10, 240))
+        # Budgets are set for a year in its November and December before.
+        budget_set = {
+            year: max(
+                _moment(rng, _utc(date(year - 1, 11, 15), 8), _utc(date(year - 1, 12, 15), 17)),
+                imported,
+            )
+            for year in (this_year - 1, this_year)
+        }
+        fixed_at = _moment(
+            rng, _utc(date(this_year - 1, 11, 20), 8), _utc(date(this_year - 1, 12, 19), 17)
+        )
+        revised_at = None
+        if rng.random() < _FIXED_REVISION_CHANCE:
+            revised_at = _moment(
+                rng, _utc(_FIXED_REVISED_IN, 8), _utc(_FIXED_REVISED_IN + timedelta(days=19), 17)
+            )
+            if revised_at < imported:
+                revised_at = None
+        # ROLLING submissions: (when, first month, months covered).
+        submissions = []
+        for quarter in months[::3]:
+            submitted = _moment(
+                rng, _utc(quarter) - timedelta(days=14), _utc(quarter) - timedelta(hours=1)
+            )
+            submissions.append((submitted, quarter, _ROLLING_MONTHS))
+            second = _months_after(quarter, 1)
+            if rng.random() < _MID_QUARTER_CHANCE:
+                again = _moment(rng, _utc(second, 7), _utc(second + timedelta(days=19), 17))
+                if again <= BASE_DATE:
+                    submissions.append((again, second, 2))
+        for area_id in plan.areas():
+            per_month = plan.billed.get(area_id, {})
+            # A year's budget a month is what the area billed a month that year (so far,
+            # in the base date's), give or take; never billed, a share of its deals.
+            rates: dict[int, float] = {}
+            for year in (this_year - 1, this_year):
+                billed_months = [m for m in months if m.year == year and m < _BASE_MONTH]
+                if per_month:
+                    billed = sum((per_month.get(m, Decimal(0)) for m in billed_months), Decimal(0))
+                    rates[year] = float(billed) / len(billed_months)
+                else:
+                    rates[year] = float(plan.dealt[area_id]) / 2 / PLAN_MONTHS
+            levels = {year: rate * rng.uniform(0.9, 1.3) for year, rate in rates.items()}
+            recent = [
+                per_month.get(_months_after(_BASE_MONTH, -n), Decimal(0)) for n in range(1, 7)
+            ]
+            run_rate = float(sum(recent, Decimal(0))) / 6 or rates[this_year]
+            seasonal = area_codes[area_id] in _PROJECT_AREAS
+            budget: dict[date, Decimal] = {}
+            for month in months:
+                factor = _PROJECT_SEASON.get(month.month, 1.0) if seasonal else 1.0
+                budget[month] = max(_to_step(levels[month.year] * factor, 100), Decimal(100))
+                created = budget_set[month.year]
+                budgets.append(
+                    {
+                        "account_id": account_id,
+                        "offering_area_id": area_id,
+                        "period": month,
+                        "amount": budget[month],
+                        "currency": CURRENCY,
+                        "created_at": created,
+                        "updated_at": created,
+                        "version": 1,
+                    }
+                )
+
+            area = _AreaPlan(account_id, area_id, owner, imported, per_month, run_rate, budget)
+            for ahead, month in enumerate(m for m in months if m.year == this_year):
+                row = area.forecast(month, area.figure(rng, month, ahead), fixed, fixed_at)
+                if revised_at is not None and month > revised_at.date():
+                    # Changed in place, as a FIXED figure is until its month begins.
+                    row.update(
+                        amount=area.figure(rng, month, month.month - revised_at.month - 1),
+                        submitted_at=revised_at,
+                        updated_at=revised_at,
+                        version=2,
+                    )
+                forecasts.append(row)
+            for submitted, first, count in submissions:
+                for ahead in range(count):
+                    month = _months_after(first, ahead)
+                    if month > months[-1]:
+                        break
+                    amount = area.figure(rng, month, ahead)
+                    forecasts.append(area.forecast(month, amount, rolling, submitted))
+
+    # Ids in order of creation, as a live database would have handed them out.
+    budgets.sort(
+        key=lambda b: (b["created_at"], b["account_id"], b["offering_area_id"], b["period"])
+    )
+    rows.budgets.extend({"id": n, **row} for n, row in enumerate(budgets, start=1))
+    forecasts.sort(
+        key=lambda f: (
+            f["created_at"],
+            f["submitted_at"],
+            f["account_id"],
+            f["offering_area_id"],
+            f["period"],
+            f["kind"].value,
+        )
+    )
+    rows.forecasts.extend({"id": n, **row} for n, row in enumerate(forecasts, start=1))
+
+
+@dataclass(frozen=True)
+class _CampaignPlan:
+    """A campaign as the marketing calendar lists it."""
+
+    name: str
+    type: CampaignType
+    first_day: str
+    last_day: str
+    audience: str  # see _Audiences.since
+    owner: str  # the user's first name
+    members: int  # at most: fewer where fewer contacts fit the audience and the channel
+    budget: int  # EUR
+    description: str
+    # Events: place | the place's time zone | local start | capacity.
+    event: str = ""
+    cancelled_on: str = ""
+
+
+_CAMPAIGNS = (
+    _CampaignPlan(
+        "Year-End Newsletter 2025", CampaignType.EMAIL, "2025-12-02", "2025-12-19", "all",
+        "Ada", 300, 2500, "The year's product news and the holiday support hours.",
+    ),
+    _CampaignPlan(
+        "Year-End Customer Webinar 2025", CampaignType.EVENT, "2025-12-10", "2025-12-10", "all",
+        "Ada", 150, 3500, "Live boards and forecasts: what came in 2025, what comes in 2026.",
+        "Online | Europe/Helsinki | 10:00 | 100",
+    ),
+    _CampaignPlan(
+        "New Year Newsletter 2026", CampaignType.EMAIL, "2026-01-13", "2026-01-30", "all",
+        "Ada", 300, 2500, "The 2026 roadmap and the new price books.",
+    ),
+    _CampaignPlan(
+        "Customer Advisory Board 2026", CampaignType.PROJECT, "2026-02-02", "2026-12-18",
+        "advisory", "Ada", 30, 18000,
+        "Quarterly sessions with customer executives on the product roadmap.",
+    ),
+    _CampaignPlan(
+        "Renewal Calls Q1 2026", CampaignType.CALL, "2026-02-16", "2026-03-27", "all",
+        "Ada", 150, 6000, "Check-in calls ahead of the spring renewals.",
+    ),
+    _CampaignPlan(
+        "Reference Customer Programme 2026", CampaignType.PROJECT, "2026-03-02", "2026-12-31",
+        "references", "Sanne", 40, 12000,
+        "Case studies, reference calls and quotes from happy customers.",
+    ),
+    _CampaignPlan(
+        "Spring Release 2026: Live Boards", CampaignType.EMAIL, "2026-03-10", "2026-03-31",
+        "all", "Ada", 300, 3000, "Launch mail for live sales-floor boards.",
+    ),
+    _CampaignPlan(
+        "Forecasting Workshop Munich 2026", CampaignType.EVENT, "2026-04-23", "2026-04-23",
+        "DACH", "Katrin", 150, 14000, "A hands-on day on pipelines and forecasts, ten seats.",
+        "Isar Conference Centre, Munich | Europe/Berlin | 09:30 | 10",
+    ),
+    _CampaignPlan(
+        "Headset Refresh Calls 2026", CampaignType.CALL, "2026-05-04", "2026-06-12",
+        "customers", "Ada", 120, 5000, "Offer the Headset Pro to customers on desk phones.",
+    ),
+    _CampaignPlan(
+        "Nordic Sales Floor Summit 2026", CampaignType.EVENT, "2026-06-04", "2026-06-04",
+        "Nordics", "Mikko", 150, 45000, "Sales leaders on running a sales floor by the numbers.",
+        "Waterfront Congress Centre, Stockholm | Europe/Stockholm | 09:00 | 60",
+    ),
+    _CampaignPlan(
+        "Forecasting Webinar Invitation", CampaignType.EMAIL, "2026-06-15", "2026-07-03", "all",
+        "Ada", 300, 2500, "Invitation to the summer webinar on rolling forecasts.",
+    ),
+    _CampaignPlan(
+        "Partner Kick-off Amsterdam 2026", CampaignType.EVENT, "2026-09-10", "2026-09-11",
+        "partners", "Sanne", 150, 52000, "Two days with resellers: roadmap, pricing, training.",
+        "Harbour Hall, Amsterdam | Europe/Amsterdam | 13:00 | 80",
+    ),
+    _CampaignPlan(
+        "Marketing Automation Launch", CampaignType.EMAIL, "2026-09-22", "2026-10-16", "all",
+        "Ada", 300, 4500, "Three mails introducing Marketing Automation.",
+    ),
+    _CampaignPlan(
+        "Win-back Calls 2026", CampaignType.CALL, "2026-10-05", "2026-11-27", "win-back",
+        "Katrin", 120, 8000, "Call the accounts of lost deals: what changed since?",
+    ),
+    _CampaignPlan(
+        "Customer Day Vienna 2026", CampaignType.EVENT, "2026-10-08", "2026-10-08", "DACH",
+        "Katrin", 120, 30000, "Customer day for Austria.",
+        "Ringstrasse Forum, Vienna | Europe/Vienna | 09:30 | 60", cancelled_on="2026-09-14",
+    ),
+    _CampaignPlan(
+        "Year-End Offer 2026", CampaignType.EMAIL, "2026-10-26", "2026-11-20", "all", "Ada",
+        300, 3500, "Year-end prices on licences and training days.",
+    ),
+    _CampaignPlan(
+        "Winter Customer Evening Helsinki 2026", CampaignType.EVENT, "2026-12-03", "2026-12-03",
+        "Nordics", "Mikko", 150, 24000, "Dinner and sauna evening for Nordic customers.",
+        "Kaisaniemi Pavilion, Helsinki | Europe/Helsinki | 17:30 | 45",
+    ),
+    _CampaignPlan(
+        "Support Upgrade Calls Q1 2027", CampaignType.CALL, "2027-01-11", "2027-02-26",
+        "customers", "Sanne", 120, 7000, "Offer Premium Support before the renewals.",
+    ),
+)  # fmt: skip
+# Titles that sit on an advisory board.
+_SENIOR_TITLES = ("Chief ", "Head of ", "Sales Director")
+# How long before an event its invitations go out.
+_INVITE_DAYS = {"Online": 14}
+_INVITE_DAYS_ON_SITE = 35
+# Invitees who answer, and of those who register; registrants who cancel later; those
+# who come.
+_EVENT_ANSWER, _EVENT_REGISTER, _EVENT_CANCEL, _EVENT_ATTEND = 0.6, 0.75, 0.08, 0.85
+# Email: bounced, unsubscribed, opened (cumulative chances).
+_EMAIL_OUTCOMES = ((0.03, MemberStatus.BOUNCED), (0.07, MemberStatus.UNSUBSCRIBED),
+                   (0.47, MemberStatus.OPENED))  # fmt: skip
+_CALL_OUTCOMES = (MemberStatus.REACHED, MemberStatus.NOT_REACHED, MemberStatus.CALLED)
+_CALL_OUTCOME_WEIGHTS = (50, 30, 20)
+_MEMBER_NOTES = {
+    MemberStatus.DECLINED: ("Travelling that week.", "Sends a colleague instead.", None),
+    MemberStatus.NO_SHOW: ("Cancelled on the day.", None),
+    MemberStatus.REACHED: (
+        "Interested: book a demo.",
+        "Happy as things are.",
+        "Asked for an offer.",
+        "Renewal is in next year's budget.",
+    ),
+    MemberStatus.NOT_REACHED: ("Left a voicemail.", "Number no longer in use.", None),
+    MemberStatus.UNSUBSCRIBED: ("Unsubscribed from product news.",),
+    MemberStatus.RESPONDED: (
+        "Joined the interview round.",
+        "Shared feedback on the roadmap.",
+        "Agreed to a case study.",
+    ),
+}
+# The responses that count as a campaign's touch on an account, and how long after one a
+# new deal there counts as sourced by the campaign.
+_TOUCHES = {
+    MemberStatus.ATTENDED,
+    MemberStatus.OPENED,
+    MemberStatus.REACHED,
+    MemberStatus.RESPONDED,
+}
+_SOURCED_WITHIN = timedelta(days=90)
+SOURCED_OPPORTUNITY_COUNT = 60  # besides those opened by leads from campaigns
+CAMPAIGN_LEAD_COUNT = 40
+# Lead sources a campaign of each type explains, and how long after it leads still come.
+_LEAD_SOURCE_TYPES = {
+    "Trade show": (CampaignType.EVENT,),
+    "Webinar": (CampaignType.EVENT, CampaignType.EMAIL),
+    "Web form": (CampaignType.EMAIL,),
+    "Cold call": (CampaignType.CALL,),
+}
+_LEADS_WITHIN = timedelta(days=21)
+
+
+def _cents(value: float) -> Decimal:
+    return (Decimal(round(value * 100)) / 100).quantize(_CENT)
+
+
+def _share_of(start: datetime, end: datetime, share: float) -> datetime:
+    """The moment a share of the way from start to end, to the second."""
+    return start + timedelta(seconds=int((end - start).total_seconds() * share))
+
+
+class _Audiences:
+    """Who a campaign may reach: contacts of accounts other than competitors, not
+    archived, in the audience and open to the channel, and in the CRM by then."""
+
+    def __init__(self, rows: DemoRows) -> None:
+        self.contacts = rows.contacts
+        self.accounts = {account["id"]: account for account in rows.accounts}
+        teams = {team["id"]: team["name"] for team in rows.teams}
+        self.team_of_user = {user["id"]: teams.get(user["team_id"]) for user in rows.users}
+        self.shared = {share["account_id"] for share in rows.account_shares}
+        outcomes = {phase["id"]: phase["outcome"] for phase in rows.phases}
+        self.first_closed: dict[tuple[PhaseOutcome, int], datetime] = {}
+        for deal in rows.opportunities:
+            if deal["closed_at"] is not None:
+                key = (outcomes[deal["phase_id"]], deal["account_id"])
+                self.first_closed[key] = min(
+                    self.first_closed.get(key, deal["closed_at"]), deal["closed_at"]
+                )
+
+    def since(self, audience: str, contact: dict[str, Any]) -> datetime | None:
+        """From when the contact belongs to the audience; None: never."""
+        account = self.accounts[contact["account_id"]]
+        if account["type"] is AccountType.COMPETITOR:
+            return None
+        since = contact["created_at"]
+        if audience == "all":
+            return since
+        if audience in TEAM_NAMES:
+            return since if self.team_of_user[account["owner_id"]] == audience else None
+        if audience == "customers":
+            return since if account["type"] is AccountType.CUSTOMER else None
+        if audience == "advisory":
+            senior = (contact["title"] or "").startswith(_SENIOR_TITLES)
+            return since if senior and account["type"] is AccountType.CUSTOMER else None
+        if audience == "partners":
+            partner = account["type"] is AccountType.PARTNER or account["id"] in self.shared
+            return since if partner else None
+        outcome = {"references": PhaseOutcome.WON, "win-back": PhaseOutcome.LOST}[audience]
+        closed = self.first_closed.get((outcome, account["id"]))
+        return None if closed is None else max(since, closed)
+
+    def reachable(self, plan: _CampaignPlan, by: datetime) -> list[tuple[dict[str, Any], datetime]]:
+        """(contact, since when) of everyone the campaign may reach by then."""
+        found = []
+        for contact in self.contacts:
+            if plan.type is CampaignType.EMAIL and not contact["email_consent"]:
+                continue
+            if plan.type is CampaignType.CALL and not (
+                contact["phone_consent"] and contact["phone"]
+            ):
+                continue
+            account = self.accounts[contact["account_id"]]
+            if account["archived_at"] is not None and account["archived_at"] <= by:
+                continue
+            since = self.since(plan.audience, contact)
+            if since is not None and since < by:
+                found.append((contact, since))
+        return found
+
+
+def _campaign_status(plan: _CampaignPlan) -> CampaignStatus:
+    today = BASE_DATE.date()
+    if plan.cancelled_on:
+        return CampaignStatus.CANCELLED
+    if date.fromisoformat(plan.first_day) > today:
+        return CampaignStatus.PLANNED
+    if date.fromisoformat(plan.last_day) >= today:
+        return CampaignStatus.ACTIVE
+    return CampaignStatus.COMPLETED
+
+
+def _event_responses(
+    rng: random.Random,
+    members: list[dict[str, Any]],
+    capacity: int,
+    cutoff: datetime,
+    held: datetime | None,
+) -> None:
+    """Invitees answer in their own time until the cutoff; seats go in order of
+    registration, and once the event is full registrants join the waiting list. A seat
+    given back goes to the first on the list. ``held``: when the event took place."""
+    timeline: list[tuple[datetime, int, str, dict[str, Any]]] = []
+    for order, member in enumerate(members):
+        if rng.random() >= _EVENT_ANSWER:
+            continue
+        answered = _share_of(member["created_at"], cutoff, rng.betavariate(1.2, 4))
+        if rng.random() >= _EVENT_REGISTER:
+            member.update(status=MemberStatus.DECLINED, responded_at=answered, updated_at=answered)
+            continue
+        timeline.append((answered, order, "register", member))
+        if rng.random() < _EVENT_CANCEL:
+            timeline.append((_moment(rng, answered, cutoff), order, "cancel", member))
+    timeline.sort(key=lambda event: (event[0], event[1], event[2] == "cancel"))
+    seated = 0
+    waiting: list[dict[str, Any]] = []
+    for moment, _, what, member in timeline:
+        if what == "register":
+            member.update(responded_at=moment, updated_at=moment)
+            if seated < capacity:
+                member["status"] = MemberStatus.REGISTERED
+                seated += 1
+            else:
+                member.update(status=MemberStatus.WAITLISTED, waitlisted_at=moment)
+                waiting.append(member)
+            continue
+        was = member["status"]
+        member.update(
+            status=MemberStatus.DECLINED, responded_at=moment, updated_at=moment, waitlisted_at=None
+        )
+        if was is MemberStatus.WAITLISTED:
+            waiting.remove(member)
+        elif waiting:
+            moved = waiting.pop(0)
+            moved.update(status=MemberStatus.REGISTERED, waitlisted_at=None, updated_at=moment)
+        else:
+            seated -= 1
+    if held is None:
+        return
+    for member in members:
+        if member["status"] is MemberStatus.REGISTERED:
+            came = rng.random() < _EVENT_ATTEND
+            member.update(
+                status=MemberStatus.ATTENDED if came else MemberStatus.NO_SHOW,
+                updated_at=min(held + timedelta(hours=rng.randint(3, 48)), BASE_DATE),
+            )
+
+
+def _office_moment(rng: random.Random, first: date, last: date) -> datetime:
+    """A time in office hours (UTC) on a weekday from first to last; first a weekday."""
+    day = first + timedelta(days=rng.randint(0, (last - first).days))
+    while day.weekday() >= 5:
+        day -= timedelta(days=1)
+    return _during(rng, day, 8, 16)
+
+
+def _build_campaigns(rng: random.Random, rows: DemoRows) -> None:
+    """The marketing calendar's campaigns and their members, with each member's
+    response as things stood at the base date."""
+    audiences = _Audiences(rows)
+    users = {user["name"].split()[0]: user for user in rows.users}
+    reps: dict[str | None, list[int]] = {None: []}
+    for user in rows.users:
+        if user["role"] is Role.REP:
+            reps.setdefault(audiences.team_of_user[user["id"]], []).append(user["id"])
+            reps[None].append(user["id"])
+    today = BASE_DATE.date()
+    campaigns: list[tuple[dict[str, Any], list[dict[str, Any]], list[int]]] = []
+    for plan in _CAMPAIGNS:
+        first, last = date.fromisoformat(plan.first_day), date.fromisoformat(plan.last_day)
+        status = _campaign_status(plan)
+        owner = users[plan.owner]
+        place, starts_at, capacity = None, None, None
+        if plan.type is CampaignType.EVENT:
+            place, zone, local_start, seats = _words(plan.event, "|")
+            hour, minute = map(int, local_start.split(":"))
+            local = datetime.combine(first, time(hour, minute), tzinfo=ZoneInfo(zone))
+            starts_at, capacity = local.astimezone(UTC), int(seats)
+            lead = _INVITE_DAYS.get(place, _INVITE_DAYS_ON_SITE)
+            added = _utc(first - timedelta(days=lead), 9)
+        elif plan.type is CampaignType.EMAIL:
+            added = _utc(first - timedelta(days=1), 9)
+        elif plan.type is CampaignType.CALL:
+            added = min(_utc(first - timedelta(days=3), 9), BASE_DATE - timedelta(days=5))
+        else:
+            added = _utc(first, 9)
+        assert added < BASE_DATE
+        created = _moment(rng, added - timedelta(days=40), added - timedelta(days=7))
+        cancelled = None
+        if plan.cancelled_on:
+            cancelled = _during(rng, date.fromisoformat(plan.cancelled_on), 8, 16)
+        budget = Decimal(plan.budget)
+        if status is CampaignStatus.COMPLETED:
+            # The last invoices booked in the weeks after.
+            cost = _cents(plan.budget * rng.uniform(0.75, 1.12))
+            booked = min(_utc(last + timedelta(days=2), 8), BASE_DATE)
+            updated = _moment(rng, booked, min(booked + timedelta(days=18), BASE_DATE))
+        elif status is CampaignStatus.ACTIVE:
+            done = (today - first).days / ((last - first).days + 1)
+            cost = _cents(plan.budget * done * rng.uniform(0.8, 1.1))
+            updated = _moment(rng, max(created, _utc(first)), BASE_DATE)
+        elif status is CampaignStatus.CANCELLED:
+            assert cancelled is not None
+            cost, updated = _cents(plan.budget * rng.uniform(0.05, 0.2)), cancelled
+        else:
+            cost, updated = None, _moment(rng, created, BASE_DATE)
+        campaign = {
+            "name": plan.name,
+            "type": plan.type,
+            "status": status,
+            "starts_on": first,
+            "ends_on": last,
+            "currency": CURRENCY,
+            "budget": budget.quantize(_CENT),
+            "actual_cost": cost,
+            "expected_revenue": _to_step(plan.budget * rng.uniform(4, 12), 1000),
+            "owner_id": owner["id"],
+            "description": plan.description,
+            "event_place": place,
+            "event_starts_at": starts_at,
+            "capacity": capacity,
+            "created_at": created,
+            "updated_at": updated,
+            "version": 1,
+        }
+
+        # Projects take members on as they go; the others start from one list.
+        until = min(_utc(last, 17), BASE_DATE) if plan.type is CampaignType.PROJECT else added
+        reachable = audiences.reachable(plan, until)
+        chosen = sorted(
+            rng.sample(reachable, min(plan.members, len(reachable))), key=lambda c: c[0]["id"]
+        )
+        assert len(chosen) >= 20, (plan.name, len(chosen))
+        members = []
+        for index, (contact, since) in enumerate(chosen):
+            if plan.type is CampaignType.PROJECT:
+                joined = _moment(rng, max(since, _utc(first, 8)), until)
+            else:
+                joined = added + timedelta(seconds=index)
+            members.append(
+                {
+                    "contact_id": contact["id"],
+                    "status": MemberStatus.INVITED,
+                    "agent_id": None,
+                    "responded_at": None,
+                    "waitlisted_at": None,
+                    "notes": None,
+                    "created_at": joined,
+                    "updated_at": joined,
+                    "version": 1,
+                }
+            )
+
+        agents: list[int] = []
+        if plan.type is CampaignType.EVENT:
+            assert starts_at is not None
+            assert capacity is not None
+            end = min(starts_at - timedelta(hours=1), cancelled or BASE_DATE, BASE_DATE)
+            held = starts_at if status is CampaignStatus.COMPLETED else None
+            _event_responses(rng, members, capacity, end, held)
+        elif plan.type is CampaignType.EMAIL:
+            sent = _utc(first, 8)
+            for member in members:
+                member.update(status=MemberStatus.SENT, updated_at=sent)
+                roll = rng.random()
+                outcome = next((s for chance, s in _EMAIL_OUTCOMES if roll < chance), None)
+                if outcome is MemberStatus.BOUNCED:
+                    member.update(
+                        status=outcome, updated_at=sent + timedelta(minutes=rng.randint(1, 30))
+                    )
+                elif outcome is not None:
+                    at = sent + _seconds(rng.lognormvariate(-1.5, 1.2))
+                    if at <= BASE_DATE:
+                        member.update(status=outcome, updated_at=at)
+                        if outcome is MemberStatus.OPENED:
+                            member["responded_at"] = at
+        elif plan.type is CampaignType.CALL:
+            team = audiences.team_of_user[owner["id"]]
+            agents = sorted(rng.sample(reps[team], min(rng.choice((2, 3)), len(reps[team]))))
+            for member in members:
+                member["status"] = MemberStatus.TO_CALL
+            if status is not CampaignStatus.PLANNED:
+                share = (
+                    0.95
+                    if status is CampaignStatus.COMPLETED
+                    else (today - first).days / ((last - first).days + 1)
+                )
+                calls_end = min(last, today - timedelta(days=1))
+                for member in rng.sample(members, round(share * len(members))):
+                    at = _office_moment(rng, first, calls_end)
+                    outcome = rng.choices(_CALL_OUTCOMES, _CALL_OUTCOME_WEIGHTS)[0]
+                    member.update(status=outcome, updated_at=at)
+                    if outcome is MemberStatus.REACHED:
+                        member["responded_at"] = at
+        else:
+            for member in members:
+                member["status"] = MemberStatus.INVOLVED
+                start = member["created_at"] + timedelta(days=1)
+                if start < until and rng.random() < 0.6:
+                    at = _moment(rng, start, until)
+                    member.update(status=MemberStatus.RESPONDED, responded_at=at, updated_at=at)
+        for member in members:
+            notes = _MEMBER_NOTES.get(member["status"])
+            if notes and rng.random() < 0.2:
+                member["notes"] = rng.choice(notes)
+        campaigns.append((campaign, members, agents))
+
+    # Ids in order of creation, as a live database would have handed them out; call
+    # agents take the members of their campaign in turn.
+    campaigns.sort(key=lambda entry: entry[0]["created_at"])
+    members_of: list[tuple[int, dict[str, Any]]] = []
+    for campaign_id, (campaign, members, _) in enumerate(campaigns, start=1):
+        rows.campaigns.append({"id": campaign_id, **campaign})
+        members_of.extend((campaign_id, member) for member in members)
+    members_of.sort(key=lambda entry: (entry[1]["created_at"], entry[0], entry[1]["contact_id"]))
+    turns = {
+        campaign_id: itertools.cycle(agents)
+        for campaign_id, (_, _, agents) in enumerate(campaigns, start=1)
+        if agents
+    }
+    for member_id, (campaign_id, member) in enumerate(members_of, start=1):
+        if campaign_id in turns:
+            member["agent_id"] = next(turns[campaign_id])
+        rows.campaign_members.append({"id": member_id, "campaign_id": campaign_id, **member})
+
+
+def _link_campaigns(rng: random.Random, rows: DemoRows) -> None:
+    """The leads and opportunities the campaigns brought in.
+
+    Leads and opportunities were generated before there were campaigns and stay as they
+    were: the links are kept beside them, and seed_demo writes them into those rows as it
+    inserts them. A lead whose source a campaign explains (a trade-show lead and an
+    event, a web-form lead and an email) and that came in while the campaign ran, or in
+    the three weeks after, is that campaign's, and so is the deal it converted into. A
+    deal opened on an account within three months after one of its contacts attended,
+    opened, was reached or responded is sourced by that campaign."""
+    campaigns = [c for c in rows.campaigns if c["status"] is not CampaignStatus.CANCELLED]
+    by_id = {campaign["id"]: campaign for campaign in campaigns}
+
+    def window(campaign: dict[str, Any]) -> tuple[datetime, datetime]:
+        if campaign["event_starts_at"] is not None:
+            start = end = campaign["event_starts_at"]
+        else:
+            start = _utc(campaign["starts_on"])
+            end = _utc(campaign["ends_on"] + timedelta(days=1))
+        return start, end + _LEADS_WITHIN
+
+    windows = {campaign["id"]: window(campaign) for campaign in campaigns}
+    lead_candidates = []
+    for lead in rows.leads:
+        types = _LEAD_SOURCE_TYPES.get(lead["source"], ())
+        fitting = [
+            (windows[c["id"]][0], c["id"])
+            for c in campaigns
+            if c["type"] in types
+            and windows[c["id"]][0] <= lead["created_at"] <= windows[c["id"]][1]
+        ]
+        if fitting:
+            lead_candidates.append((lead, max(fitting)[1]))
+    for lead, campaign_id in sorted(
+        rng.sample(lead_candidates, min(CAMPAIGN_LEAD_COUNT, len(lead_candidates))),
+        key=lambda pair: pair[0]["id"],
+    ):
+        rows.lead_campaigns[lead["id"]] = campaign_id
+        if lead["converted_opportunity_id"] is not None:
+            rows.opportunity_sources[lead["converted_opportunity_id"]] = campaign_id
+
+    account_of = {contact["id"]: contact["account_id"] for contact in rows.contacts}
+    touches: dict[int, list[tuple[datetime, int]]] = {}
+    for member in rows.campaign_members:
+        if member["status"] not in _TOUCHES or member["campaign_id"] not in by_id:
+            continue
+        touched = member["responded_at"]
+        if member["status"] is MemberStatus.ATTENDED:
+            touched = by_id[member["campaign_id"]]["event_starts_at"]
+        touches.setdefault(account_of[member["contact_id"]], []).append(
+            (touched, member["campaign_id"])
+        )
+    deal_candidates = []
+    for deal in rows.opportunities:
+        if deal["id"] in rows.opportunity_sources:
+            continue
+        before = [
+            touch
+            for touch in touches.get(deal["account_id"], [])
+            if touch[0] < deal["created_at"] <= touch[0] + _SOURCED_WITHIN
+        ]
+        if before:
+            deal_candidates.append((deal["id"], max(before)[1]))
+    for deal_id, campaign_id in sorted(
+        rng.sample(deal_candidates, min(SOURCED_OPPORTUNITY_COUNT, len(deal_candidates)))
+    ):
+        rows.opportunity_sources[deal_id] = campaign_id
+
+
+def _countries_of(team: str) -> list[str]:
+    return [country.name for country in _COUNTRIES if country.team == team]
+
+
+def _build_target_groups(rng: random.Random, rows: DemoRows) -> None:
+    """Target groups as sales and marketing keep them: shared and personal, of accounts
+    and of contacts, by a saved filter, by hand, or by both with exclusions. A saved
+    filter is an AccountFilter or ContactFilter exactly as a client sends it, global ids
+    and all; the predicate beside it says the same in Python, to pick exclusions from
+    what the filter finds."""
+    users = {user["name"].split()[0]: user for user in rows.users}
+    accounts = {account["id"]: account for account in rows.accounts}
+    outcomes = {phase["id"]: phase["outcome"] for phase in rows.phases}
+    deals: dict[int, list[dict[str, Any]]] = {}
+    for deal in rows.opportunities:
+        deals.setdefault(deal["account_id"], []).append(deal)
+
+    def has_deal(account: dict[str, Any], outcome: PhaseOutcome) -> bool:
+        return any(outcomes[d["phase_id"]] is outcome for d in deals.get(account["id"], []))
+
+    def owned_by(first_name: str) -> list[dict[str, Any]]:
+        return [a for a in rows.accounts if a["owner_id"] == users[first_name]["id"]]
+
+    dach, nordics = _countries_of("DACH"), _countries_of("Nordics")
+    deciders = ("chief", "head of")
+    jonas = users["Jonas"]["id"]
+
+    def key_customer(account: dict[str, Any]) -> bool:
+        return (
+            account["country"] in dach
+            and account["type"] is AccountType.CUSTOMER
+            and not account["archived"]
+        )
+
+    def nordic_decider(contact: dict[str, Any]) -> bool:
+        account = accounts[contact["account_id"]]
+        title = (contact["title"] or "").lower()
+        return (
+            (title.startswith(deciders) or title == "sales director")
+            and account["country"] in nordics
+            and not account["archived"]
+        )
+
+    def to_win_back(account: dict[str, Any]) -> bool:
+        return account["owner_id"] == jonas and has_deal(account, PhaseOutcome.LOST)
+
+    nordic_contacts = [c for c in rows.contacts if accounts[c["account_id"]]["country"] in nordics]
+    daan_accounts = {a["id"] for a in owned_by("Daan")}
+    # name | kind | visibility | owner | description | filter | members | exclusions
+    groups: list[tuple[str, TargetGroupKind, TargetGroupVisibility, str, str, Any, list, list]] = [
+        (
+            "Energy accounts with large open deals",
+            TargetGroupKind.ACCOUNT,
+            TargetGroupVisibility.SHARED,
+            "Ada",
+            "Energy sector accounts with an open deal over EUR 10,000.",
+            {
+                "industry": {"eq": "Energy"},
+                "opportunities": {"some": {"amount": {"gt": "10000"}, "outcome": {"eq": "OPEN"}}},
+            },
+            [],
+            [],
+        ),
+        (
+            "DACH key customers",
+            TargetGroupKind.ACCOUNT,
+            TargetGroupVisibility.SHARED,
+            "Katrin",
+            "Active customers in Germany, Austria and Switzerland, and the prospects closest"
+            " to becoming one.",
+            {
+                "country": {"in": dach},
+                "type": {"eq": "CUSTOMER"},
+                "archived": {"eq": False},
+            },
+            rng.sample(
+                [
+                    a
+                    for a in rows.accounts
+                    if a["country"] in dach
+                    and a["type"] is AccountType.PROSPECT
+                    and not a["archived"]
+                    and has_deal(a, PhaseOutcome.OPEN)
+                ],
+                3,
+            ),
+            rng.sample([a for a in rows.accounts if key_customer(a)], 2),
+        ),
+        (
+            "Nordic decision makers",
+            TargetGroupKind.CONTACT,
+            TargetGroupVisibility.SHARED,
+            "Mikko",
+            "Executives, heads of department and sales directors at Nordic accounts.",
+            {
+                "or": [
+                    {"title": {"startsWith": "Chief"}},
+                    {"title": {"startsWith": "Head of"}},
+                    {"title": {"eq": "Sales Director"}},
+                ],
+                "account": {"country": {"in": nordics}, "archived": {"eq": False}},
+            },
+            rng.sample(
+                [
+                    c
+                    for c in nordic_contacts
+                    if c["title"] == "IT Manager" and not accounts[c["account_id"]]["archived"]
+                ],
+                3,
+            ),
+            rng.sample([c for c in rows.contacts if nordic_decider(c)], 3),
+        ),
+        (
+            "Newsletter audience",
+            TargetGroupKind.CONTACT,
+            TargetGroupVisibility.SHARED,
+            "Ada",
+            "Customers' and prospects' contacts who agreed to email.",
+            {
+                "emailConsent": {"eq": True},
+                "account": {"type": {"in": ["CUSTOMER", "PROSPECT"]}, "archived": {"eq": False}},
+            },
+            [],
+            [],
+        ),
+        (
+            "Callback list",
+            TargetGroupKind.CONTACT,
+            TargetGroupVisibility.PERSONAL,
+            "Daan",
+            "People to call back before the year ends.",
+            None,
+            rng.sample(
+                [
+                    c
+                    for c in rows.contacts
+                    if c["account_id"] in daan_accounts
+                    and c["phone_consent"]
+                    and c["phone"]
+                    and not accounts[c["account_id"]]["archived"]
+                ],
+                20,
+            ),
+            [],
+        ),
+        (
+            "My accounts to win back",
+            TargetGroupKind.ACCOUNT,
+            TargetGroupVisibility.PERSONAL,
+            "Jonas",
+            "My accounts that lost a deal, and two of Lena's I help with.",
+            {
+                "ownerId": {"eq": encode_id("User", jonas)},
+                "opportunities": {"some": {"outcome": {"eq": "LOST"}}},
+            },
+            rng.sample([a for a in owned_by("Lena") if has_deal(a, PhaseOutcome.LOST)], 2),
+            rng.sample(
+                [a for a in rows.accounts if to_win_back(a) and has_deal(a, PhaseOutcome.WON)], 1
+            ),
+        ),
+        (
+            "Northwind Partners accounts",
+            TargetGroupKind.ACCOUNT,
+            TargetGroupVisibility.SHARED,
+            "Sanne",
+            f"The accounts shared with {PARTNER_ORG_NAME}.",
+            None,
+            [accounts[share["account_id"]] for share in rows.account_shares],
+            [],
+        ),
+        (
+            "IT contacts open to calls",
+            TargetGroupKind.CONTACT,
+            TargetGroupVisibility.PERSONAL,
+            "Emma",
+            "IT managers and CIOs of the Nordic team's contacts who take calls.",
+            {
+                "title": {"in": ["IT Manager", "Chief Information Officer"]},
+                "phoneConsent": {"eq": True},
+                "owner": {"team": {"name": {"eq": "Nordics"}}},
+            },
+            [],
+            [],
+        ),
+    ]
+
+    member_key = {TargetGroupKind.ACCOUNT: "account_id", TargetGroupKind.CONTACT: "contact_id"}
+    made: list[tuple[dict[str, Any], list[dict[str, Any]]]] = []
+    for name, kind, visibility, owner, description, saved, members, excluded in groups:
+        created = _moment(rng, HISTORY_START + timedelta(days=120), BASE_DATE - timedelta(days=30))
+        entries = []
+        for record, out in [*((m, False) for m in members), *((m, True) for m in excluded)]:
+            added = _moment(rng, min(max(created, record["created_at"]), BASE_DATE), BASE_DATE)
+            entries.append(
+                {
+                    "account_id": None,
+                    "contact_id": None,
+                    member_key[kind]: record["id"],
+                    "excluded": out,
+                    "created_at": added,
+                    "updated_at": added,
+                }
+            )
+        group = {
+            "name": name,
+            "kind": kind,
+            "visibility": visibility,
+            "owner_id": users[owner]["id"],
+            "description": description,
+            "filter": saved,
+            "created_at": created,
+            "updated_at": created,
+            "version": 1,
+        }
+        made.append((group, entries))
+
+    # Ids in order of creation, as a live database would have handed them out.
+    made.sort(key=lambda pair: pair[0]["created_at"])
+    all_entries = []
+    for group_id, (group, entries) in enumerate(made, start=1):
+        rows.target_groups.append({"id": group_id, **group})
+        all_entries.extend({"target_group_id": group_id, **entry} for entry in entries)
+    all_entries.sort(
+        key=lambda e: (e["created_at"], e["target_group_id"], e["account_id"] or e["contact_id"])
+    )
+    rows.target_group_entries.extend({"id": n, **entry} for n, entry in enumerate(all_entries, 1))
+
+
 def build_demo_rows(*, timezone: str = DEFAULT_TIMEZONE) -> DemoRows:
     """The whole data set in memory: the same rows on every call.
 
@@ -2304,12 +3315,19 @@ def build_demo_rows(*, timezone: str = DEFAULT_TIMEZONE) -> DemoRows:
     _build_price_books(billing_rng, rows)
     _build_agreements(billing_rng, rows)
     _build_invoices(billing_rng, rows)
+    # Plans, campaigns and target groups likewise, each area from a generator of its own.
+    _build_plans(random.Random(f"{SEED}:plans"), rows)
+    campaign_rng = random.Random(f"{SEED}:campaigns")
+    _build_campaigns(campaign_rng, rows)
+    _link_campaigns(campaign_rng, rows)
+    _build_target_groups(random.Random(f"{SEED}:target-groups"), rows)
     return rows
 
 
 # Insert order: every foreign key points at a table earlier in the list, or at
 # activity_types, which is not in it: migration 0003 fills it with the standard types,
-# so rows there are no sign of data and the demo adds only the types missing.
+# so rows there are no sign of data and the demo adds only the types missing. Campaigns
+# go in before the opportunities and leads that name them as their source.
 _SEEDED_MODELS: tuple[type[Base], ...] = (
     PartnerOrg,
     Team,
@@ -2319,6 +3337,8 @@ _SEEDED_MODELS: tuple[type[Base], ...] = (
     Account,
     Contact,
     AccountShare,
+    Campaign,
+    CampaignMember,
     Pipeline,
     Phase,
     Opportunity,
@@ -2331,15 +3351,20 @@ _SEEDED_MODELS: tuple[type[Base], ...] = (
     AccountPriceBook,
     Invoice,
     InvoiceLine,
+    Budget,
+    Forecast,
+    TargetGroup,
+    TargetGroupEntry,
 )
 
 
 async def _insert(session: AsyncSession, model: type[Base], rows: list[dict[str, Any]]) -> None:
-    # A bulk INSERT leaves NULL values out of each row by default, which splits the
-    # batch wherever rows differ in what is NULL (a creation's from phase, an open
-    # deal's close): thousands of single-row statements. Every demo value is explicit,
-    # so send the NULLs and keep one executemany per table.
-    await session.execute(insert(model).execution_options(render_nulls=True), rows)
+    # Into the table, past the ORM: its bulk INSERT would set every version to 1 (a
+    # FIXED forecast changed since is at 2), and would leave NULL values out of each
+    # row, which splits the batch wherever rows differ in what is NULL: thousands of
+    # single-row statements. Every demo value is explicit: one executemany per table.
+    if rows:
+        await session.execute(insert(model.__table__), rows)
 
 
 async def _activity_type_ids(session: AsyncSession, types: list[dict[str, Any]]) -> dict[int, int]:
@@ -2396,11 +3421,25 @@ async def seed_demo(db: Database, *, timezone: str = DEFAULT_TIMEZONE) -> bool:
         await _insert(session, Account, rows.accounts)
         await _insert(session, Contact, rows.contacts)
         await _insert(session, AccountShare, rows.account_shares)
+        await _insert(session, Campaign, rows.campaigns)
+        await _insert(session, CampaignMember, rows.campaign_members)
         await _insert(session, Pipeline, rows.pipelines)
         await _insert(session, Phase, rows.phases)
-        await _insert(session, Opportunity, rows.opportunities)
+        # The campaigns' links, kept apart from the rows they belong in (see DemoRows).
+        await _insert(
+            session,
+            Opportunity,
+            [
+                {**row, "source_campaign_id": rows.opportunity_sources.get(row["id"])}
+                for row in rows.opportunities
+            ],
+        )
         await _insert(session, PhaseChange, rows.phase_changes)
-        await _insert(session, Lead, rows.leads)
+        await _insert(
+            session,
+            Lead,
+            [{**row, "campaign_id": rows.lead_campaigns.get(row["id"])} for row in rows.leads],
+        )
         type_ids = await _activity_type_ids(session, rows.activity_types)
         await _insert(
             session,
@@ -2422,6 +3461,21 @@ async def seed_demo(db: Database, *, timezone: str = DEFAULT_TIMEZONE) -> bool:
         await _insert(session, AccountPriceBook, rows.account_price_books)
         await _insert(session, Invoice, rows.invoices)
         await _insert(session, InvoiceLine, rows.invoice_lines)
+        await _insert(session, Budget, rows.budgets)
+        await _insert(session, Forecast, rows.forecasts)
+        # A group without a saved filter has SQL NULL there, not the JSON null a None
+        # would be written as: the column is left out of those groups' insert.
+        await _insert(session, TargetGroup, [g for g in rows.target_groups if g["filter"]])
+        await _insert(
+            session,
+            TargetGroup,
+            [
+                {key: value for key, value in group.items() if key != "filter"}
+                for group in rows.target_groups
+                if not group["filter"]
+            ],
+        )
+        await _insert(session, TargetGroupEntry, rows.target_group_entries)
         if db.dialect == "postgresql":
             # Explicit ids leave the SERIAL sequences at 1: move them past the demo rows,
             # or the next ordinary insert would collide with id 1.

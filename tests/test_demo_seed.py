@@ -13,14 +13,19 @@ import random
 import re
 from collections import Counter, defaultdict
 from collections.abc import AsyncIterator, Iterator
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
+import httpx
 import pytest
+from graphql import Undefined
+from graphql.utilities import coerce_input_value, validate_input_value
 from sqlalchemy import and_, delete, func, select, update
 
+from loaders.ids import encode_id
 from models.accounts import Account, AccountShare, AccountType, Contact
 from models.activities import (
     Activity,
@@ -30,6 +35,13 @@ from models.activities import (
     TargetMetric,
 )
 from models.billing import Invoice, InvoiceLine, InvoiceStatus
+from models.campaigns import (
+    Campaign,
+    CampaignMember,
+    CampaignStatus,
+    CampaignType,
+    MemberStatus,
+)
 from models.db import Database
 from models.leads import Lead
 from models.opportunities import (
@@ -41,6 +53,7 @@ from models.opportunities import (
     Pipeline,
     PipelineKind,
 )
+from models.planning import Budget, Forecast, ForecastKind
 from models.pricing import (
     AccountPriceBook,
     OfferingArea,
@@ -49,11 +62,23 @@ from models.pricing import (
     PriceSource,
     Product,
 )
+from models.target_groups import (
+    TargetGroup,
+    TargetGroupEntry,
+    TargetGroupKind,
+    TargetGroupVisibility,
+)
 from models.users import PartnerOrg, Role, Team, User
 from resolvers.pricing import PriceError, PriceRequest, resolve_prices
+from resolvers.users import find_user_id_by_email
 from resolvers.weeks import monday_of, week_of
+from schema.root import build_schema
+from server.app import create_app
 from server.demo import BASE_DATE, DEMO_EMAILS, HISTORY_START, build_demo_rows, seed_demo
+from server.settings import Settings
+from tests.conftest import TEST_SECRET
 from tests.databases import BACKENDS, scratch_database
+from tests.graphql_client import GraphQLClient
 
 DEMO_TEST_DATABASE = "crmgraph_demo_test"
 SEEDED_MODELS = (
@@ -65,6 +90,8 @@ SEEDED_MODELS = (
     Account,
     Contact,
     AccountShare,
+    Campaign,
+    CampaignMember,
     Pipeline,
     Phase,
     Opportunity,
@@ -77,10 +104,15 @@ SEEDED_MODELS = (
     AccountPriceBook,
     Invoice,
     InvoiceLine,
+    Budget,
+    Forecast,
+    TargetGroup,
+    TargetGroupEntry,
 )
 SEEDED_TABLES = tuple(model.__tablename__ for model in SEEDED_MODELS)
 # Every seeded table but those whose counts follow from generated histories:
-# phase_changes, activities, and the price book entries, agreements and invoices.
+# phase_changes, activities, the price book entries, agreements and invoices, the plans,
+# the campaigns' members and the target groups' entries.
 EXPECTED_COUNTS = {
     "partner_orgs": 1,
     "teams": 3,
@@ -99,6 +131,8 @@ EXPECTED_COUNTS = {
     "activity_targets": 7 * 60 * 2 + 3 * 60,
     # The standard book, and nine customer books.
     "price_books": 10,
+    "campaigns": 18,
+    "target_groups": 8,
 }
 EMPTY = dict.fromkeys(SEEDED_TABLES, 0)
 PIPELINE_PHASES = {
@@ -186,6 +220,13 @@ async def test_seed_demo_fills_an_empty_database_once(seed_db: Database) -> None
     assert 70 <= counts["account_price_books"] <= 130
     assert 1_500 <= counts["invoices"] <= 3_000
     assert counts["invoices"] <= counts["invoice_lines"] <= 4 * counts["invoices"]
+    # Two years of months for one to three areas of each of about 130 accounts.
+    assert counts["budgets"] % 24 == 0
+    assert 24 * 150 <= counts["budgets"] <= 24 * 300
+    # A FIXED figure per month of one year, and about two ROLLING versions per month.
+    assert counts["budgets"] * 1.5 <= counts["forecasts"] <= counts["budgets"] * 3.5
+    assert 1_000 <= counts["campaign_members"] <= 3_000
+    assert 30 <= counts["target_group_entries"] <= 150
 
     assert await seed_demo(seed_db) is False
     assert await _counts(seed_db) == counts
@@ -453,6 +494,44 @@ async def test_seed_demo_leaves_ids_to_the_database(seed_db: Database) -> None:
         )
         session.add(line)
         await session.flush()
+        campaign = Campaign(
+            name="Iberia Launch",
+            type=CampaignType.CALL,
+            status=CampaignStatus.PLANNED,
+            currency="EUR",
+            owner_id=user.id,
+        )
+        group = TargetGroup(
+            name="Iberia prospects",
+            kind=TargetGroupKind.ACCOUNT,
+            visibility=TargetGroupVisibility.PERSONAL,
+            owner_id=user.id,
+        )
+        budget = Budget(
+            account_id=account.id,
+            offering_area_id=area.id,
+            period=date(2027, 1, 1),
+            amount=Decimal("100.00"),
+            currency="EUR",
+        )
+        forecast = Forecast(
+            account_id=account.id,
+            offering_area_id=area.id,
+            period=date(2027, 1, 1),
+            amount=Decimal("100.00"),
+            currency="EUR",
+            kind=ForecastKind.ROLLING,
+            submitted_by_id=user.id,
+            submitted_at=now,
+        )
+        session.add_all([campaign, group, budget, forecast])
+        await session.flush()
+        member = CampaignMember(
+            campaign_id=campaign.id, contact_id=contact.id, status=MemberStatus.TO_CALL
+        )
+        group_entry = TargetGroupEntry(target_group_id=group.id, account_id=account.id)
+        session.add_all([member, group_entry])
+        await session.flush()
         rows = (
             org,
             team,
@@ -475,6 +554,12 @@ async def test_seed_demo_leaves_ids_to_the_database(seed_db: Database) -> None:
             agreement,
             invoice,
             line,
+            campaign,
+            member,
+            budget,
+            forecast,
+            group,
+            group_entry,
         )
         new_ids = {row.__tablename__: row.id for row in rows}
 
@@ -558,7 +643,6 @@ async def test_seed_demo_opportunities(seed_db: Database) -> None:
         assert o.currency == "EUR"
         assert o.offering_area_id in areas
         assert o.name.startswith(f"{account.name.rsplit(' ', 1)[0]} {DASH} ")
-        assert o.source_campaign_id is None
         assert o.version == 1
         assert phase.pipeline_id == o.pipeline_id
         assert o.probability == phase.probability
@@ -654,7 +738,6 @@ async def test_seed_demo_leads(seed_db: Database) -> None:
         assert all((lead.company, lead.first_name, lead.last_name, lead.title))
         assert lead.email.endswith(".example")
         assert lead.phone.startswith("+")
-        assert lead.campaign_id is None
         assert lead.version == 1
         assert HISTORY_START <= lead.created_at <= lead.phase_entered_at <= BASE_DATE
         assert lead.phase_entered_at.tzinfo is not None
@@ -1200,6 +1283,442 @@ async def test_seed_demo_invoice_prices_follow_price_resolution(seed_db: Databas
     assert tiers_above_one > 0, "no sampled line reached a volume tier"
 
 
+PLAN_MONTHS = [date(2025 + n // 12, n % 12 + 1, 1) for n in range(24)]
+# Statuses per campaign type, and those that are a member's response.
+MEMBER_STATUSES = {
+    CampaignType.EVENT: {
+        MemberStatus.INVITED,
+        MemberStatus.REGISTERED,
+        MemberStatus.WAITLISTED,
+        MemberStatus.ATTENDED,
+        MemberStatus.NO_SHOW,
+        MemberStatus.DECLINED,
+    },
+    CampaignType.CALL: {
+        MemberStatus.TO_CALL,
+        MemberStatus.CALLED,
+        MemberStatus.REACHED,
+        MemberStatus.NOT_REACHED,
+    },
+    CampaignType.EMAIL: {
+        MemberStatus.SENT,
+        MemberStatus.OPENED,
+        MemberStatus.BOUNCED,
+        MemberStatus.UNSUBSCRIBED,
+    },
+    CampaignType.PROJECT: {MemberStatus.INVOLVED, MemberStatus.RESPONDED},
+}
+RESPONSES = {
+    MemberStatus.REGISTERED,
+    MemberStatus.WAITLISTED,
+    MemberStatus.ATTENDED,
+    MemberStatus.NO_SHOW,
+    MemberStatus.DECLINED,
+    MemberStatus.OPENED,
+    MemberStatus.REACHED,
+    MemberStatus.RESPONDED,
+}
+SEATED = {MemberStatus.REGISTERED, MemberStatus.ATTENDED, MemberStatus.NO_SHOW}
+# A response that makes a deal on the member's account count as sourced by the campaign.
+TOUCHES = {
+    MemberStatus.ATTENDED,
+    MemberStatus.OPENED,
+    MemberStatus.REACHED,
+    MemberStatus.RESPONDED,
+}
+LEAD_SOURCE_TYPES = {
+    "Trade show": {CampaignType.EVENT},
+    "Webinar": {CampaignType.EVENT, CampaignType.EMAIL},
+    "Web form": {CampaignType.EMAIL},
+    "Cold call": {CampaignType.CALL},
+}
+
+
+def _month_start(day: date) -> datetime:
+    return datetime(day.year, day.month, 1, tzinfo=UTC)
+
+
+async def test_seed_demo_budgets(seed_db: Database) -> None:
+    await seed_demo(seed_db)
+    async with seed_db.read() as connection:
+        budgets = (await connection.execute(select(Budget))).all()
+        accounts = {row.id: row for row in (await connection.execute(select(Account))).all()}
+        invoiced = set((await connection.execute(select(Invoice.account_id))).scalars())
+        billed_lines = (
+            await connection.execute(
+                select(
+                    Invoice.account_id,
+                    Product.offering_area_id,
+                    Invoice.invoice_date,
+                    InvoiceLine.line_total,
+                )
+                .join(Invoice, Invoice.id == InvoiceLine.invoice_id)
+                .join(Product, Product.id == InvoiceLine.product_id)
+                .where(Invoice.status.in_((InvoiceStatus.SENT, InvoiceStatus.PAID)))
+            )
+        ).all()
+
+    # Every account with invoices, and only those, has a budget for every month of the
+    # two years, in one to three offering areas.
+    months: dict[tuple[int, int], list[date]] = defaultdict(list)
+    for budget in budgets:
+        months[budget.account_id, budget.offering_area_id].append(budget.period)
+    assert {account_id for account_id, _ in months} == invoiced
+    assert all(sorted(periods) == PLAN_MONTHS for periods in months.values())
+    areas = Counter(account_id for account_id, _ in months)
+    assert set(areas.values()) == {1, 2, 3}
+    for budget in budgets:
+        assert budget.currency == "EUR"
+        assert budget.amount > 0
+        assert budget.amount % 100 == 0
+        assert budget.amount.as_tuple().exponent == -2
+        assert budget.version == 1
+        assert budget.created_at.tzinfo is not None
+        assert budget.created_at <= BASE_DATE
+        assert accounts[budget.account_id].created_at <= budget.created_at
+        if budget.period.year == 2026:
+            # Set at the latest in the December before, unless the account came later.
+            account_came = accounts[budget.account_id].created_at
+            assert budget.created_at < datetime(2026, 1, 1, tzinfo=UTC) or (
+                budget.created_at - account_came < timedelta(hours=5)
+            )
+
+    # A year's budget follows what the account was billed in the area that year: from
+    # nine tenths to a third more, a little less in project areas over the holidays.
+    billed: Counter[tuple[int, int, int]] = Counter()
+    for account_id, area_id, day, total in billed_lines:
+        if day >= date(2025, 1, 1):
+            billed[account_id, area_id, day.year] += total
+    budgeted: Counter[tuple[int, int, int]] = Counter()
+    for budget in budgets:
+        if budget.period < BASE_DATE.date():
+            budgeted[budget.account_id, budget.offering_area_id, budget.period.year] += (
+                budget.amount
+            )
+    months_billed = {2025: 12, 2026: 10}
+    ratios = [
+        float(budgeted[key] / total)
+        for key, total in billed.items()
+        if key in budgeted and total / months_billed[key[2]] >= 1000  # rounding aside
+    ]
+    assert len(ratios) > 0.6 * len(months)
+    assert min(ratios) > 0.8
+    assert max(ratios) < 1.4
+
+
+async def test_seed_demo_forecasts(seed_db: Database) -> None:
+    await seed_demo(seed_db)
+    async with seed_db.read() as connection:
+        forecasts = (await connection.execute(select(Forecast))).all()
+        budget_keys = set(
+            (
+                await connection.execute(
+                    select(Budget.account_id, Budget.offering_area_id).distinct()
+                )
+            ).all()
+        )
+        owners = dict((await connection.execute(select(Account.id, Account.owner_id))).all())
+
+    fixed = [f for f in forecasts if f.kind is ForecastKind.FIXED]
+    rolling = [f for f in forecasts if f.kind is ForecastKind.ROLLING]
+    for forecast in forecasts:
+        assert forecast.currency == "EUR"
+        assert forecast.amount >= 0
+        assert forecast.amount.as_tuple().exponent == -2
+        assert forecast.submitted_by_id == owners[forecast.account_id]
+        assert forecast.submitted_at.tzinfo is not None
+        assert forecast.submitted_at <= BASE_DATE
+        # Figures from before the account came into the CRM were brought in with it.
+        assert forecast.submitted_at <= forecast.updated_at
+        assert forecast.created_at <= forecast.updated_at <= BASE_DATE
+        assert forecast.period in PLAN_MONTHS
+
+    # One FIXED figure per key and month of 2026, set before the month began; some
+    # changed in place since, before their months.
+    fixed_keys = Counter((f.account_id, f.offering_area_id, f.period) for f in fixed)
+    assert max(fixed_keys.values()) == 1
+    assert {(a, area) for a, area, _ in fixed_keys} == budget_keys
+    assert {period for _, _, period in fixed_keys} == {m for m in PLAN_MONTHS if m.year == 2026}
+    assert len(fixed) == 12 * len(budget_keys)
+    assert all(f.submitted_at < _month_start(f.period) - timedelta(days=1) for f in fixed)
+    revised = [f for f in fixed if f.version == 2]
+    assert revised
+    assert all(f.updated_at == f.submitted_at for f in revised)
+    assert all(f.version == 1 for f in rolling)
+
+    # ROLLING: every month of the two years has one to three versions per key, most
+    # of them two, each submitted at its own time before the month ends.
+    versions: dict[tuple[int, int, date], list[datetime]] = defaultdict(list)
+    for forecast in rolling:
+        versions[forecast.account_id, forecast.offering_area_id, forecast.period].append(
+            forecast.submitted_at
+        )
+    assert {(a, area) for a, area, _ in versions} == budget_keys
+    assert len(versions) == 24 * len(budget_keys)
+    spread = Counter(len(times) for times in versions.values())
+    assert set(spread) == {1, 2, 3}
+    assert spread[2] > spread[1] + spread[3]
+    for (_, _, period), times in versions.items():
+        assert len(set(times)) == len(times)
+        next_month = _month_start(period + timedelta(days=31))
+        assert all(t < next_month for t in times)
+    # Each submission covers up to six months from when it was made.
+    per_submission = Counter((f.account_id, f.offering_area_id, f.submitted_at) for f in rolling)
+    assert max(per_submission.values()) == 6
+
+
+async def test_seed_demo_campaigns(seed_db: Database) -> None:
+    await seed_demo(seed_db)
+    async with seed_db.read() as connection:
+        campaigns = {row.id: row for row in (await connection.execute(select(Campaign))).all()}
+        members = (await connection.execute(select(CampaignMember))).all()
+        contacts = {row.id: row for row in (await connection.execute(select(Contact))).all()}
+        accounts = {row.id: row for row in (await connection.execute(select(Account))).all()}
+        users = {row.id: row for row in (await connection.execute(select(User))).all()}
+
+    assert {c.type for c in campaigns.values()} == set(CampaignType)
+    assert {c.status for c in campaigns.values()} == set(CampaignStatus)
+    today = BASE_DATE.date()
+    for campaign in campaigns.values():
+        assert campaign.currency == "EUR"
+        assert campaign.starts_on <= campaign.ends_on
+        assert users[campaign.owner_id].role in (Role.ADMIN, Role.MANAGER)
+        assert campaign.budget > 0
+        assert campaign.budget.as_tuple().exponent == -2
+        assert campaign.expected_revenue > campaign.budget
+        assert campaign.created_at <= campaign.updated_at <= BASE_DATE
+        assert campaign.version == 1
+        if campaign.status is CampaignStatus.PLANNED:
+            assert campaign.starts_on > today
+            assert campaign.actual_cost is None
+        else:
+            assert campaign.actual_cost > 0
+        if campaign.status is CampaignStatus.ACTIVE:
+            assert campaign.starts_on <= today <= campaign.ends_on
+        if campaign.status is CampaignStatus.COMPLETED:
+            assert campaign.ends_on < today
+        is_event = campaign.type is CampaignType.EVENT
+        assert (campaign.event_place is not None) == is_event
+        assert (campaign.event_starts_at is not None) == is_event
+        assert (campaign.capacity is not None) == is_event
+        if is_event:
+            assert campaign.event_starts_at.date() == campaign.starts_on
+    span = max(c.ends_on for c in campaigns.values()) - min(c.starts_on for c in campaigns.values())
+    assert span > timedelta(days=365)
+
+    per_campaign: dict[int, list] = defaultdict(list)
+    for member in members:
+        per_campaign[member.campaign_id].append(member)
+    assert set(per_campaign) == set(campaigns)
+    reps = {user.id for user in users.values() if user.role is Role.REP}
+    waitlisted = 0
+    for campaign_id, group in per_campaign.items():
+        campaign = campaigns[campaign_id]
+        assert 20 <= len(group) <= 300, campaign.name
+        assert len({m.contact_id for m in group}) == len(group)
+        statuses = Counter(m.status for m in group)
+        assert set(statuses) <= MEMBER_STATUSES[campaign.type], campaign.name
+        for member in group:
+            contact = contacts[member.contact_id]
+            account = accounts[contact.account_id]
+            assert account.type is not AccountType.COMPETITOR
+            assert contact.created_at <= member.created_at <= member.updated_at <= BASE_DATE
+            assert account.archived_at is None or member.created_at < account.archived_at
+            assert (member.responded_at is not None) == (member.status in RESPONSES)
+            if member.responded_at is not None:
+                assert member.created_at <= member.responded_at <= member.updated_at
+            assert (member.waitlisted_at is not None) == (member.status is MemberStatus.WAITLISTED)
+            assert (member.agent_id is not None) == (campaign.type is CampaignType.CALL)
+            assert member.version == 1
+            if campaign.type is CampaignType.EMAIL:
+                assert contact.email_consent
+                assert contact.email
+            if campaign.type is CampaignType.CALL:
+                assert contact.phone_consent
+                assert contact.phone
+        if campaign.type is CampaignType.CALL:
+            # Two or three reps take the members in turn.
+            agents = Counter(m.agent_id for m in group)
+            assert set(agents) <= reps
+            assert len(agents) in (2, 3)
+            assert max(agents.values()) - min(agents.values()) <= 1
+            turns = [m.agent_id for m in sorted(group, key=lambda m: m.id)]
+            assert all(a != b for a, b in itertools.pairwise(turns))
+            if campaign.status is CampaignStatus.PLANNED:
+                assert set(statuses) == {MemberStatus.TO_CALL}
+            else:
+                assert statuses[MemberStatus.REACHED] > 0
+        if campaign.type is CampaignType.EVENT:
+            assert sum(statuses[s] for s in SEATED) <= campaign.capacity
+            waitlisted += statuses[MemberStatus.WAITLISTED]
+            if statuses[MemberStatus.WAITLISTED]:
+                # The list fills only once every seat is taken.
+                assert sum(statuses[s] for s in SEATED) == campaign.capacity
+            held = campaign.status is CampaignStatus.COMPLETED
+            assert (statuses[MemberStatus.ATTENDED] > 0) == held
+            assert (statuses[MemberStatus.REGISTERED] > 0) == (not held)
+            for member in group:
+                if member.status in RESPONSES:
+                    assert member.responded_at < campaign.event_starts_at
+        if campaign.type is CampaignType.EMAIL:
+            assert statuses[MemberStatus.OPENED] > 0.2 * len(group)
+    assert waitlisted > 0
+
+
+async def test_seed_demo_campaign_links(seed_db: Database) -> None:
+    # Campaign figures (sourced deals, won amounts, return on cost) need deals and leads
+    # that campaigns brought in.
+    await seed_demo(seed_db)
+    async with seed_db.read() as connection:
+        campaigns = {row.id: row for row in (await connection.execute(select(Campaign))).all()}
+        members = (await connection.execute(select(CampaignMember))).all()
+        contacts = dict((await connection.execute(select(Contact.id, Contact.account_id))).all())
+        deals = (await connection.execute(select(Opportunity))).all()
+        leads = (await connection.execute(select(Lead))).all()
+        won = set(
+            (
+                await connection.execute(select(Phase.id).where(Phase.outcome == PhaseOutcome.WON))
+            ).scalars()
+        )
+
+    campaign_leads = [lead for lead in leads if lead.campaign_id is not None]
+    assert 30 <= len(campaign_leads) <= 50
+    converted_from: dict[int, int] = {}
+    for lead in campaign_leads:
+        campaign = campaigns[lead.campaign_id]
+        assert campaign.status is not CampaignStatus.CANCELLED
+        assert campaign.type in LEAD_SOURCE_TYPES[lead.source]
+        came = campaign.event_starts_at or datetime.combine(campaign.starts_on, time(), UTC)
+        assert came <= lead.created_at
+        if lead.converted_opportunity_id is not None:
+            converted_from[lead.converted_opportunity_id] = lead.campaign_id
+
+    touches: dict[tuple[int, int], list[datetime]] = defaultdict(list)
+    for member in members:
+        if member.status in TOUCHES:
+            campaign = campaigns[member.campaign_id]
+            touched = member.responded_at
+            if member.status is MemberStatus.ATTENDED:
+                touched = campaign.event_starts_at
+            touches[contacts[member.contact_id], member.campaign_id].append(touched)
+    sourced = [deal for deal in deals if deal.source_campaign_id is not None]
+    assert 50 <= len(sourced) <= 80
+    for deal in sourced:
+        if deal.id in converted_from:
+            assert deal.source_campaign_id == converted_from[deal.id]
+            continue
+        # A contact of the account responded in the three months before the deal.
+        assert any(
+            touched < deal.created_at <= touched + timedelta(days=90)
+            for touched in touches[deal.account_id, deal.source_campaign_id]
+        ), deal.id
+    assert len({deal.source_campaign_id for deal in sourced}) >= 8
+    assert any(deal.phase_id in won for deal in sourced)
+
+
+def _input_errors(value: object, input_type: Any) -> list[str]:
+    errors: list[str] = []
+    validate_input_value(value, input_type, lambda error, path: errors.append(f"{path}: {error}"))
+    return errors
+
+
+async def test_seed_demo_target_groups(seed_db: Database) -> None:
+    await seed_demo(seed_db)
+    async with seed_db.read() as connection:
+        groups = (await connection.execute(select(TargetGroup))).all()
+        entries = (await connection.execute(select(TargetGroupEntry))).all()
+        accounts = {row.id: row for row in (await connection.execute(select(Account))).all()}
+        contacts = {row.id: row for row in (await connection.execute(select(Contact))).all()}
+        users = {row.id: row for row in (await connection.execute(select(User))).all()}
+
+    assert {g.kind for g in groups} == set(TargetGroupKind)
+    assert {g.visibility for g in groups} == set(TargetGroupVisibility)
+    per_group: dict[int, list] = defaultdict(list)
+    for entry in entries:
+        per_group[entry.target_group_id].append(entry)
+    shapes = set()
+    schema = build_schema()
+    for group in groups:
+        assert users[group.owner_id].role in (Role.ADMIN, Role.MANAGER, Role.REP)
+        assert group.name
+        assert group.description
+        assert group.created_at <= group.updated_at <= BASE_DATE
+        group_entries = per_group[group.id]
+        included = [e for e in group_entries if not e.excluded]
+        excluded = [e for e in group_entries if e.excluded]
+        shapes.add((group.filter is not None, bool(included), bool(excluded)))
+        for entry in group_entries:
+            if group.kind is TargetGroupKind.ACCOUNT:
+                assert entry.account_id in accounts
+                assert entry.contact_id is None
+                record = accounts[entry.account_id]
+            else:
+                assert entry.contact_id in contacts
+                assert entry.account_id is None
+                record = contacts[entry.contact_id]
+            assert group.created_at <= entry.created_at <= BASE_DATE
+            assert record.created_at <= entry.created_at
+        members = [e.account_id or e.contact_id for e in group_entries]
+        assert len(set(members)) == len(members)
+        if excluded:
+            assert group.filter is not None, "an exclusion only takes from a filter's matches"
+        if group.filter is not None:
+            # The filter as a client would send it: valid for the kind's filter input.
+            input_type = schema._schema.type_map[f"{group.kind.value.title()}Filter"]
+            assert _input_errors(group.filter, input_type) == [], group.name
+            assert coerce_input_value(group.filter, input_type) is not Undefined
+    # Filter only, static only, and both with exclusions; shared and personal.
+    assert {(True, False, False), (False, True, False), (True, True, True)} <= shapes
+    for visibility in TargetGroupVisibility:
+        assert any(g.visibility is visibility and g.filter is not None for g in groups)
+
+
+async def test_seed_demo_target_group_filters_work(seed_url: str) -> None:
+    # Asked through the API, every saved filter finds records, every exclusion is one of
+    # them, and every member added by hand is one the filter would have missed.
+    app = create_app(Settings(database_url=seed_url, jwt_secret=TEST_SECRET))
+    async with app.router.lifespan_context(app):
+        db = app.state.db
+        await seed_demo(db)
+        async with db.read() as connection:
+            groups = (
+                await connection.execute(select(TargetGroup).where(TargetGroup.filter.is_not(None)))
+            ).all()
+            entries = (await connection.execute(select(TargetGroupEntry))).all()
+        admin = await find_user_id_by_email(db, DEMO_EMAILS[Role.ADMIN])
+        token = app.state.authenticator.mint(admin)
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app), base_url="http://testserver"
+        ) as http:
+            client = GraphQLClient(app, http)
+
+            async def matches(kind: TargetGroupKind, filter: dict) -> int:
+                type_name = kind.value.title()
+                field = f"{kind.value.lower()}s"
+                query = (
+                    f"query ($filter: {type_name}Filter) "
+                    f"{{ {field}(filter: $filter, first: 1) {{ totalCount }} }}"
+                )
+                data = await client.query(query, {"filter": filter}, token=token)
+                return data[field]["totalCount"]
+
+            assert len(groups) >= 4
+            for group in groups:
+                type_name = group.kind.value.title()
+                ids = {True: [], False: []}
+                for entry in entries:
+                    if entry.target_group_id == group.id:
+                        key = entry.account_id or entry.contact_id
+                        ids[entry.excluded].append(encode_id(type_name, key))
+                found = await matches(group.kind, group.filter)
+                assert found > len(ids[True]), group.name
+                for excluded, chosen in ids.items():
+                    if chosen:
+                        only = {"and": [group.filter, {"id": {"in": chosen}}]}
+                        expected = len(chosen) if excluded else 0
+                        assert await matches(group.kind, only) == expected, group.name
+
+
 def test_demo_rows_count_weeks_in_the_time_zone_given() -> None:
     helsinki = build_demo_rows()
     new_york = build_demo_rows(timezone="America/New_York")
@@ -1216,6 +1735,14 @@ def test_demo_rows_count_weeks_in_the_time_zone_given() -> None:
         "account_price_books",
         "invoices",
         "invoice_lines",
+        "budgets",
+        "forecasts",
+        "campaigns",
+        "campaign_members",
+        "opportunity_sources",
+        "lead_campaigns",
+        "target_groups",
+        "target_group_entries",
     ):
         assert getattr(new_york, name) == getattr(helsinki, name)
     done = [a for a in new_york.activities if a["status"] is ActivityStatus.DONE]
@@ -1329,6 +1856,95 @@ async def _seed_and_digest(url: str) -> str:
                     )
                 ).all(),
             ]
+            plans = [
+                *(
+                    await connection.execute(
+                        select(
+                            Budget.id,
+                            Budget.account_id,
+                            Budget.offering_area_id,
+                            Budget.period,
+                            Budget.amount,
+                            Budget.created_at,
+                        )
+                    )
+                ).all(),
+                *(
+                    await connection.execute(
+                        select(
+                            Forecast.id,
+                            Forecast.account_id,
+                            Forecast.offering_area_id,
+                            Forecast.period,
+                            Forecast.kind,
+                            Forecast.amount,
+                            Forecast.submitted_by_id,
+                            Forecast.submitted_at,
+                            Forecast.version,
+                        )
+                    )
+                ).all(),
+            ]
+            marketing = [
+                *(
+                    await connection.execute(
+                        select(
+                            Campaign.id,
+                            Campaign.name,
+                            Campaign.status,
+                            Campaign.starts_on,
+                            Campaign.actual_cost,
+                            Campaign.event_starts_at,
+                        )
+                    )
+                ).all(),
+                *(
+                    await connection.execute(
+                        select(
+                            CampaignMember.id,
+                            CampaignMember.campaign_id,
+                            CampaignMember.contact_id,
+                            CampaignMember.status,
+                            CampaignMember.agent_id,
+                            CampaignMember.responded_at,
+                            CampaignMember.waitlisted_at,
+                        )
+                    )
+                ).all(),
+                *(
+                    await connection.execute(
+                        select(Opportunity.id, Opportunity.source_campaign_id).where(
+                            Opportunity.source_campaign_id.is_not(None)
+                        )
+                    )
+                ).all(),
+                *(
+                    await connection.execute(
+                        select(Lead.id, Lead.campaign_id).where(Lead.campaign_id.is_not(None))
+                    )
+                ).all(),
+                *(
+                    await connection.execute(
+                        select(
+                            TargetGroup.id,
+                            TargetGroup.name,
+                            TargetGroup.kind,
+                            TargetGroup.owner_id,
+                            TargetGroup.filter,
+                        )
+                    )
+                ).all(),
+                *(
+                    await connection.execute(
+                        select(
+                            TargetGroupEntry.target_group_id,
+                            TargetGroupEntry.account_id,
+                            TargetGroupEntry.contact_id,
+                            TargetGroupEntry.excluded,
+                        )
+                    )
+                ).all(),
+            ]
     finally:
         await db.dispose()
     lines = sorted(f"{name}|{bid}|{created.isoformat()}" for name, bid, created in accounts)
@@ -1339,8 +1955,22 @@ async def _seed_and_digest(url: str) -> str:
     goals = sorted("|".join(map(str, target)) for target in targets)
     prices = sorted("|".join(map(str, row)) for row in pricing)
     bills = sorted("|".join(map(str, row)) for row in billing)
+    planned = sorted("|".join(map(str, row)) for row in plans)
+    reached = sorted("|".join(map(str, row)) for row in marketing)
     text = "\n".join(
-        [*lines, *sorted(emails), *deals, *moves, *prospects, *work, *goals, *prices, *bills]
+        [
+            *lines,
+            *sorted(emails),
+            *deals,
+            *moves,
+            *prospects,
+            *work,
+            *goals,
+            *prices,
+            *bills,
+            *planned,
+            *reached,
+        ]
     )
     return hashlib.sha256(text.encode()).hexdigest()
 
