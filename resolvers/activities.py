@@ -10,7 +10,6 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from loaders.accounts import ACCOUNTS, CONTACTS
@@ -41,7 +40,6 @@ from resolvers.errors import UserErrorCode, UserInputError
 from resolvers.mutations import (
     Checks,
     Outcome,
-    conflict,
     forbidden,
     mutate,
     not_found,
@@ -58,6 +56,9 @@ MAX_TARGETS_PER_CALL = 500
 # A completion may be stamped a little ahead of the server's clock (the client's is
 # not ours), never further.
 CLOCK_SKEW = timedelta(minutes=5)
+
+# A concurrent writer got past our checks first and a unique key stopped us.
+ON_DUPLICATE = "someone set these targets at the same time; reload them and retry"
 
 
 class Reason:
@@ -807,7 +808,7 @@ async def set_targets(*, viewer: Viewer, db: Database, events: EventHub, week: s
         await _announce(events, records)
         return kept
 
-    return await _conflict_safe(action)
+    return await mutate(action, on_duplicate=ON_DUPLICATE)
 
 
 async def copy_targets(*, viewer: Viewer, db: Database, events: EventHub, from_week: str,
@@ -852,16 +853,7 @@ async def copy_targets(*, viewer: Viewer, db: Database, events: EventHub, from_w
         await _announce(events, records)
         return kept
 
-    return await _conflict_safe(action)
-
-
-async def _conflict_safe(action: Any) -> Outcome[Any]:
-    try:
-        return await mutate(action)
-    except IntegrityError:
-        # Two writers created the same target at once: the unique key kept one.
-        return Outcome(errors=conflict("someone set these targets at the same time; "
-                                       "reload them and retry").errors)
+    return await mutate(action, on_duplicate=ON_DUPLICATE)
 
 
 # --- the live feed ------------------------------------------------------------------------

@@ -10,7 +10,6 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 from sqlalchemy import func, insert, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -35,7 +34,6 @@ from resolvers.mutations import (
     Checks,
     Outcome,
     forbidden,
-    is_currency_code,
     mutate,
     not_found,
     require_version,
@@ -52,6 +50,10 @@ MAX_LINES = 500
 MAX_IMPORT = 5000
 MAX_REPORTED_ERRORS = 100
 PAYMENT_DAYS = 30  # the due date when none is given: net 30
+
+# A concurrent writer got past our checks first and a unique key stopped us.
+ON_DUPLICATE = ("someone else used the same invoice number or external id at the same time; "
+                "retry")
 
 
 async def list_invoices(*, loaders: Loaders, args: PageArgs, filter: Any, order_by: Any
@@ -213,13 +215,6 @@ async def _refresh_total(session: AsyncSession, invoice: Invoice) -> None:
 # --- invoices -----------------------------------------------------------------------------
 
 
-def _currency(checks: Checks, value: str | None, field_name: str = "currency") -> str | None:
-    if value is None or not is_currency_code(value):
-        checks.fail(field_name, "currency is a three-letter ISO 4217 code such as EUR")
-        return None
-    return value
-
-
 async def _account_for_billing(session: AsyncSession, viewer: Viewer, checks: Checks,
                                gid: str) -> Any:
     key = checks.global_id("accountId", gid, "Account")
@@ -262,7 +257,7 @@ async def create_invoice(
         async with db.transaction() as session:
             checks = Checks()
             account = await _account_for_billing(session, viewer, checks, account_id)
-            currency_ = _currency(checks, currency)
+            currency_ = checks.currency("currency", currency)
             number_ = checks.text("number", number, max_length=50)
             if number_ is not None and (await session.execute(
                     select(INVOICES.c.id).where(INVOICES.c.number == number_))).first():
@@ -293,7 +288,7 @@ async def create_invoice(
             await session.flush()
         return invoice
 
-    return await _unique_safe(action)
+    return await mutate(action, on_duplicate=ON_DUPLICATE)
 
 
 async def _free_number(session: AsyncSession, wanted: str) -> str:
@@ -544,7 +539,7 @@ async def import_invoices(*, viewer: Viewer, db: Database, invoices: list[Import
                                 f"invoices.{seen_numbers[number]})")
                 seen_external.setdefault(external, index)  # type: ignore[arg-type]
                 seen_numbers.setdefault(number, index)  # type: ignore[arg-type]
-                _currency(checks, item.currency, f"{prefix}currency")
+                checks.currency(f"{prefix}currency", item.currency)
                 if item.due_date is not None and item.due_date < item.invoice_date:
                     checks.fail(f"{prefix}dueDate", "dueDate comes before invoiceDate")
                 if not item.lines:
@@ -617,7 +612,7 @@ async def import_invoices(*, viewer: Viewer, db: Database, invoices: list[Import
             result.imported = imported
         return result
 
-    return await _unique_safe(action)
+    return await mutate(action, on_duplicate=ON_DUPLICATE)
 
 
 class _Named(Checks):
@@ -685,13 +680,3 @@ async def _import_accounts(session: AsyncSession, checks: Checks,
                             f"no account has the business id {item.account_business_id!r}",
                             UserErrorCode.NOT_FOUND)
     return accounts
-
-
-async def _unique_safe(action: Any) -> Outcome[Any]:
-    try:
-        return await mutate(action)
-    except IntegrityError:
-        # A concurrent writer took the same number or external id first.
-        return Outcome(errors=[UserErrorData(None, UserErrorCode.CONFLICT,
-                                             "someone else used the same invoice number or "
-                                             "external id at the same time; retry")])

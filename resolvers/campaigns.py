@@ -10,7 +10,6 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import and_, bindparam, case, exists, func, insert, literal, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from loaders.campaigns import (
@@ -35,7 +34,6 @@ from resolvers.errors import UserErrorCode, UserInputError
 from resolvers.mutations import (
     Checks,
     Outcome,
-    conflict,
     forbidden,
     is_currency_code,
     mutate,
@@ -69,6 +67,9 @@ NEXT_STATUS = {
 }
 # Holding a place at an event.
 SEATED = (MemberStatus.REGISTERED, MemberStatus.ATTENDED)
+
+# A concurrent writer got past our checks first and a unique key stopped us.
+ON_DUPLICATE = "someone else added the same members at the same time; retry"
 
 
 async def list_campaigns(*, loaders: Loaders, args: PageArgs, filter: Any, order_by: Any
@@ -305,7 +306,7 @@ async def add_campaign_members(*, viewer: Viewer, db: Database, campaign_id: str
             checks.raise_if_any()
             return await _add_members(session, campaign, sorted(found))
 
-    return await _unique_safe(action)
+    return await mutate(action, on_duplicate=ON_DUPLICATE)
 
 
 async def add_target_group(*, viewer: Viewer, db: Database, campaign_id: str,
@@ -326,7 +327,7 @@ async def add_target_group(*, viewer: Viewer, db: Database, campaign_id: str,
             return await _add_members(session, campaign, group_contact_ids(
                 group.id, group.kind, viewer, saved_filter))
 
-    return await _unique_safe(action)
+    return await mutate(action, on_duplicate=ON_DUPLICATE)
 
 
 async def _open_for_members(session: AsyncSession, viewer: Viewer, campaign_id: str
@@ -508,11 +509,3 @@ async def record_call(session: AsyncSession, *, campaign_id: int | None,
                                                 MemberStatus.NOT_REACHED):
         member.status = MemberStatus.CALLED
         member.updated_at = utcnow()
-
-
-async def _unique_safe(action: Any) -> Outcome[Any]:
-    try:
-        return await mutate(action)
-    except IntegrityError:
-        return Outcome(errors=conflict("someone else added the same members at the same "
-                                       "time; retry").errors)

@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 
 from loaders.errors import BadUserInput
@@ -29,9 +30,13 @@ def conflict(message: str = "the record was changed by someone else; reload it a
     return UserInputError.one("expectedVersion", UserErrorCode.CONFLICT, message)
 
 
-async def mutate(action: Callable[[], Awaitable[T]]) -> Outcome[T]:
+async def mutate(action: Callable[[], Awaitable[T]], *, on_duplicate: str | None = None
+                 ) -> Outcome[T]:
     """Run one mutation. ``action`` does all of its work in one transaction: a
-    business-rule failure raises inside it, so nothing is half-written."""
+    business-rule failure raises inside it, so nothing is half-written.
+
+    With ``on_duplicate``, a unique key violated by a concurrent writer (who got there
+    between our check and our write) is a CONFLICT with that message."""
     try:
         return Outcome(await action())
     except UserInputError as exc:
@@ -39,6 +44,10 @@ async def mutate(action: Callable[[], Awaitable[T]]) -> Outcome[T]:
     except StaleDataError:
         # Another writer committed between our read and our UPDATE.
         return Outcome(errors=conflict().errors)
+    except IntegrityError:
+        if on_duplicate is None:
+            raise
+        return Outcome(errors=[UserErrorData(None, UserErrorCode.CONFLICT, on_duplicate)])
 
 
 class Checks:
@@ -72,6 +81,12 @@ class Checks:
             return None
         if len(value) > max_length:
             self.fail(field_name, f"{field_name} can be at most {max_length} characters")
+            return None
+        return value
+
+    def currency(self, field_name: str, value: str | None) -> str | None:
+        if not is_currency_code(value):
+            self.fail(field_name, "currency is a three-letter ISO 4217 code such as EUR")
             return None
         return value
 

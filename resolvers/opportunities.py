@@ -45,7 +45,6 @@ from resolvers.mutations import (
     Checks,
     Outcome,
     forbidden,
-    is_currency_code,
     mutate,
     not_found,
     require_version,
@@ -194,13 +193,6 @@ def _money(checks: Checks, field_name: str, value: Decimal | None) -> Decimal | 
     return value
 
 
-def _currency(checks: Checks, value: str | None, field_name: str = "currency") -> str | None:
-    if value is None or not is_currency_code(value):
-        checks.fail(field_name, "currency is a three-letter ISO 4217 code such as EUR")
-        return None
-    return value
-
-
 def _probability(checks: Checks, value: int | None, field_name: str = "probability"
                  ) -> int | None:
     if value is not None and not 0 <= value <= 100:
@@ -330,7 +322,7 @@ async def insert_opportunity(
     values: dict[str, Any] = {
         "name": checks.text(field("name"), name, max_length=200, required=True),
         "amount": _money(checks, field("amount"), amount),
-        "currency": _currency(checks, currency, field("currency")),
+        "currency": checks.currency(field("currency"), currency),
         "expected_close_date": expected_close_date,
         "probability": _probability(checks, probability, field("probability")),
     }
@@ -461,7 +453,7 @@ async def update_opportunity(
                         amount := _money(checks, "amount", changes["amount"])) is not None:
                     opportunity.amount = amount  # may be zero: no `or` fallback here
                 if "currency" in changes:
-                    opportunity.currency = _currency(checks, changes["currency"]) or \
+                    opportunity.currency = checks.currency("currency", changes["currency"]) or \
                         opportunity.currency
                 if "probability" in changes:
                     value = _probability(checks, changes["probability"])

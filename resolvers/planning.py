@@ -10,7 +10,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from loaders.accounts import ACCOUNT_FILTER, AccountByIdLoader
@@ -40,9 +39,7 @@ from resolvers.errors import UserErrorCode
 from resolvers.mutations import (
     Checks,
     Outcome,
-    conflict,
     forbidden,
-    is_currency_code,
     mutate,
     not_found,
     require_version,
@@ -53,6 +50,9 @@ CENT = Decimal("0.01")
 MAX_AMOUNT = Decimal("1000000000000")
 MAX_MONTHS = 120
 MAX_CELLS = 5000
+
+# A concurrent writer got past our checks first and a unique key stopped us.
+ON_DUPLICATE = "someone else changed the same plan at the same time; reload and retry"
 
 
 # --- reading plans ------------------------------------------------------------------------
@@ -319,13 +319,6 @@ def _month(checks: Checks, field_name: str, value: date) -> date | None:
     return value
 
 
-def _currency(checks: Checks, value: str) -> str | None:
-    if not is_currency_code(value):
-        checks.fail("currency", "currency is a three-letter ISO 4217 code such as EUR")
-        return None
-    return value
-
-
 async def _writable_accounts(session: AsyncSession, viewer: Viewer, checks: Checks,
                              keys: dict[str, int]) -> None:
     """Check each account (by field name) exists and its plans are the viewer's to edit:
@@ -362,7 +355,7 @@ async def set_budgets(*, viewer: Viewer, db: Database, currency: str, cells: lis
         if viewer.role is Role.PARTNER:
             raise forbidden("partners have no plans")
         checks = Checks()
-        currency_ = _currency(checks, currency)
+        currency_ = checks.currency("currency", currency)
         if len(cells) > MAX_CELLS:
             checks.fail("cells", f"at most {MAX_CELLS} cells per call")
             checks.raise_if_any()
@@ -408,7 +401,7 @@ async def set_budgets(*, viewer: Viewer, db: Database, currency: str, cells: lis
             await session.flush()
         return written
 
-    return await _unique_safe(action)
+    return await mutate(action, on_duplicate=ON_DUPLICATE)
 
 
 async def delete_budget(*, viewer: Viewer, db: Database, budget_id: str,
@@ -443,7 +436,7 @@ async def submit_forecast(*, viewer: Viewer, db: Database, timezone: str, accoun
         if viewer.role is Role.PARTNER:
             raise forbidden("partners have no plans")
         checks = Checks()
-        currency_ = _currency(checks, currency)
+        currency_ = checks.currency("currency", currency)
         start = _month(checks, "fromMonth", from_month)
         if not amounts or len(amounts) > 36:
             checks.fail("amounts", "give one amount per month, 1 to 36 of them")
@@ -490,13 +483,4 @@ async def submit_forecast(*, viewer: Viewer, db: Database, timezone: str, accoun
             await session.flush()
         return written
 
-    return await _unique_safe(action)
-
-
-async def _unique_safe(action: Any) -> Outcome[Any]:
-    try:
-        return await mutate(action)
-    except IntegrityError:
-        return Outcome(errors=conflict("someone else changed the same plan at the same "
-                                       "time; reload and retry").errors)
-
+    return await mutate(action, on_duplicate=ON_DUPLICATE)

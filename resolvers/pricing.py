@@ -3,14 +3,12 @@ rule used everywhere), and the price book, entry and agreement mutations."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from typing import Any, TypeVar
 
 from sqlalchemy import delete, or_, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from loaders.accounts import AccountByIdLoader
@@ -44,7 +42,6 @@ from resolvers.errors import UserErrorCode, UserInputError
 from resolvers.mutations import (
     Checks,
     Outcome,
-    conflict,
     forbidden,
     is_currency_code,
     mutate,
@@ -53,6 +50,9 @@ from resolvers.mutations import (
 )
 from resolvers.pages import Listing, list_rows
 from resolvers.policy import Owner, load_owner
+
+# A concurrent writer got past our checks first and a unique key stopped us.
+ON_DUPLICATE = "someone else made the same change at the same time; reload and retry"
 
 
 async def list_products(
@@ -254,13 +254,6 @@ def _admin_only(viewer: Viewer) -> None:
         raise forbidden("only admins keep price books")
 
 
-def _currency(checks: Checks, value: str | None) -> str | None:
-    if value is None or not is_currency_code(value):
-        checks.fail("currency", "currency is a three-letter ISO 4217 code such as EUR")
-        return None
-    return value
-
-
 def _period_check(checks: Checks, valid_from: date | None, valid_to: date | None) -> None:
     if valid_from is not None and valid_to is not None and valid_to < valid_from:
         checks.fail("validTo", "validTo comes before validFrom")
@@ -290,7 +283,7 @@ async def create_price_book(*, viewer: Viewer, db: Database, name: str, currency
         async with db.transaction() as session:
             checks = Checks()
             name_ = checks.text("name", name, max_length=200, required=True)
-            currency_ = _currency(checks, currency)
+            currency_ = checks.currency("currency", currency)
             _period_check(checks, valid_from, valid_to)
             if name_ and await _name_taken(session, name_, None):
                 checks.fail("name", f"a price book named {name_!r} exists already",
@@ -306,7 +299,7 @@ async def create_price_book(*, viewer: Viewer, db: Database, name: str, currency
             await session.flush()
         return book
 
-    return await _unique_safe(action)
+    return await mutate(action, on_duplicate=ON_DUPLICATE)
 
 
 async def update_price_book(*, viewer: Viewer, db: Database, book_id: str,
@@ -344,7 +337,7 @@ async def update_price_book(*, viewer: Viewer, db: Database, book_id: str,
             await session.flush()
         return book
 
-    return await _unique_safe(action)
+    return await mutate(action, on_duplicate=ON_DUPLICATE)
 
 
 async def delete_price_book(*, viewer: Viewer, db: Database, book_id: str,
@@ -427,7 +420,7 @@ async def create_price_book_entry(*, viewer: Viewer, db: Database, book_id: str,
             await session.flush()
         return entry
 
-    return await _unique_safe(action)
+    return await mutate(action, on_duplicate=ON_DUPLICATE)
 
 
 async def update_price_book_entry(*, viewer: Viewer, db: Database, entry_id: str,
@@ -456,7 +449,7 @@ async def update_price_book_entry(*, viewer: Viewer, db: Database, entry_id: str
             await session.flush()
         return entry
 
-    return await _unique_safe(action)
+    return await mutate(action, on_duplicate=ON_DUPLICATE)
 
 
 async def delete_price_book_entry(*, viewer: Viewer, db: Database, entry_id: str,
@@ -612,15 +605,6 @@ async def _get(session: AsyncSession, checks: Checks, model: type[T], field_name
             checks.fail(field_name, f"{what} not found", UserErrorCode.NOT_FOUND)
         checks.raise_if_any()
     return found  # type: ignore[return-value]
-
-
-async def _unique_safe(action: Callable[[], Awaitable[T]]) -> Outcome[T]:
-    try:
-        return await mutate(action)
-    except IntegrityError:
-        # A concurrent writer took the same name, standard currency or tier first.
-        return Outcome(errors=conflict("someone else made the same change at the same "
-                                       "time; reload and retry").errors)
 
 
 async def list_price_books(*, loaders: Loaders, args: PageArgs, filter: Any, order_by: Any
