@@ -37,7 +37,7 @@ from schema import accounts as account_types  # accounts and opportunities refer
 from schema import campaigns as campaign_types
 from schema import opportunities as opportunity_types
 from schema.context import Info, viewer_of
-from schema.errors import UserError, user_errors
+from schema.errors import UserError, payload, user_errors
 from schema.filters import (
     DateTimeFilter,
     IDFilter,
@@ -578,9 +578,7 @@ class ActivityTypePayload:
 
 
 def _activity_payload(outcome: Any) -> ActivityPayload:
-    return ActivityPayload(
-        activity=Activity.from_row(outcome.value) if outcome.value is not None else None,
-        user_errors=user_errors(outcome.errors))
+    return payload(ActivityPayload, "activity", Activity.from_row, outcome)
 
 
 def _targets_payload(outcome: Any) -> ActivityTargetsPayload:
@@ -590,9 +588,7 @@ def _targets_payload(outcome: Any) -> ActivityTargetsPayload:
 
 
 def _type_payload(outcome: Any) -> ActivityTypePayload:
-    return ActivityTypePayload(
-        activity_type=ActivityType.from_row(outcome.value) if outcome.value else None,
-        user_errors=user_errors(outcome.errors))
+    return payload(ActivityTypePayload, "activity_type", ActivityType.from_row, outcome)
 
 
 @strawberry.type

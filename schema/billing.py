@@ -29,7 +29,7 @@ from resolvers import billing as resolve
 from resolvers.billing import ImportInvoice, LineInput
 from schema import accounts as account_types  # accounts refer back to billing
 from schema.context import Info, viewer_of
-from schema.errors import UserError, user_errors
+from schema.errors import UserError, payload, user_errors
 from schema.filters import (
     DateFilter,
     DateTimeFilter,
@@ -317,9 +317,7 @@ class ImportInvoicesPayload:
 
 
 def _invoice_payload(outcome: Any) -> InvoicePayload:
-    return InvoicePayload(
-        invoice=Invoice.from_row(outcome.value) if outcome.value is not None else None,
-        user_errors=user_errors(outcome.errors))
+    return payload(InvoicePayload, "invoice", Invoice.from_row, outcome)
 
 
 def _lines(lines: list[InvoiceLineInput]) -> list[LineInput]:

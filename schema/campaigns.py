@@ -28,7 +28,7 @@ from models.campaigns import MemberStatus as MemberStatusEnum
 from resolvers import campaigns as resolve
 from schema import accounts as account_types  # accounts refer back to campaigns
 from schema.context import Info, viewer_of
-from schema.errors import UserError, user_errors
+from schema.errors import UserError, payload, user_errors
 from schema.filters import (
     DateFilter,
     DateTimeFilter,
@@ -357,9 +357,7 @@ class CampaignMemberPayload:
 
 
 def _campaign_payload(outcome: Any) -> CampaignPayload:
-    return CampaignPayload(
-        campaign=Campaign.from_row(outcome.value) if outcome.value is not None else None,
-        user_errors=user_errors(outcome.errors))
+    return payload(CampaignPayload, "campaign", Campaign.from_row, outcome)
 
 
 def _added(outcome: Any) -> AddCampaignMembersPayload:
@@ -417,13 +415,11 @@ class CampaignMutations:
     @strawberry.mutation(description="Set a member's status.")
     async def set_campaign_member_status(self, info: Info, input: SetCampaignMemberStatusInput
                                          ) -> CampaignMemberPayload:
-        outcome = await resolve.set_member_status(
-            viewer=viewer_of(info), db=info.context.db, member_id=input.id,
-            status=input.status, notes=input.notes, expected_version=input.expected_version)
-        return CampaignMemberPayload(
-            campaign_member=CampaignMember.from_row(outcome.value)
-            if outcome.value is not None else None,
-            user_errors=user_errors(outcome.errors))
+        return payload(CampaignMemberPayload, "campaign_member", CampaignMember.from_row,
+                       await resolve.set_member_status(
+                           viewer=viewer_of(info), db=info.context.db, member_id=input.id,
+                           status=input.status, notes=input.notes,
+                           expected_version=input.expected_version))
 
     @strawberry.mutation(description="Deal a CALL campaign's members to agents round-robin.")
     async def assign_campaign_agents(self, info: Info, input: AssignCampaignAgentsInput

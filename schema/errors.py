@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any, TypeVar
+
 import strawberry
 
 from resolvers.errors import UserErrorCode as UserErrorCodeEnum
@@ -29,3 +32,14 @@ class UserError:
 
 def user_errors(errors: list[UserErrorData]) -> list[UserError]:
     return [UserError.from_data(e) for e in errors]
+
+
+P = TypeVar("P")
+
+
+def payload(kind: Callable[..., P], name: str, convert: Callable[[Any], Any], outcome: Any
+            ) -> P:
+    """A mutation payload: the changed object under ``name`` (built by ``convert``, null
+    when the mutation was refused) and the userErrors."""
+    value = convert(outcome.value) if outcome.value is not None else None
+    return kind(**{name: value, "user_errors": user_errors(outcome.errors)})

@@ -36,7 +36,7 @@ from schema import accounts as account_types  # Account and Opportunity refer to
 from schema import activities as activity_types
 from schema import campaigns as campaign_types
 from schema.context import Info, viewer_of
-from schema.errors import UserError, user_errors
+from schema.errors import UserError, payload
 from schema.filters import (
     DateFilter,
     DateTimeFilter,
@@ -719,14 +719,11 @@ class LeadPayload:
 
 
 def _opportunity_payload(outcome: Any) -> OpportunityPayload:
-    return OpportunityPayload(
-        opportunity=Opportunity.from_row(outcome.value) if outcome.value is not None else None,
-        user_errors=user_errors(outcome.errors))
+    return payload(OpportunityPayload, "opportunity", Opportunity.from_row, outcome)
 
 
 def _lead_payload(outcome: Any) -> LeadPayload:
-    return LeadPayload(lead=Lead.from_row(outcome.value) if outcome.value is not None else None,
-                       user_errors=user_errors(outcome.errors))
+    return payload(LeadPayload, "lead", Lead.from_row, outcome)
 
 
 @strawberry.type

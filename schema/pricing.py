@@ -27,7 +27,7 @@ from models.pricing import PriceSource as PriceSourceEnum
 from resolvers import pricing as resolve
 from schema import accounts as account_types  # accounts refer back to pricing
 from schema.context import Info, viewer_of
-from schema.errors import UserError, user_errors
+from schema.errors import UserError, payload, user_errors
 from schema.filters import (
     BooleanFilter,
     DateFilter,
@@ -479,11 +479,6 @@ class DeletePayload:
     user_errors: list[UserError]
 
 
-def _payload(kind: Any, convert: Any, outcome: Any, name: str) -> Any:
-    value = convert(outcome.value) if outcome.value is not None else None
-    return kind(**{name: value, "user_errors": user_errors(outcome.errors)})
-
-
 def _deleted(gid: str, outcome: Any) -> DeletePayload:
     return DeletePayload(deleted_id=gid if outcome.value is not None else None,
                          user_errors=user_errors(outcome.errors))
@@ -494,18 +489,20 @@ class PriceMutations:
     @strawberry.mutation(description="Admins: a new price book.")
     async def create_price_book(self, info: Info, input: CreatePriceBookInput
                                 ) -> PriceBookPayload:
-        return _payload(PriceBookPayload, PriceBook.from_row, await resolve.create_price_book(
-            viewer=viewer_of(info), db=info.context.db, name=input.name,
-            currency=input.currency, valid_from=input.valid_from, valid_to=input.valid_to,
-            is_standard=input.is_standard), "price_book")
+        return payload(PriceBookPayload, "price_book", PriceBook.from_row,
+                       await resolve.create_price_book(
+                           viewer=viewer_of(info), db=info.context.db, name=input.name,
+                           currency=input.currency, valid_from=input.valid_from,
+                           valid_to=input.valid_to, is_standard=input.is_standard))
 
     @strawberry.mutation(description="Admins: rename, re-date, (un)make standard, retire.")
     async def update_price_book(self, info: Info, input: UpdatePriceBookInput
                                 ) -> PriceBookPayload:
-        return _payload(PriceBookPayload, PriceBook.from_row, await resolve.update_price_book(
-            viewer=viewer_of(info), db=info.context.db, book_id=input.id,
-            expected_version=input.expected_version, changes=sent_changes(input)),
-            "price_book")
+        return payload(PriceBookPayload, "price_book", PriceBook.from_row,
+                       await resolve.update_price_book(
+                           viewer=viewer_of(info), db=info.context.db, book_id=input.id,
+                           expected_version=input.expected_version,
+                           changes=sent_changes(input)))
 
     @strawberry.mutation(description="Admins: delete a book nothing refers to.")
     async def delete_price_book(self, info: Info, input: DeleteInput) -> DeletePayload:
@@ -516,21 +513,20 @@ class PriceMutations:
     @strawberry.mutation(description="Admins: a price (tier) in a book.")
     async def create_price_book_entry(self, info: Info, input: CreatePriceBookEntryInput
                                       ) -> PriceBookEntryPayload:
-        return _payload(PriceBookEntryPayload, PriceBookEntry.from_row,
+        return payload(PriceBookEntryPayload, "price_book_entry", PriceBookEntry.from_row,
                         await resolve.create_price_book_entry(
                             viewer=viewer_of(info), db=info.context.db,
                             book_id=input.price_book_id, product_id=input.product_id,
-                            unit_price=input.unit_price, min_quantity=input.min_quantity),
-                        "price_book_entry")
+                            unit_price=input.unit_price, min_quantity=input.min_quantity))
 
     @strawberry.mutation
     async def update_price_book_entry(self, info: Info, input: UpdatePriceBookEntryInput
                                       ) -> PriceBookEntryPayload:
-        return _payload(PriceBookEntryPayload, PriceBookEntry.from_row,
+        return payload(PriceBookEntryPayload, "price_book_entry", PriceBookEntry.from_row,
                         await resolve.update_price_book_entry(
                             viewer=viewer_of(info), db=info.context.db, entry_id=input.id,
                             expected_version=input.expected_version,
-                            changes=sent_changes(input)), "price_book_entry")
+                            changes=sent_changes(input)))
 
     @strawberry.mutation
     async def delete_price_book_entry(self, info: Info, input: DeleteInput) -> DeletePayload:
@@ -542,21 +538,19 @@ class PriceMutations:
                          "price agreement; it may not overlap another in the same currency.")
     async def assign_price_agreement(self, info: Info, input: AssignPriceAgreementInput
                                      ) -> PriceAgreementPayload:
-        return _payload(PriceAgreementPayload, PriceAgreement.from_row,
+        return payload(PriceAgreementPayload, "price_agreement", PriceAgreement.from_row,
                         await resolve.assign_price_agreement(
                             viewer=viewer_of(info), db=info.context.db,
                             account_id=input.account_id, book_id=input.price_book_id,
-                            valid_from=input.valid_from, valid_to=input.valid_to),
-                        "price_agreement")
+                            valid_from=input.valid_from, valid_to=input.valid_to))
 
     @strawberry.mutation(description="Set an agreement's last day.")
     async def end_price_agreement(self, info: Info, input: EndPriceAgreementInput
                                   ) -> PriceAgreementPayload:
-        return _payload(PriceAgreementPayload, PriceAgreement.from_row,
+        return payload(PriceAgreementPayload, "price_agreement", PriceAgreement.from_row,
                         await resolve.end_price_agreement(
                             viewer=viewer_of(info), db=info.context.db, agreement_id=input.id,
-                            expected_version=input.expected_version, valid_to=input.valid_to),
-                        "price_agreement")
+                            expected_version=input.expected_version, valid_to=input.valid_to))
 
 
 async def effective_price_book_field(info: Info, account_id: int, on: date | None,

@@ -27,7 +27,7 @@ from resolvers import target_groups as resolve
 from resolvers.mutations import Checks
 from schema import accounts as account_types  # accounts refer back to target groups
 from schema.context import Info, viewer_of
-from schema.errors import UserError, user_errors
+from schema.errors import UserError, payload, user_errors
 from schema.filters import IDFilter, OrderDirection, StringFilter, enum_filter
 from schema.inputs import sent_changes
 from schema.relay import Connection, Node, connection
@@ -273,9 +273,7 @@ class DeleteTargetGroupPayload:
 
 
 def _payload(outcome: Any) -> TargetGroupPayload:
-    return TargetGroupPayload(
-        target_group=TargetGroup.from_row(outcome.value) if outcome.value is not None else None,
-        user_errors=user_errors(outcome.errors))
+    return payload(TargetGroupPayload, "target_group", TargetGroup.from_row, outcome)
 
 
 @strawberry.type
