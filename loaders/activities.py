@@ -7,11 +7,11 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, false, func, or_, select, true, tuple_
+from sqlalchemy import ColumnElement, Select, false, func, select, true, tuple_
 
 from loaders.base import ChildCountLoader, ChildPageLoader, Loader, RowByIdLoader
 from loaders.query import FilterSpec, Related, Scalar, Sortable
-from loaders.users import ACCOUNTS, USER_FILTER, USERS
+from loaders.users import ACCOUNTS, USER_FILTER, USERS, team_mates
 from models.activities import Activity, ActivityStatus, ActivityTarget, ActivityType
 from models.users import Role, Viewer
 
@@ -27,13 +27,6 @@ def visible_activities(viewer: Viewer) -> ColumnElement[bool]:
 
 def visible_activity_types(viewer: Viewer) -> ColumnElement[bool]:
     return false() if viewer.role is Role.PARTNER else true()
-
-
-def team_mates(viewer: Viewer) -> Select[Any]:
-    """The viewer and the members of its team."""
-    return select(USERS.c.id).where(or_(
-        USERS.c.id == viewer.user_id,
-        USERS.c.team_id == viewer.team_id if viewer.team_id is not None else false()))
 
 
 def visible_targets(viewer: Viewer) -> ColumnElement[bool]:

@@ -17,7 +17,6 @@ from sqlalchemy import (
     extract,
     false,
     func,
-    or_,
     select,
     type_coerce,
 )
@@ -25,7 +24,7 @@ from sqlalchemy import true as true_
 
 from loaders.base import ChildCountLoader, ChildPageLoader, Loader, RowByIdLoader
 from loaders.query import FilterSpec, Related, Scalar, Sortable
-from loaders.users import ACCOUNTS, USERS
+from loaders.users import ACCOUNTS, team_accounts
 from models.base import Money
 from models.billing import Invoice, InvoiceLine, InvoiceStatus
 from models.pricing import Product
@@ -38,21 +37,13 @@ PRODUCTS = Product.__table__
 BILLED = (InvoiceStatus.SENT, InvoiceStatus.PAID)
 
 
-def billable_accounts(viewer: Viewer) -> Select[Any]:
-    """The accounts a rep sees billing of: its own and its team members'."""
-    owners = select(USERS.c.id).where(or_(
-        USERS.c.id == viewer.user_id,
-        USERS.c.team_id == viewer.team_id if viewer.team_id is not None else false()))
-    return select(ACCOUNTS.c.id).where(ACCOUNTS.c.owner_id.in_(owners))
-
-
 def visible_invoices(viewer: Viewer) -> ColumnElement[bool]:
     """Admins and managers read every invoice; a rep those of its own and its team's
     accounts; partners none."""
     if viewer.role is Role.PARTNER:
         return false()
     if viewer.role is Role.REP:
-        return INVOICES.c.account_id.in_(billable_accounts(viewer))
+        return INVOICES.c.account_id.in_(team_accounts(viewer))
     return true_()
 
 

@@ -34,3 +34,8 @@ def decode_id(global_id: str, type_name: str) -> int:
     if found != type_name:
         raise BadUserInput(f"ID {global_id!r} is a {found}, not a {type_name}")
     return key
+
+
+def decode_optional_id(global_id: str | None, type_name: str) -> int | None:
+    """decode_id for an optional argument: None stays None."""
+    return decode_id(global_id, type_name) if global_id is not None else None

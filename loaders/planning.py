@@ -18,7 +18,7 @@ from loaders.base import RowByIdLoader
 from loaders.billing import BILLED, INVOICE_LINES, INVOICES
 from loaders.opportunities import OPPORTUNITIES, PHASES
 from loaders.pricing import PRODUCTS
-from loaders.users import ACCOUNTS, USERS
+from loaders.users import ACCOUNTS, USERS, team_accounts
 from models.base import Money
 from models.opportunities import PhaseOutcome
 from models.planning import Budget, Forecast, ForecastKind
@@ -36,10 +36,7 @@ def planned_accounts(viewer: Viewer) -> Select[Any] | None:
         return None
     if viewer.role is Role.PARTNER:
         return select(ACCOUNTS.c.id).where(false())
-    owners = select(USERS.c.id).where(or_(
-        USERS.c.id == viewer.user_id,
-        USERS.c.team_id == viewer.team_id if viewer.team_id is not None else false()))
-    return select(ACCOUNTS.c.id).where(ACCOUNTS.c.owner_id.in_(owners))
+    return team_accounts(viewer)
 
 
 def visible_budgets(viewer: Viewer) -> ColumnElement[bool]:

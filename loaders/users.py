@@ -31,6 +31,19 @@ def account_is_shared(viewer: Viewer, account_id: int) -> ColumnElement[bool]:
                           SHARES.c.partner_org_id == viewer.partner_org_id)
 
 
+def team_mates(viewer: Viewer) -> Select[Any]:
+    """The ids of the viewer and the members of its team: whose attainment, plans and
+    billing a rep sees."""
+    return select(USERS.c.id).where(or_(
+        USERS.c.id == viewer.user_id,
+        USERS.c.team_id == viewer.team_id if viewer.team_id is not None else false()))
+
+
+def team_accounts(viewer: Viewer) -> Select[Any]:
+    """The ids of the accounts the viewer or a member of its team owns."""
+    return select(ACCOUNTS.c.id).where(ACCOUNTS.c.owner_id.in_(team_mates(viewer)))
+
+
 def visible_users(viewer: Viewer) -> ColumnElement[bool]:
     """Staff see every user. A partner sees itself and the people on what is shared
     with it (owners of the accounts, contacts and opportunities, and who moved those

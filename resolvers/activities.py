@@ -291,16 +291,23 @@ async def _announce_changes(session: AsyncSession, *, before: Counted | None,
     for counted in (before, after):
         if counted is not None:
             touched.setdefault((counted.owner_id, counted.week), counted.type_id)
-    return [await _attainment_event(session, user_id=user_id, week=week, reason=reason,
+    teams = await _teams(session, (user_id for user_id, _week in touched))
+    return [await _attainment_event(session, user_id=user_id, team_id=teams.get(user_id),
+                                    week=week, reason=reason,
                                     activity_type_id=type_id, activity_id=activity_id)
             for (user_id, week), type_id in touched.items()]
 
 
-async def _attainment_event(session: AsyncSession, *, user_id: int, week: date, reason: str,
-                            activity_type_id: int | None = None, activity_id: int | None = None,
+async def _teams(session: AsyncSession, user_ids: Iterable[int]) -> dict[int, int | None]:
+    """Each user's team, in one statement: events say the team for board filters."""
+    return {row.id: row.team_id for row in await session.execute(
+        select(USERS.c.id, USERS.c.team_id).where(USERS.c.id.in_(set(user_ids))))}
+
+
+async def _attainment_event(session: AsyncSession, *, user_id: int, team_id: int | None,
+                            week: date, reason: str, activity_type_id: int | None = None,
+                            activity_id: int | None = None,
                             targets: Iterable[tuple[str, int | None]] = ()) -> EventRecord:
-    team_id = (await session.execute(select(USERS.c.team_id).where(USERS.c.id == user_id))
-               ).scalar_one_or_none()
     return await record_event(session, topic=TARGET_TOPIC, payload={
         "reason": reason,
         "userId": user_id,
@@ -311,6 +318,18 @@ async def _attainment_event(session: AsyncSession, *, user_id: int, week: date, 
         "activityId": activity_id,
         "targets": [list(key) for key in targets],
     })
+
+
+async def _target_events(session: AsyncSession, week: date,
+                         wanted: dict[tuple[int, TargetMetric, int | None], int],
+                         changed: set[int]) -> list[EventRecord]:
+    """One TARGET_CHANGED event per user whose targets of the week changed."""
+    teams = await _teams(session, changed)
+    return [await _attainment_event(
+        session, user_id=user, team_id=teams.get(user), week=week,
+        reason=Reason.TARGET_CHANGED,
+        targets=[(metric.value, type_id) for u, metric, type_id in wanted if u == user])
+        for user in sorted(changed)]
 
 
 async def _announce(events: EventHub, records: list[EventRecord]) -> None:
@@ -801,10 +820,7 @@ async def set_targets(*, viewer: Viewer, db: Database, events: EventHub, week: s
             checks.raise_if_any()
             assert monday is not None
             kept, changed = await _upsert_targets(session, monday, wanted)
-            records = [await _attainment_event(
-                session, user_id=user, week=monday, reason=Reason.TARGET_CHANGED,
-                targets=[(metric.value, type_id) for u, metric, type_id in wanted if u == user])
-                for user in sorted(changed)]
+            records = await _target_events(session, monday, wanted, changed)
         await _announce(events, records)
         return kept
 
@@ -846,10 +862,7 @@ async def copy_targets(*, viewer: Viewer, db: Database, events: EventHub, from_w
                         ACTIVITY_TARGETS.c.user_id.in_({k[0] for k in wanted})))).all()}
                 wanted = {k: v for k, v in wanted.items() if k not in present}
             kept, changed = await _upsert_targets(session, destination, wanted)
-            records = [await _attainment_event(
-                session, user_id=user, week=destination, reason=Reason.TARGET_CHANGED,
-                targets=[(metric.value, type_id) for u, metric, type_id in wanted if u == user])
-                for user in sorted(changed)]
+            records = await _target_events(session, destination, wanted, changed)
         await _announce(events, records)
         return kept
 

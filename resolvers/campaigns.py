@@ -36,6 +36,7 @@ from resolvers.mutations import (
     Outcome,
     forbidden,
     is_currency_code,
+    lock_row,
     mutate,
     not_found,
     require_version,
@@ -341,14 +342,7 @@ async def _open_for_members(session: AsyncSession, viewer: Viewer, campaign_id: 
 
 async def lock_campaign(session: AsyncSession, campaign_id: int) -> None:
     """Serialise the writers of one campaign's members (the waiting list counts places)."""
-    if session.get_bind().dialect.name == "postgresql":
-        await session.execute(select(Campaign.id).where(Campaign.id == campaign_id)
-                              .with_for_update())
-    else:
-        # SQLite locks the database at a transaction's first write: write nothing now,
-        # so a second writer waits here, before it counts the places.
-        await session.execute(update(CAMPAIGNS).where(CAMPAIGNS.c.id == campaign_id).values(
-            id=CAMPAIGNS.c.id, updated_at=CAMPAIGNS.c.updated_at))
+    await lock_row(session, CAMPAIGNS, campaign_id)
 
 
 async def set_member_status(*, viewer: Viewer, db: Database, member_id: str,

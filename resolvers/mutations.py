@@ -7,7 +7,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
+from sqlalchemy import Table, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.exc import StaleDataError
 
 from loaders.errors import BadUserInput
@@ -106,6 +108,18 @@ class Checks:
             self.fail(field_name, exc.message)
             return None
         return key
+
+
+async def lock_row(session: AsyncSession, table: Table, key: int) -> None:
+    """Hold ``table``'s row ``key`` to the end of the transaction, so writers that check
+    something about it (places left, overlapping periods) and then write take turns."""
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(select(table.c.id).where(table.c.id == key).with_for_update())
+    else:
+        # SQLite locks the whole database at a transaction's first write: write nothing
+        # now, so a second writer waits here, before its check, not after it.
+        await session.execute(update(table).where(table.c.id == key).values(
+            id=table.c.id, updated_at=table.c.updated_at))
 
 
 def is_currency_code(value: str | None) -> bool:

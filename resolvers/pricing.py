@@ -8,7 +8,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any, TypeVar
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from loaders.accounts import AccountByIdLoader
@@ -44,6 +44,7 @@ from resolvers.mutations import (
     Outcome,
     forbidden,
     is_currency_code,
+    lock_row,
     mutate,
     not_found,
     require_version,
@@ -495,17 +496,11 @@ async def _overlapping(session: AsyncSession, *, account_id: int, currency: str,
 
 
 async def _lock_account(session: AsyncSession, account_id: int) -> Any | None:
-    """The account row, locked to the end of the transaction on PostgreSQL: two
-    agreements of one account are checked for overlap one after the other."""
-    statement = select(ACCOUNTS.c.id, ACCOUNTS.c.owner_id).where(ACCOUNTS.c.id == account_id)
-    if session.get_bind().dialect.name == "postgresql":
-        statement = statement.with_for_update()
-    else:
-        # SQLite locks the whole database at a transaction's first write: write nothing
-        # now, so a second writer waits here, before its overlap check, not after it.
-        await session.execute(update(ACCOUNTS).where(ACCOUNTS.c.id == account_id).values(
-            id=ACCOUNTS.c.id, updated_at=ACCOUNTS.c.updated_at))
-    return (await session.execute(statement)).first()
+    """The account row, held to the end of the transaction: two agreements of one
+    account are checked for overlap one after the other."""
+    await lock_row(session, ACCOUNTS, account_id)
+    return (await session.execute(select(ACCOUNTS.c.id, ACCOUNTS.c.owner_id)
+                                  .where(ACCOUNTS.c.id == account_id))).first()
 
 
 async def assign_price_agreement(*, viewer: Viewer, db: Database, account_id: str,

@@ -24,10 +24,10 @@ from loaders.activities import (
     ActivityTypeByIdLoader,
     FiguresByUserWeekLoader,
 )
-from loaders.ids import decode_id, encode_id
+from loaders.ids import decode_id, decode_optional_id, encode_id
 from loaders.opportunities import OpportunityByIdLoader
 from loaders.query import PageArgs
-from loaders.users import TeamByIdLoader, UserByIdLoader
+from loaders.users import TeamByIdLoader
 from models.activities import ActivityStatus as ActivityStatusEnum
 from models.activities import TargetMetric as TargetMetricEnum
 from resolvers import activities as resolve
@@ -49,7 +49,7 @@ from schema.filters import (
 from schema.inputs import sent_changes
 from schema.live import after_event, bursts, close_behind
 from schema.relay import Connection, Node, child_connection, connection
-from schema.users import Team, User, UserFilter
+from schema.users import Team, User, UserFilter, user_of
 from subscriptions.hub import Overflowed
 from subscriptions.outbox import EventRecord, last_event_id
 
@@ -99,10 +99,6 @@ async def _activity_type(info: Info, key: int | None) -> ActivityType | None:
         return None
     row = await info.context.loaders.get(ActivityTypeByIdLoader).load(key)
     return ActivityType.from_row(row) if row else None
-
-
-async def _user(info: Info, key: int) -> User:
-    return User.from_row(await info.context.loaders.get(UserByIdLoader).load(key))
 
 
 @strawberry.type(description="A call, meeting, task ... planned, done or cancelled.")
@@ -155,7 +151,7 @@ class Activity(Node):
 
     @strawberry.field
     async def owner(self, info: Info) -> User:
-        return await _user(info, self._owner_id)
+        return await user_of(info, self._owner_id)  # type: ignore[return-value]
 
     @strawberry.field
     async def account(self, info: Info
@@ -202,7 +198,7 @@ class ActivityTarget(Node):
 
     @strawberry.field
     async def user(self, info: Info) -> User:
-        return await _user(info, self._user_id)
+        return await user_of(info, self._user_id)  # type: ignore[return-value]
 
     @strawberry.field(description="Null: activities of every type count.")
     async def activity_type(self, info: Info) -> ActivityType | None:
@@ -230,7 +226,7 @@ class AttainmentRow:
 
     @strawberry.field
     async def user(self, info: Info) -> User:
-        return await _user(info, self._user_id)
+        return await user_of(info, self._user_id)  # type: ignore[return-value]
 
     @strawberry.field(description="Null: the row counts activities of every type.")
     async def activity_type(self, info: Info) -> ActivityType | None:
@@ -262,7 +258,7 @@ class LeaderboardEntry:
 
     @strawberry.field
     async def user(self, info: Info) -> User:
-        return await _user(info, self._user_id)
+        return await user_of(info, self._user_id)  # type: ignore[return-value]
 
 
 @strawberry.type(description="A team's members ranked by what they realized in a week.")
@@ -370,10 +366,6 @@ OPPORTUNITY_PAGES = (ActivitiesByOpportunityLoader, ActivityCountByOpportunityLo
 # --- queries ------------------------------------------------------------------------------
 
 
-def _key(value: strawberry.ID | None, type_name: str) -> int | None:
-    return decode_id(value, type_name) if value is not None else None
-
-
 @strawberry.type
 class ActivityQueries:
     @strawberry.field
@@ -416,7 +408,8 @@ class ActivityQueries:
         viewer_of(info)
         rows = await resolve.list_targets(
             loaders=info.context.loaders, week=week_argument(week),
-            user_id=_key(user_id, "User"), team_id=_key(team_id, "Team"))
+            user_id=decode_optional_id(user_id, "User"),
+            team_id=decode_optional_id(team_id, "Team"))
         return [ActivityTarget.from_row(row) for row in rows]
 
     @strawberry.field(description="A user's week: overall COUNT and POINTS rows, then one "
@@ -696,8 +689,8 @@ class ActivitySubscriptions:
     ) -> AsyncGenerator[AttainmentEvent, None]:
         viewer_of(info)
         feed = await resolve.attainment_feed(
-            loaders=info.context.loaders, user_id=_key(user_id, "User"),
-            team_id=_key(team_id, "Team"), week=week_argument(week) if week else None)
+            loaders=info.context.loaders, user_id=decode_optional_id(user_id, "User"),
+            team_id=decode_optional_id(team_id, "Team"), week=week_argument(week) if week else None)
         try:
             async for event in resolve.attainment_changes(
                 events=info.context.events, feed=feed,

@@ -21,7 +21,6 @@ from loaders.errors import BadUserInput
 from loaders.ids import decode_id, encode_id
 from loaders.query import PageArgs
 from loaders.target_groups import TargetGroupByIdLoader
-from loaders.users import UserByIdLoader
 from models.campaigns import CampaignStatus as CampaignStatusEnum
 from models.campaigns import CampaignType as CampaignTypeEnum
 from models.campaigns import MemberStatus as MemberStatusEnum
@@ -40,7 +39,7 @@ from schema.filters import (
 from schema.inputs import sent_changes
 from schema.relay import Connection, Node, child_connection, connection
 from schema.target_groups import filter_from_json
-from schema.users import User
+from schema.users import User, user_of
 
 if TYPE_CHECKING:
     from schema.accounts import Contact
@@ -58,13 +57,6 @@ CampaignMemberStatus = strawberry.enum(
 CampaignTypeFilter = enum_filter(CampaignType, "CampaignTypeFilter")
 CampaignStatusFilter = enum_filter(CampaignStatus, "CampaignStatusFilter")
 CampaignMemberStatusFilter = enum_filter(CampaignMemberStatus, "CampaignMemberStatusFilter")
-
-
-async def _user(info: Info, key: int | None) -> User | None:
-    if key is None:
-        return None
-    row = await info.context.loaders.get(UserByIdLoader).load(key)
-    return User.from_row(row) if row else None
 
 
 @strawberry.type(description="How many members have one status.")
@@ -122,7 +114,7 @@ class Campaign(Node):
 
     @strawberry.field
     async def owner(self, info: Info) -> User | None:
-        return await _user(info, self._row.owner_id)
+        return await user_of(info, self._row.owner_id)
 
     @strawberry.field(description="The campaign's members, filtered by status and agent.")
     async def members(
@@ -174,7 +166,7 @@ class CampaignMember(Node):
 
     @strawberry.field(description="Who calls the member, in a CALL campaign.")
     async def agent(self, info: Info) -> User | None:
-        return await _user(info, self._row.agent_id)
+        return await user_of(info, self._row.agent_id)
 
     @strawberry.field
     async def campaign(self, info: Info) -> Campaign | None:

@@ -14,7 +14,7 @@ import strawberry
 from strawberry import UNSET, Private
 
 from loaders.accounts import AccountByIdLoader, ContactByIdLoader
-from loaders.ids import decode_id, encode_id
+from loaders.ids import decode_id, decode_optional_id, encode_id
 from loaders.opportunities import (
     LeadByIdLoader,
     OpportunityByIdLoader,
@@ -25,7 +25,6 @@ from loaders.opportunities import (
 )
 from loaders.pricing import OfferingAreaByIdLoader
 from loaders.query import PageArgs
-from loaders.users import UserByIdLoader
 from models.opportunities import ForecastCategory as ForecastCategoryEnum
 from models.opportunities import PhaseOutcome as PhaseOutcomeEnum
 from models.opportunities import PipelineKind as PipelineKindEnum
@@ -51,7 +50,7 @@ from schema.inputs import sent_changes
 from schema.live import after_event, bursts, close_behind
 from schema.pricing import OfferingArea
 from schema.relay import Connection, Node, connection
-from schema.users import User, UserFilter
+from schema.users import User, UserFilter, user_of
 from subscriptions.hub import Overflowed
 from subscriptions.outbox import EventRecord, last_event_id
 
@@ -134,10 +133,6 @@ async def _phase(info: Info, key: int | None) -> Phase | None:
     return Phase.from_row(row) if row else None
 
 
-async def _user(info: Info, key: int) -> User:
-    return User.from_row(await info.context.loaders.get(UserByIdLoader).load(key))
-
-
 @strawberry.type(description="An entry of an opportunity into a phase.")
 class PhaseChange(Node):
     id: strawberry.ID
@@ -164,7 +159,7 @@ class PhaseChange(Node):
 
     @strawberry.field
     async def changed_by(self, info: Info) -> User:
-        return await _user(info, self._by)
+        return await user_of(info, self._by)  # type: ignore[return-value]
 
 
 @strawberry.type(description="A deal being worked through a sales pipeline.")
@@ -208,7 +203,7 @@ class Opportunity(Node):
 
     @strawberry.field
     async def owner(self, info: Info) -> User:
-        return await _user(info, self._owner_id)
+        return await user_of(info, self._owner_id)  # type: ignore[return-value]
 
     @strawberry.field
     async def account(self, info: Info) -> Annotated[Account, strawberry.lazy("schema.accounts")]:
@@ -297,7 +292,7 @@ class Lead(Node):
 
     @strawberry.field
     async def owner(self, info: Info) -> User:
-        return await _user(info, self._owner_id)
+        return await user_of(info, self._owner_id)  # type: ignore[return-value]
 
     @strawberry.field
     async def pipeline(self, info: Info) -> Pipeline:
@@ -519,11 +514,7 @@ class PhaseChangeEvent:
 
     @strawberry.field
     async def changed_by(self, info: Info) -> User:
-        return await _user(info, self._by)
-
-
-def _key(value: strawberry.ID | None, type_name: str) -> int | None:
-    return decode_id(value, type_name) if value is not None else None
+        return await user_of(info, self._by)  # type: ignore[return-value]
 
 
 # --- queries ------------------------------------------------------------------------------
@@ -823,9 +814,10 @@ class OpportunitySubscriptions:
         account_id: strawberry.ID | None = None, after: str | None = None,
     ) -> AsyncGenerator[PhaseChangeEvent, None]:
         viewer = viewer_of(info)
-        feed = FeedFilter(pipeline_id=_key(pipeline_id, "Pipeline"),
-                          owner_id=_key(owner_id, "User"), team_id=_key(team_id, "Team"),
-                          account_id=_key(account_id, "Account"))
+        feed = FeedFilter(pipeline_id=decode_optional_id(pipeline_id, "Pipeline"),
+                          owner_id=decode_optional_id(owner_id, "User"),
+                          team_id=decode_optional_id(team_id, "Team"),
+                          account_id=decode_optional_id(account_id, "Account"))
         try:
             async for event in resolve.phase_changes(
                 viewer=viewer, db=info.context.db, events=info.context.events, feed=feed,
@@ -844,7 +836,7 @@ class OpportunitySubscriptions:
     ) -> AsyncGenerator[PipelineSummary, None]:
         viewer = viewer_of(info)
         pipeline = decode_id(pipeline_id, "Pipeline")
-        team = _key(team_id, "Team")
+        team = decode_optional_id(team_id, "Team")
         feed = FeedFilter(pipeline_id=pipeline, team_id=team)
         summary_filter = OpportunityFilter(team_id=IDFilter(eq=team_id)) if team_id else None
 

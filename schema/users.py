@@ -141,6 +141,14 @@ class User(Node):
         return await user_attainment_field(info, self._key, week)
 
 
+async def user_of(info: Info, key: int | None) -> User | None:
+    """The user a field points at, through the loader (null when not visible)."""
+    if key is None:
+        return None
+    row = await info.context.loaders.get(UserByIdLoader).load(key)
+    return User.from_row(row) if row else None
+
+
 @strawberry.type(description="A sales team with its manager and members.")
 class Team(Node):
     id: strawberry.ID

@@ -12,6 +12,7 @@ from httpx_ws import AsyncWebSocketSession, WebSocketDisconnect
 from sqlalchemy import func, select
 
 from models.events import Event
+from resolvers import opportunities as opportunity_resolvers
 from server.app import create_app
 from subscriptions.hub import Overflowed, Subscription
 from subscriptions.outbox import OPPORTUNITY_TOPIC, EventRecord, prune_events, record_event
@@ -239,3 +240,30 @@ async def test_summary_keeps_coming_after_many_bursts(app, client, db):
             assert counts[phase] == 3, (burst, counts)
             # Quiet for longer than the coalescing window: the next moves are a new burst.
             await nothing_more(ws, within=0.6)
+
+
+async def test_a_move_while_the_first_summary_is_read_reaches_the_board(
+        app, client, db, monkeypatch):
+    # The first summary is read, then the change feed starts: a move committed between
+    # the two must still reach the board (it resumes from the position taken before).
+    org = await make_org(db)
+    sales, phases = await make_sales_pipeline(db, "Sales")
+    account = await make_account(db, org.rep_a1)
+    deal = await create_deal(client, org.rep_a1, account, phases["Prospect"], "100.00")
+    original = opportunity_resolvers.pipeline_summary
+    calls = 0
+
+    async def summary_then_a_move(**kwargs):
+        nonlocal calls
+        calls += 1
+        summary = await original(**kwargs)
+        if calls == 1:  # right after the first summary was read
+            await move_deal(client, org.rep_a1, deal, phases["Deal"])
+        return summary
+
+    monkeypatch.setattr(opportunity_resolvers, "pipeline_summary", summary_then_a_move)
+    async with subscribed(app, client, org.admin, SUMMARY, {"p": gid(sales)}) as ws:
+        first = (await next_data(ws))["pipelineSummaryChanged"]
+        assert first["open"]["weightedAmount"] == "10.00"
+        refreshed = (await next_data(ws, within=2))["pipelineSummaryChanged"]
+    assert refreshed["open"]["weightedAmount"] == "90.00"
