@@ -22,9 +22,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from models.db import Database
 from server.auth import Authenticator
 from server.graphql import executable_schema
-from server.http import GraphQLHTTP, GraphQLWebSocket, request_id_of
+from server.http import GraphQLHTTP, request_id_of
 from server.migrate import current_revision, head_revision, upgrade_head
 from server.settings import Settings, SettingsError
+from server.websocket import GraphQLWebSocket
 from subscriptions.hub import EventHub
 
 logger = logging.getLogger("crmgraph")

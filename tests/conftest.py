@@ -6,7 +6,11 @@ tests/databases.py (SQLite, and PostgreSQL when TEST_DATABASE_URL is set).
 
 from __future__ import annotations
 
+import json
+import shutil
+import subprocess
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -86,3 +90,20 @@ def client(app: Starlette, http: httpx.AsyncClient) -> GraphQLClient:
     return GraphQLClient(app, http)
 
 
+
+
+JS = Path(__file__).parent / "js"
+
+
+@pytest.fixture(scope="session")
+def node_clients() -> Path:
+    """Unchanged third-party JavaScript clients and tools (graphql-ws, graphql-http's
+    audit, Apollo composition and gateway), installed with npm from tests/js."""
+    npm = shutil.which("npm")
+    assert npm is not None, "Node.js and npm are needed for the JavaScript client tests"
+    wanted = json.loads((JS / "package.json").read_text())["dependencies"]
+    if not all((JS / "node_modules" / name).is_dir() for name in wanted):
+        subprocess.run([npm, "ci" if (JS / "package-lock.json").is_file() else "install",
+                        "--no-audit", "--no-fund", "--loglevel=error"], cwd=JS, check=True,
+                       timeout=300)
+    return JS

@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import json
 import queue
-import shutil
 import subprocess
 import threading
 import time
 from pathlib import Path
 
 import httpx
-import pytest
 
 from models.users import Role
 from server.demo import DEMO_EMAILS
@@ -21,18 +19,6 @@ from tests.processes import run, server_env, serving
 
 JS = Path(__file__).parent / "js"
 ADMIN = "ada.lindqvist@demo.crmgraph.dev"
-
-
-@pytest.fixture(scope="session")
-def node_clients() -> Path:
-    """The test setup installs the clients with npm from tests/js/package.json."""
-    npm = shutil.which("npm")
-    assert npm is not None, "Node.js and npm are needed for the JavaScript client tests"
-    if not (JS / "node_modules" / "graphql-ws").is_dir():
-        subprocess.run([npm, "ci" if (JS / "package-lock.json").is_file() else "install",
-                        "--no-audit", "--no-fund", "--loglevel=error"], cwd=JS, check=True,
-                       timeout=300)
-    return JS
 
 
 def _node(*args: str, timeout: float = 60) -> list[dict]:
