@@ -11,6 +11,7 @@ from models import (
     events,
     leads,
     opportunities,
+    partner_keys,
     planning,
     pricing,
     target_groups,
@@ -19,4 +20,4 @@ from models import (
 from models.base import Base
 
 __all__ = ["Base", "accounts", "activities", "billing", "campaigns", "events", "leads",
-           "opportunities", "planning", "pricing", "target_groups", "users"]
+           "opportunities", "partner_keys", "planning", "pricing", "target_groups", "users"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from sqlalchemy import Boolean, CheckConstraint, Enum, ForeignKey, Integer, String
+from sqlalchemy import Boolean, CheckConstraint, Enum, ForeignKey, Integer, String, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, Versioned
@@ -34,6 +34,12 @@ class PartnerOrg(Versioned, Base):
 
     name: Mapped[str] = mapped_column(String(200), nullable=False, unique=True)
     active: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
+    # A partner org sees the schema only when allowed, and in trusted-documents mode
+    # runs only the documents registered for it (see models/documents.py).
+    allow_introspection: Mapped[bool] = mapped_column(
+        Boolean, nullable=False, default=False, server_default=false())
+    trusted_documents_only: Mapped[bool] = mapped_column(
+        Boolean, nullable=False, default=False, server_default=false())
 
 
 class Team(Versioned, Base):
@@ -78,6 +84,12 @@ class Viewer:
     role: Role
     team_id: int | None
     partner_org_id: int | None
+    # Set when a partner API key acts for its org's API user: what the key may do.
+    key_id: int | None = None
+    scopes: frozenset[str] = frozenset()
+    # The partner org's switches (see PartnerOrg); staff are not bound by them.
+    allow_introspection: bool = False
+    trusted_documents_only: bool = False
 
     @property
     def is_admin(self) -> bool:

@@ -50,7 +50,7 @@ from resolvers.mutations import (
     require_version,
 )
 from resolvers.pages import Listing, list_rows
-from resolvers.policy import can_assign, can_write, load_owner
+from resolvers.policy import can_assign, can_write, load_owner, partner_writes
 from subscriptions.hub import EventHub
 from subscriptions.outbox import OPPORTUNITY_TOPIC, EventRecord, record_event
 
@@ -244,6 +244,8 @@ async def _writable(session: AsyncSession, viewer: Viewer, checks: Checks, gid: 
     if opportunity is None or (viewer.is_partner and not await _shared(session, viewer,
                                                                         opportunity.account_id)):
         raise not_found("id", "opportunity")
+    if partner_writes(viewer):
+        return opportunity  # shared with the org, as checked above
     owner = await load_owner(session, opportunity.owner_id)
     if owner is None or not can_write(viewer, owner):
         raise forbidden("you cannot change this opportunity")
@@ -398,7 +400,7 @@ async def _account_for(session: AsyncSession, viewer: Viewer, checks: Checks, gi
     if key is None:
         return None
     account = await session.get(Account, key)
-    if account is None:
+    if account is None or (viewer.is_partner and not await _shared(session, viewer, key)):
         raise not_found("accountId", "account")
     if account.archived:
         checks.fail("accountId", "archived accounts take no new opportunities")
@@ -414,17 +416,26 @@ async def create_opportunity(
     offering_area_id: str | None = None, source_campaign_id: str | None = None,
 ) -> Outcome[Opportunity]:
     async def action() -> Opportunity:
-        if viewer.is_partner:
+        if viewer.is_partner and not partner_writes(viewer):
             raise forbidden("partners cannot create opportunities")
         async with db.transaction() as session:
             checks = Checks()
             account = await _account_for(session, viewer, checks, account_id)
+            default_owner = None
+            if viewer.is_partner:
+                # A partner's deal belongs to the account's owner, who follows it up.
+                if owner_id is not None:
+                    checks.fail("ownerId", "partners cannot choose the owner",
+                                UserErrorCode.FORBIDDEN)
+                if account is not None:
+                    default_owner = (await session.get(Account, account)).owner_id  # type: ignore[union-attr]
             opportunity, event = await insert_opportunity(
                 session, viewer=viewer, checks=checks, account_id=account, name=name,
                 amount=amount, currency=currency, phase_gid=phase_id,
                 pipeline_gid=pipeline_id, probability=probability,
                 expected_close_date=expected_close_date, owner_gid=owner_id,
-                offering_area_gid=offering_area_id, source_campaign_gid=source_campaign_id)
+                offering_area_gid=offering_area_id, source_campaign_gid=source_campaign_id,
+                default_owner_id=default_owner)
         await events.announce(event)
         return opportunity
 

@@ -2,7 +2,8 @@
 
 Reads are filtered by each area's read policy in loaders/; writes ask here.
 ADMIN writes everything, MANAGER what the team's members own, REP what it owns,
-PARTNER nothing (partner write scopes come with partner API keys).
+PARTNER nothing, except through an API key with the write:opportunities scope:
+the opportunities of the accounts shared with its org (resolvers/opportunities.py).
 """
 
 from __future__ import annotations
@@ -42,6 +43,12 @@ def can_write(viewer: Viewer, owner: Owner) -> bool:
     if viewer.role is Role.REP:
         return owner.id == viewer.user_id
     return False
+
+
+def partner_writes(viewer: Viewer) -> bool:
+    """A partner API key that may write opportunities on the org's shared accounts."""
+    return viewer.is_partner and viewer.key_id is not None and \
+        "write:opportunities" in viewer.scopes
 
 
 def can_assign(viewer: Viewer, owner: Owner) -> str | None:

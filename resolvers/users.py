@@ -4,27 +4,45 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, or_, select
 
 from loaders.container import Loaders
 from loaders.query import PageArgs
 from loaders.users import TEAMS, USER_FILTER, USER_ORDER, USERS, users_statement, visible_teams
 from models.db import Database
-from models.users import Viewer
+from models.users import PartnerOrg, Viewer
 from resolvers.pages import Listing, list_rows
+
+ORGS = PartnerOrg.__table__
+
+
+def viewer_statement() -> Select[Any]:
+    """An active user with its partner org's switches: one statement per request.
+    A partner user of a deactivated org is nobody, as a deactivated user is."""
+    return (
+        select(USERS, ORGS.c.allow_introspection, ORGS.c.trusted_documents_only)
+        .outerjoin(ORGS, ORGS.c.id == USERS.c.partner_org_id)
+        .where(USERS.c.active.is_(True),
+               or_(USERS.c.partner_org_id.is_(None), ORGS.c.active.is_(True)))
+    )
+
+
+def viewer_from_row(row: Any, *, key_id: int | None = None,
+                    scopes: frozenset[str] = frozenset()) -> Viewer:
+    return Viewer(
+        user_id=row.id, email=row.email, name=row.name, role=row.role, team_id=row.team_id,
+        partner_org_id=row.partner_org_id, key_id=key_id, scopes=scopes,
+        allow_introspection=bool(row.allow_introspection),
+        trusted_documents_only=bool(row.trusted_documents_only),
+    )
 
 
 async def load_viewer(db: Database, user_id: int) -> Viewer | None:
     """The active user a token names, or None: a deactivated user is nobody."""
-    statement = select(USERS).where(USERS.c.id == user_id, USERS.c.active.is_(True))
     async with db.read() as connection:
-        row = (await connection.execute(statement)).first()
-    if row is None:
-        return None
-    return Viewer(
-        user_id=row.id, email=row.email, name=row.name, role=row.role, team_id=row.team_id,
-        partner_org_id=row.partner_org_id,
-    )
+        row = (await connection.execute(viewer_statement().where(USERS.c.id == user_id))
+               ).first()
+    return viewer_from_row(row) if row is not None else None
 
 
 async def find_user_id_by_email(db: Database, email: str) -> int | None:

@@ -1,4 +1,5 @@
-"""The `crmgraph` command: serve, migrate, seed-demo, token, export-schema."""
+"""The `crmgraph` command: serve, migrate, seed-demo, token, export-schema, and the
+operator's partner-key, partner-org and trust-documents."""
 
 from __future__ import annotations
 
@@ -6,12 +7,16 @@ import argparse
 import asyncio
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+from typing import TypeVar
 
 from models.db import Database
 from models.users import Role
 from server.migrate import upgrade_head
 from server.settings import Settings, SettingsError
+
+T = TypeVar("T")
 
 
 def _settings() -> Settings:
@@ -83,9 +88,25 @@ def cmd_serve(args: argparse.Namespace) -> int:
     uvicorn.run(
         "server.app:create_app", factory=True, host=args.host, port=args.port,
         workers=args.workers, loop="auto", http="auto", log_level=settings.log_level.lower(),
-        access_log=False,
+        access_log=False, log_config=_log_config(settings),
     )
     return 0
+
+
+def _log_config(settings: Settings) -> dict[str, object]:
+    """Logging for uvicorn and its worker processes, which set theirs up from this:
+    every line, ours and uvicorn's, in LOG_FORMAT."""
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"default": {"()": "server.logs.formatter_for",
+                                   "log_format": settings.log_format}},
+        "handlers": {"default": {"class": "logging.StreamHandler", "formatter": "default",
+                                 "stream": "ext://sys.stderr"}},
+        "root": {"handlers": ["default"], "level": settings.log_level.upper()},
+        "loggers": {name: {"handlers": [], "propagate": True}
+                    for name in ("uvicorn", "uvicorn.error", "uvicorn.access")},
+    }
 
 
 def cmd_migrate(_args: argparse.Namespace) -> int:
@@ -138,10 +159,104 @@ def cmd_token(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_export_schema(_args: argparse.Namespace) -> int:
-    from schema.root import export_sdl
+async def _admin(settings: Settings, action: Callable[[Database], Awaitable[T]]) -> T:
+    """Runs one operator action against the database, which must be migrated."""
+    db = Database(settings.database_url)
+    try:
+        return await action(db)
+    finally:
+        await db.dispose()
 
-    sys.stdout.write(export_sdl())
+
+def _operate(action: Callable[[Database], Awaitable[T]]) -> T | None:
+    """An operator command's action; a refusal is printed and the command fails."""
+    from loaders.errors import ApiError
+
+    settings = _settings()
+    if settings.is_embedded:
+        upgrade_head(settings.database_url)
+    try:
+        return asyncio.run(_admin(settings, action))
+    except ApiError as exc:
+        print(f"crmgraph: {exc.message}", file=sys.stderr)
+        return None
+
+
+def cmd_partner_key(args: argparse.Namespace) -> int:
+    from resolvers import partner_keys
+    from subscriptions.hub import announce_elsewhere
+
+    if args.action == "create":
+        try:
+            scopes = partner_keys.parse_scopes(args.scopes)
+        except Exception as exc:  # BadUserInput: the scopes named are not ours
+            print(f"crmgraph: {exc}", file=sys.stderr)
+            return 2
+        created = _operate(lambda db: partner_keys.create_key(
+            db, org_name=args.org, scopes=scopes, name=args.name or "API key"))
+        if created is None:
+            return 1
+        info, key = created
+        print(f"Created API key {info.prefix} for {info.org} with scopes "
+              f"{' '.join(sorted(info.scopes))}.")
+        print("Store it now: it is shown only this once.", file=sys.stderr)
+        print(key)
+        return 0
+    if args.action == "list":
+        keys = _operate(lambda db: partner_keys.list_keys(db, org_name=args.org))
+        if keys is None:
+            return 1
+        for info in keys:
+            state = f"revoked {info.revoked_at:%Y-%m-%dT%H:%M:%SZ}" if info.revoked_at \
+                else "active"
+            print(f"{info.prefix}\t{info.org}\t{info.name}\t{' '.join(sorted(info.scopes))}"
+                  f"\tcreated {info.created_at:%Y-%m-%dT%H:%M:%SZ}\t{state}")
+        return 0
+
+    async def revoke(db: Database) -> partner_keys.KeyInfo:
+        info, event = await partner_keys.revoke_key(db, args.prefix)
+        if event is not None:
+            # Servers close the key's WebSockets when they hear of it: at once
+            # through the broker, else at their next poll of the outbox.
+            await announce_elsewhere(_settings().broadcast_url, event)
+        return info
+
+    revoked = _operate(revoke)
+    if revoked is None:
+        return 1
+    print(f"Revoked API key {revoked.prefix} of {revoked.org}.")
+    return 0
+
+
+def cmd_partner_org(args: argparse.Namespace) -> int:
+    from resolvers.documents import set_org_options
+
+    org = _operate(lambda db: set_org_options(
+        db, org_name=args.org, introspection=args.introspection,
+        trusted_documents_only=args.trusted_documents_only))
+    if org is None:
+        return 1
+    print(f"{org.name}: introspection {'on' if org.allow_introspection else 'off'}, "
+          f"trusted documents only {'on' if org.trusted_documents_only else 'off'}.")
+    return 0
+
+
+def cmd_trust_documents(args: argparse.Namespace) -> int:
+    from resolvers.documents import trust_documents
+
+    trusted = _operate(lambda db: trust_documents(
+        db, org_name=args.org, paths=[Path(p) for p in args.files]))
+    if trusted is None:
+        return 1
+    for sha256, name in trusted:
+        print(f"{sha256}\t{name}")
+    return 0
+
+
+def cmd_export_schema(args: argparse.Namespace) -> int:
+    from schema.root import export_sdl, export_subgraph_sdl
+
+    sys.stdout.write(export_subgraph_sdl() if args.subgraph else export_sdl())
     return 0
 
 
@@ -167,14 +282,47 @@ def parser() -> argparse.ArgumentParser:
     token.add_argument("--ttl", type=int, default=None, help="seconds (default JWT_TTL_SECONDS)")
     token.set_defaults(run=cmd_token)
 
-    commands.add_parser("export-schema", help="print the GraphQL SDL"
-                        ).set_defaults(run=cmd_export_schema)
+    key = commands.add_parser("partner-key", help="partner API keys: create, list, revoke")
+    key_actions = key.add_subparsers(dest="action", required=True)
+    create = key_actions.add_parser("create", help="make a key for a partner org; it is "
+                                    "printed once and stored only as a hash")
+    create.add_argument("--org", required=True, help="the partner org's name")
+    create.add_argument("--scopes", required=True, nargs="+",
+                        help="read, or read write:opportunities")
+    create.add_argument("--name", help="what the key is for, shown in listings")
+    listing = key_actions.add_parser("list", help="the keys, without their secrets")
+    listing.add_argument("--org", help="only this partner org's keys")
+    revoke = key_actions.add_parser("revoke", help="refuse a key from now on, also on open "
+                                    "WebSockets")
+    revoke.add_argument("prefix", help="the key's prefix as listed (or the whole key)")
+    key.set_defaults(run=cmd_partner_key)
+
+    org = commands.add_parser("partner-org", help="a partner org's API switches")
+    org.add_argument("org", help="the partner org's name")
+    org.add_argument("--introspection", action=argparse.BooleanOptionalAction, default=None,
+                     help="may the org's clients introspect the schema (default off)")
+    org.add_argument("--trusted-documents-only", action=argparse.BooleanOptionalAction,
+                     default=None, help="may the org's clients run only trusted documents")
+    org.set_defaults(run=cmd_partner_org)
+
+    trust = commands.add_parser("trust-documents", help="register GraphQL documents a "
+                                "partner org may run in trusted-documents mode")
+    trust.add_argument("--org", required=True, help="the partner org's name")
+    trust.add_argument("files", nargs="+", help="files holding one GraphQL document each")
+    trust.set_defaults(run=cmd_trust_documents)
+
+    export = commands.add_parser("export-schema", help="print the GraphQL SDL")
+    export.add_argument("--subgraph", action="store_true",
+                        help="print the Apollo Federation subgraph SDL (with @link and @key)")
+    export.set_defaults(run=cmd_export_schema)
     return root
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    from server.logs import configure_logging
+
+    configure_logging()  # LOG_FORMAT (json or text) and LOG_LEVEL from the settings
     if args.command != "migrate":
         # Start-up output is for the tokens and the URL; `crmgraph migrate` reports steps.
         logging.getLogger("alembic").setLevel(logging.WARNING)

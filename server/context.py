@@ -20,6 +20,18 @@ class Context:
     events: Any = None  # subscriptions.hub.EventHub
     websocket: Any = None  # the starlette WebSocket, for operations over one
     connection_params: dict[str, Any] = field(default_factory=dict)
+    # Whose budget a request spends (see server/cost.py): "key:<id>", "user:<id>",
+    # or "anonymous"; known from the credential before the database is asked.
+    client_id: str = "anonymous"
+    # Sent but not yet read from the database: server/access.py reads it once the
+    # request's cost is paid (server/auth.py Authenticator.viewer_for).
+    credential: Any = None
+    authenticator: Any = None
+    documents: Any = None  # resolvers.documents.DocumentStore
+    # The SHA-256 of the document text, and whether to keep it as an automatic
+    # persisted query once it has proved valid.
+    document_hash: str | None = None
+    persist_document: bool = False
     _loaders: Loaders | None = None
 
     @property

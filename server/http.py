@@ -22,6 +22,7 @@ from strawberry.types import ExecutionResult
 from strawberry.types.graphql import OperationType
 
 from models.db import Database
+from resolvers.documents import SHA256, DocumentStore, document_hash
 from server.auth import Authenticator, AuthError
 from server.context import Context
 from server.settings import Settings
@@ -75,12 +76,14 @@ class GraphQLHTTP:
     """The HTTP endpoint. Thin on purpose: parse, authenticate, execute, encode."""
 
     def __init__(self, schema: Any, settings: Settings, db: Database,
-                 authenticator: Authenticator, events: EventHub) -> None:
+                 authenticator: Authenticator, events: EventHub,
+                 documents: DocumentStore) -> None:
         self.schema = schema
         self.settings = settings
         self.db = db
         self.authenticator = authenticator
         self.events = events
+        self.documents = documents
         self.ide_html = get_graphql_ide_html(graphql_ide="graphiql")
 
     async def __call__(self, request: Request) -> Response:
@@ -96,18 +99,23 @@ class GraphQLHTTP:
         if media is None:
             return self.error(406, "NOT_ACCEPTABLE", f"responses are {GRAPHQL_RESPONSE} or "
                               f"{JSON}", JSON, request_id)
+        if self.settings.csrf_prevention and method == "GET" and _may_be_forged(request):
+            return self.error(400, BAD_REQUEST, CSRF_MESSAGE, media, request_id)
         try:
             params = await self.read_params(request)
+            credential = self.authenticator.identify(
+                request.headers.get("authorization"), request.headers.get("x-api-key"))
+            await self.resolve_document(params)
         except _BadRequest as exc:
-            return self.error(exc.status, exc.code, exc.message, media, request_id)
-        try:
-            viewer = await self.authenticator.viewer_for_header(
-                request.headers.get("authorization"))
+            return self.error(exc.status, exc.code, exc.message, media, request_id,
+                              exc.headers, graphql=exc.graphql)
         except AuthError as exc:
-            return self.error(401, "UNAUTHENTICATED", str(exc), media, request_id,
-                              {"WWW-Authenticate": 'Bearer error="invalid_token"'})
-        context = Context(db=self.db, settings=self.settings, viewer=viewer,
-                          request_id=request_id, events=self.events)
+            return self.unauthenticated(str(exc), media, request_id)
+        context = Context(db=self.db, settings=self.settings, viewer=None,
+                          request_id=request_id, events=self.events,
+                          client_id=credential.client_id if credential else "anonymous",
+                          credential=credential, authenticator=self.authenticator,
+                          documents=self.documents, document_hash=params["hash"])
         allowed = ({OperationType.QUERY} if method == "GET"
                    else {OperationType.QUERY, OperationType.MUTATION})
         try:
@@ -128,7 +136,47 @@ class GraphQLHTTP:
         except MissingQueryError:
             return self.error(400, BAD_REQUEST, "no GraphQL query in the request", media,
                               request_id)
+        if _code_of(result) == "UNAUTHENTICATED":
+            return self.unauthenticated(result.errors[0].message, media, request_id)  # type: ignore[index]
+        if params["persist"] and not _request_error(result):
+            # Kept once it has proved to parse and validate: no junk under a hash.
+            await self.documents.persist(params["hash"], params["query"])
         return self.respond(result, media, request_id)
+
+    def unauthenticated(self, message: str, media: str, request_id: str) -> Response:
+        return self.error(401, "UNAUTHENTICATED", message, media, request_id,
+                          {"WWW-Authenticate": 'Bearer error="invalid_token"'})
+
+    async def resolve_document(self, params: dict[str, Any]) -> None:
+        """Apollo's automatic persisted queries: a hash alone names a document sent
+        before; a hash with its document registers it (after it has run)."""
+        params["hash"] = params["persist"] = None
+        persisted = (params["extensions"] or {}).get("persistedQuery")
+        if persisted is None:
+            if params["query"] is None:
+                raise _BadRequest(400, BAD_REQUEST, "'query' must be a non-empty string")
+            params["hash"] = document_hash(params["query"])
+            return
+        if not isinstance(persisted, dict) or persisted.get("version") != 1:
+            raise _BadRequest(400, "PERSISTED_QUERY_NOT_SUPPORTED",
+                              "persistedQuery must be {version: 1, sha256Hash: <hex>}")
+        sha256 = persisted.get("sha256Hash")
+        if not isinstance(sha256, str) or not SHA256.match(sha256.lower()):
+            raise _BadRequest(400, BAD_REQUEST, "sha256Hash must be 64 hexadecimal digits")
+        sha256 = sha256.lower()
+        params["hash"] = sha256
+        if params["query"] is not None:
+            if document_hash(params["query"]) != sha256:
+                raise _BadRequest(400, BAD_REQUEST, "provided sha does not match query")
+            params["persist"] = True
+            return
+        document = await self.documents.text(sha256)
+        if document is None:
+            # Apollo's clients answer this by sending the document with its hash.
+            raise _BadRequest(404, PERSISTED_QUERY_NOT_FOUND, "PersistedQueryNotFound",
+                              {"Cache-Control": "private, no-cache, must-revalidate"},
+                              graphql=True)
+        params["query"] = document
 
     async def read_params(self, request: Request) -> dict[str, Any]:
         if request.method == "GET":
@@ -146,7 +194,7 @@ class GraphQLHTTP:
             if not isinstance(raw, dict):
                 raise _BadRequest(400, BAD_REQUEST, "the request body must be a JSON object")
         query = raw.get("query")
-        if not isinstance(query, str) or not query.strip():
+        if query is not None and (not isinstance(query, str) or not query.strip()):
             raise _BadRequest(400, BAD_REQUEST, "'query' must be a non-empty string")
         # Only null means absent: [], 0 or "" are not objects and are refused.
         variables = raw.get("variables")
@@ -175,6 +223,12 @@ class GraphQLHTTP:
         if result.extensions:
             body["extensions"] = result.extensions
         status = 400 if request_error and media == GRAPHQL_RESPONSE else 200
+        limited = next((e.extensions for e in errors
+                        if (e.extensions or {}).get("code") == "RATE_LIMITED"), None)
+        if limited is not None:
+            # Over its cost budget (server/cost.py): nothing ran; the body says why.
+            retry_after = str(max(1, int(limited.get("retryAfter") or 1)))
+            return _json_response(body, 429, media, request_id, {"Retry-After": retry_after})
         return _json_response(body, status, media, request_id)
 
     def error(self, status: int, code: str, message: str, media: str, request_id: str,
@@ -186,14 +240,47 @@ class GraphQLHTTP:
 
 
 BAD_REQUEST = "BAD_REQUEST"
+PERSISTED_QUERY_NOT_FOUND = "PERSISTED_QUERY_NOT_FOUND"
+SIMPLE_CONTENT_TYPES = {"", "text/plain", "application/x-www-form-urlencoded",
+                        "multipart/form-data"}
+CSRF_MESSAGE = ("this GET request has no preflight header and may come from another "
+                "site: send 'Apollo-Require-Preflight: true' (or 'X-Apollo-Operation-Name', "
+                "or a Content-Type such as application/json)")
 
 
 class _BadRequest(Exception):
-    def __init__(self, status: int, code: str, message: str) -> None:
+    def __init__(self, status: int, code: str, message: str,
+                 headers: dict[str, str] | None = None, *, graphql: bool = False) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
+        self.headers = headers
+        self.graphql = graphql  # a GraphQL error: 200 under application/json
+
+
+def _may_be_forged(request: Request) -> bool:
+    """Apollo's CSRF prevention: a browser sends a GET cross-site without a preflight
+    only when it has no custom header and a "simple" content type (or none). A
+    client shows it is not such a request with one of these headers."""
+    headers = request.headers
+    if headers.get("apollo-require-preflight") or headers.get("x-apollo-operation-name"):
+        return False
+    content_type = headers.get("content-type", "").split(";")[0].strip().lower()
+    return content_type in SIMPLE_CONTENT_TYPES
+
+
+def _code_of(result: ExecutionResult) -> str | None:
+    """The code of a request that was refused as a whole (nothing executed)."""
+    if result.data is None and result.errors and len(result.errors) == 1 and \
+            result.errors[0].path is None:
+        return (result.errors[0].extensions or {}).get("code")
+    return None
+
+
+def _request_error(result: ExecutionResult) -> bool:
+    return result.data is None and bool(result.errors) and all(
+        e.path is None for e in result.errors or ())
 
 
 def _json(raw: str | bytes, what: str) -> Any:

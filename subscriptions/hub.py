@@ -71,6 +71,9 @@ class EventHub:
         self.retention = retention
         self.broadcast = Broadcast(backend=backend_for(broadcast_url))
         self.position = 0  # the last event id handed to subscribers
+        # Totals for /metrics (server/metrics.py reads them at scrape time).
+        self.published = 0
+        self.delivered = 0
         self._subscriptions: set[Subscription] = set()
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
@@ -107,6 +110,7 @@ class EventHub:
     async def announce(self, event: EventRecord) -> None:
         """After commit: wake this process at once, and tell the others. The mutation
         does not wait for the broker: a broker that is away costs it nothing."""
+        self.published += 1
         self._wake.set()
         if len(self._publishing) < MAX_PENDING_PUBLISHES:
             task = asyncio.create_task(self._publish(event.id))
@@ -138,6 +142,7 @@ class EventHub:
                     for event in batch:
                         last = event.id
                         if matches(event):
+                            self.delivered += 1
                             yield event
                     if len(batch) < BATCH:
                         break
@@ -147,6 +152,7 @@ class EventHub:
                     continue
                 last = event.id
                 if matches(event):
+                    self.delivered += 1
                     yield event
 
     async def _hear(self, channel: str) -> None:
@@ -182,3 +188,19 @@ class EventHub:
                     logger.info("pruned %d events older than %s", removed, self.retention)
             except Exception:
                 logger.exception("pruning the event outbox failed")
+
+
+async def announce_elsewhere(broadcast_url: str, event: EventRecord) -> None:
+    """From a process without a hub (the CLI): tell the servers through the broker.
+    Best effort: a server that does not hear it finds the event at its next poll."""
+    if broadcast_url.startswith("memory://"):
+        return  # no other process shares an in-memory broker
+    broadcast = Broadcast(backend=backend_for(broadcast_url))
+    try:
+        await asyncio.wait_for(broadcast.connect(), timeout=5)
+        await asyncio.wait_for(broadcast.publish(CHANNEL, str(event.id)), timeout=5)
+    except Exception as exc:  # the outbox has it
+        logger.warning("could not publish event %s to the broker: %s", event.id, exc)
+    finally:
+        with contextlib.suppress(Exception):
+            await broadcast.disconnect()

@@ -1,0 +1,128 @@
+"""Who may run this document: the viewer is read, then the partner rules applied.
+
+Runs when execution starts, after validation and after the cost is paid (the cost
+extension comes first), so a request over its budget, or one that does not parse,
+never reaches the database. Both transports ask ``refuse`` the same questions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from graphql import (
+    DocumentNode,
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    GraphQLError,
+    InlineFragmentNode,
+    OperationDefinitionNode,
+    OperationType,
+    SelectionSetNode,
+)
+from strawberry.extensions import SchemaExtension
+from strawberry.types import ExecutionResult
+
+from loaders.errors import ApiError, Forbidden, Unauthenticated
+from models.users import Viewer
+from resolvers.partner_keys import WRITE_OPPORTUNITIES
+from server.auth import AuthError
+
+# The mutations a key with write:opportunities may run; every other one is refused.
+OPPORTUNITY_MUTATIONS = frozenset({
+    "createOpportunity", "updateOpportunity", "moveOpportunityPhase",
+})
+# The federation SDL (`_service`) shows the schema as introspection does.
+INTROSPECTION = frozenset({"__schema", "__type", "_service"})
+
+
+class NotTrusted(ApiError):
+    code = "PERSISTED_QUERY_NOT_IN_LIST"
+
+
+class Access(SchemaExtension):
+    async def on_execute(self) -> AsyncIterator[None]:
+        if self.execution_context.result:
+            yield  # refused already (over budget, too costly): ask the database nothing
+            return
+        context = self.execution_context.context
+        problem: ApiError | None = None
+        if getattr(context, "viewer", None) is None and getattr(context, "credential", None):
+            try:
+                context.viewer = await context.authenticator.viewer_for(context.credential)
+            except AuthError as exc:
+                problem = Unauthenticated(str(exc))
+        document = self.execution_context.graphql_document
+        if problem is None and context.viewer is not None and document is not None:
+            problem = await refuse(context.viewer, document,
+                                   self.execution_context.operation_name,
+                                   getattr(context, "document_hash", None),
+                                   getattr(context, "documents", None))
+        if problem is not None:
+            self.execution_context.result = ExecutionResult(
+                data=None, errors=[GraphQLError(problem.message,
+                                                extensions={"code": problem.code})])
+        yield
+
+
+async def refuse(viewer: Viewer, document: DocumentNode, operation_name: str | None,
+                 document_hash: str | None, documents: object) -> ApiError | None:
+    """Why this viewer may not run this document, or None. Staff may run anything
+    valid; a partner's org may turn introspection on, and may bind its clients to
+    the documents it trusts; a key may only do what its scopes say."""
+    if not viewer.is_partner:
+        return None
+    operation = _operation(document, operation_name)
+    if operation is None:
+        return None  # graphql-core reports the unknown operation
+    if viewer.trusted_documents_only and not await _trusted(viewer, document_hash, documents):
+        return NotTrusted("this partner org runs only its trusted documents: send a "
+                          "registered document or its sha256Hash")
+    fields = _root_fields(document, operation.selection_set)
+    # These are valid only at the root of a query (fragments included).
+    if not viewer.allow_introspection and fields & INTROSPECTION:
+        return Forbidden("introspection is off for this partner org")
+    # A partner user's own token meets the write policy in each resolver (which
+    # refuses); a key is held to its scopes before anything runs.
+    if operation.operation is OperationType.MUTATION and viewer.key_id is not None:
+        if WRITE_OPPORTUNITIES not in viewer.scopes:
+            return Forbidden("this API key may only read")
+        if not_allowed := sorted(fields - OPPORTUNITY_MUTATIONS - {"__typename"}):
+            return Forbidden(f"the scope {WRITE_OPPORTUNITIES} does not cover "
+                             f"{', '.join(not_allowed)}")
+    return None
+
+
+async def _trusted(viewer: Viewer, document_hash: str | None, documents: object) -> bool:
+    if document_hash is None or documents is None or viewer.partner_org_id is None:
+        return False
+    return bool(await documents.is_trusted(  # type: ignore[attr-defined]
+        viewer.partner_org_id, document_hash))
+
+
+def _operation(document: DocumentNode, name: str | None) -> OperationDefinitionNode | None:
+    operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+    if name is None:
+        return operations[0] if len(operations) == 1 else None
+    return next((o for o in operations if o.name and o.name.value == name), None)
+
+
+def _root_fields(document: DocumentNode, selection_set: SelectionSetNode) -> set[str]:
+    fragments = {d.name.value: d for d in document.definitions
+                 if isinstance(d, FragmentDefinitionNode)}
+    names: set[str] = set()
+    pending = [selection_set]
+    seen: set[str] = set()
+    while pending:
+        for selection in pending.pop().selections:
+            if isinstance(selection, FieldNode):
+                names.add(selection.name.value)
+            elif isinstance(selection, InlineFragmentNode):
+                pending.append(selection.selection_set)
+            elif isinstance(selection, FragmentSpreadNode):
+                name = selection.name.value
+                if name not in seen and name in fragments:
+                    seen.add(name)
+                    pending.append(fragments[name].selection_set)
+    return names
+
