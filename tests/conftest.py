@@ -67,8 +67,11 @@ async def db(database_url: str) -> AsyncIterator[Database]:
 def settings(database_url: str) -> Settings:
     # No background outbox polling: tests that count SQL statements must see only
     # their own request's. Delivery in tests comes from the mutation's own wake-up.
+    # Cost budgets stay in each test's app: in Redis (BROADCAST_URL) they would
+    # outlive it and be spent by every test's "user:1" (tests/test_cost.py covers Redis).
     return Settings(database_url=database_url, jwt_secret=TEST_SECRET,
-                    broadcast_url=BROADCAST_URL, event_poll_seconds=3600)
+                    broadcast_url=BROADCAST_URL, event_poll_seconds=3600,
+                    rate_limit_url="memory://")
 
 
 @pytest.fixture

@@ -73,3 +73,17 @@ async def websocket(app: Starlette, subprotocol: str = "graphql-transport-ws"
         "/graphql", client, subprotocols=[subprotocol]
     ) as ws:
         yield ws
+
+
+COST_KEYS = {"requested", "actual", "remaining", "resetAt"}
+
+
+def without_cost(body: dict[str, Any]) -> dict[str, Any]:
+    """A response body without its extensions.cost, which every response carries
+    (checked here, so a test comparing whole bodies still sees it is there)."""
+    extensions = dict(body.get("extensions") or {})
+    cost = extensions.pop("cost", None)
+    assert cost is not None, f"no extensions.cost in {body}"
+    assert set(cost) == COST_KEYS, cost
+    rest = {k: v for k, v in body.items() if k != "extensions"}
+    return rest | ({"extensions": extensions} if extensions else {})
