@@ -20,9 +20,11 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from models.db import Database
+from resolvers.documents import DocumentStore
 from server.auth import Authenticator
 from server.graphql import executable_schema
 from server.http import GraphQLHTTP, request_id_of
+from server.metrics import Metrics, metrics_endpoint
 from server.migrate import current_revision, head_revision, upgrade_head
 from server.settings import Settings, SettingsError
 from server.websocket import GraphQLWebSocket
@@ -110,7 +112,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         try:
             await ensure_migrated(settings, db)
             authenticator = Authenticator(settings, db)
-            schema = executable_schema(settings)
+            schema = executable_schema(settings, metrics=app.state.metrics)
             events = EventHub(
                 db, settings.broadcast_url, queue_size=settings.subscription_queue_size,
                 poll_seconds=settings.event_poll_seconds,
@@ -118,9 +120,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
             )
             await events.start()
             try:
+                documents = DocumentStore(db)
                 state.update(
                     db=db, events=events, authenticator=authenticator,
-                    http=GraphQLHTTP(schema, settings, db, authenticator, events),
+                    http=GraphQLHTTP(schema, settings, db, authenticator, events, documents),
                     ws=GraphQLWebSocket(schema, settings, db, authenticator, events),
                 )
                 app.state.db = db
@@ -165,10 +168,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
             WebSocketRoute("/graphql", graphql_ws),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
+            Route("/metrics", metrics_endpoint),
         ],
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.metrics = Metrics()  # per app, so apps in one process keep apart figures
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     if settings.allowed_origins:
         # Browsers on other origins (a frontend's dev server, a dashboard) may call the
@@ -176,7 +181,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         app.add_middleware(
             CORSMiddleware, allow_origins=settings.allowed_origins,
             allow_methods=["GET", "POST"],
-            allow_headers=["Authorization", "Content-Type", "Accept", "X-Request-Id"],
+            allow_headers=["Authorization", "X-Api-Key", "Content-Type", "Accept", "X-Request-Id",
+                           "Apollo-Require-Preflight", "X-Apollo-Operation-Name"],
             expose_headers=["X-Request-Id"], max_age=600,
         )
     return app

@@ -28,7 +28,10 @@ from strawberry.types.execution import StreamExecutionResult
 
 from loaders.errors import ApiError
 from schema.root import build_schema
+from server.access import Access
+from server.cost import CostLimits
 from server.limits import alias_limit, depth_limit
+from server.metrics import Metrics, OperationTelemetry
 from server.settings import Settings
 
 logger = logging.getLogger("crmgraph.errors")
@@ -151,7 +154,7 @@ class PerEventExecutor(StrawberryGraphQLCoreExecutionContext):
         return executor
 
 
-class CrmSchema(strawberry.Schema):
+class CrmSchema(strawberry.federation.Schema):
     def process_errors(self, errors: list[GraphQLError],
                        execution_context: ExecutionContext | None = None) -> None:
         # ErrorCodes logs what matters, with the request id; client mistakes are
@@ -174,14 +177,20 @@ class CrmSchema(strawberry.Schema):
         return cast("SubscriptionResult", stream)
 
 
-def executable_schema(settings: Settings) -> strawberry.Schema:
+def executable_schema(settings: Settings, *, metrics: Metrics | None = None,
+                      costs: CostLimits | None = None) -> strawberry.Schema:
+    """The schema with its extensions. ``costs`` holds the app's budgets (and the
+    Redis connection behind them), which the app closes when it stops."""
     rules = [depth_limit(settings.max_depth), alias_limit(settings.max_aliases)]
     extensions: list[Any] = [
+        lambda: OperationTelemetry(metrics),
         OperationContext,
         lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
         lambda: DocumentCache(maxsize=1_000),
         lambda: AddValidationRules(rules),
         lambda: ValidationCache(maxsize=1_000),
+        costs or CostLimits(settings),
+        Access,
         ErrorCodes,
     ]
     return build_schema(extensions, schema_class=CrmSchema,

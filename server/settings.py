@@ -38,16 +38,29 @@ class Settings:
     max_tokens: int = 5_000
     default_page_size: int = 50
     max_page_size: int = 500
+    # Query cost (server/cost.py); 0 turns a limit off. A request may cost at most
+    # max_query_cost; a client spends its budget per minute from a token bucket, in
+    # Redis at rate_limit_url (else a redis:// broadcast_url; memory:// keeps it in
+    # the process).
+    max_query_cost: int = 25_000
+    cost_budget_per_minute: int = 100_000
+    partner_cost_budget_per_minute: int = 20_000
+    rate_limit_url: str = ""
     max_body_bytes: int = 1_048_576
     ws_init_timeout_seconds: float = 10.0
     ws_ping_seconds: float = 20.0
+    ws_max_subscriptions: int = 100
     event_poll_seconds: float = 2.0
     event_retention_days: int = 30
     subscription_queue_size: int = 1000
     db_pool_size: int = 10
     graphiql: bool = True
+    csrf_prevention: bool = True
     cors_origins: str = ""
     log_level: str = "INFO"
+    log_format: str = "json"  # or "text" (server/logs.py)
+    # When set, GET /metrics takes it as a bearer token; unset, /metrics is open.
+    metrics_token: str | None = None
     extra: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
@@ -76,6 +89,16 @@ class Settings:
             raise SettingsError("JWT_ALGORITHM must be HS256 or RS256")
         if not 1 <= self.default_page_size <= self.max_page_size:
             raise SettingsError("DEFAULT_PAGE_SIZE must be between 1 and MAX_PAGE_SIZE")
+        if self.log_format not in ("json", "text"):
+            raise SettingsError("LOG_FORMAT must be json or text")
+        for name in ("max_query_cost", "cost_budget_per_minute",
+                     "partner_cost_budget_per_minute"):
+            if getattr(self, name) < 0:
+                raise SettingsError(f"{name.upper()} must be 0 (no limit) or more")
+        if self.rate_limit_url and not self.rate_limit_url.startswith(
+                ("memory://", "redis://", "rediss://", "unix://")):
+            raise SettingsError("RATE_LIMIT_URL must be memory://, redis://, rediss:// "
+                                "or unix://")
 
     @property
     def allowed_origins(self) -> list[str]:
