@@ -2,43 +2,167 @@
 
 The token comes in the connection_init payload (browsers cannot set headers on a
 WebSocket). The server pings idle connections, so proxies keep them open.
+
+graphql-transport-ws follows https://github.com/enisdenjo/graphql-ws/blob/master/PROTOCOL.md
+and closes with its codes: 4400 a message the protocol does not allow, 4401 subscribe
+before connection_ack, 4403 credentials refused (at connection_init, or at a later
+subscribe once the user is deactivated or the key revoked), 4406 no subprotocol we
+speak, 4408 no connection_init in time, 4409 an id already in use, 4429 a second
+connection_init, 4500 an unexpected server error. A subscribe beyond
+WS_MAX_SUBSCRIPTIONS operations in flight gets an `error` for that id with code
+TOO_MANY_SUBSCRIPTIONS; the connection and its other operations carry on.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from datetime import timedelta
 from typing import Any
 
 import orjson
+from graphql import GraphQLError
 from starlette.websockets import WebSocket, WebSocketState
 from strawberry.asgi import ASGIWebSocketAdapter, GraphQL
 from strawberry.exceptions import ConnectionRejectionError
+from strawberry.http.exceptions import WebSocketDisconnected
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
 )
+from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
 from strawberry.types.unset import UNSET
 
 from models.db import Database
+from resolvers.documents import DocumentStore
 from server.auth import Authenticator, AuthError
 from server.context import Context
 from server.http import request_id_of
+from server.revocation import KeySockets
 from server.settings import Settings
 from subscriptions.hub import EventHub
 
+logger = logging.getLogger("crmgraph.websocket")
 
-class PingingTransportWS(BaseGraphQLTransportWSHandler[Context, None]):
-    """graphql-transport-ws with server pings: an idle board behind a proxy or load
-    balancer would otherwise be cut off, and a dead peer would never be noticed."""
+TOO_MANY_SUBSCRIPTIONS = "TOO_MANY_SUBSCRIPTIONS"
+FORBIDDEN = 4403
+INTERNAL_ERROR = 4500
+# subscriptions-transport-ws clients give up on a connection that sends no `ka` for
+# 30 seconds (their default timeout), whatever our ping setting says.
+LEGACY_KEEP_ALIVE_MAX = 15.0
+
+
+def invalid_message(message: Any) -> str | None:
+    """Why a graphql-transport-ws message is not one the protocol allows (4400), or
+    None. The same checks as the graphql-ws reference server's validateMessage."""
+    if not isinstance(message, dict):
+        return "a message must be a JSON object"
+    kind = message.get("type")
+    if not isinstance(kind, str):
+        return "a message must have a string 'type'"
+    if kind in ("connection_init", "ping", "pong"):
+        payload = message.get("payload")
+        if payload is not None and not isinstance(payload, dict):
+            return f"the '{kind}' payload must be an object"
+    elif kind in ("subscribe", "complete"):
+        operation_id = message.get("id")
+        if not isinstance(operation_id, str) or not operation_id:
+            return f"'{kind}' needs a non-empty string 'id'"
+        if kind == "subscribe":
+            return _invalid_subscribe_payload(message.get("payload"))
+    return None  # other types: Strawberry closes with 4400 for an unknown type
+
+
+def _invalid_subscribe_payload(payload: Any) -> str | None:
+    if not isinstance(payload, dict):
+        return "the 'subscribe' payload must be an object"
+    if not isinstance(payload.get("query"), str):
+        return "the 'subscribe' payload needs a string 'query'"
+    for name, kind in (("variables", dict), ("extensions", dict), ("operationName", str)):
+        if payload.get(name) is not None and not isinstance(payload[name], kind):
+            return f"'{name}' in the 'subscribe' payload must be " + (
+                "a string" if kind is str else "an object")
+    return None
+
+
+def too_many(limit: int) -> dict[str, Any]:
+    return GraphQLError(
+        f"at most {limit} operations may run at once on one connection: complete one "
+        "before subscribing again", extensions={"code": TOO_MANY_SUBSCRIPTIONS},
+    ).formatted  # type: ignore[return-value]
+
+
+class _Admission:
+    """What both protocols check before an operation starts, beyond Strawberry's own
+    checks: that the connection's viewer is still let in, and the per-connection limit.
+
+    The viewer is read again on every subscribe, not trusted from connection_init: a
+    board holds its socket all day, and a user deactivated or a key revoked meanwhile
+    must not start anything new. A changed role or team applies to the operations
+    started from then on; those already running keep the viewer they started with.
+    """
+
+    view: GraphQLWebSocket
+    context: Context
+    websocket: Any
+
+    async def viewer_admitted(self) -> bool:
+        viewer = self.context.viewer
+        fresh = None if viewer is None else await self.view.authenticator.refresh(viewer)
+        if fresh is None:
+            await self.websocket.close(FORBIDDEN, "Forbidden")
+            return False
+        self.context.viewer = fresh
+        return True
+
+    async def handle_guarded(self, message: dict[str, Any], close_code: int) -> None:
+        """Strawberry's handling of a message; an unexpected failure (a bug, or the
+        database gone while checking credentials) closes the socket with
+        ``close_code``, so the client reconnects rather than waits on a socket nobody
+        serves."""
+        try:
+            await super().handle_message(message)  # type: ignore[misc]
+        except WebSocketDisconnected:
+            raise
+        except Exception:
+            logger.exception("unexpected error handling a %r message", message["type"])
+            with contextlib.suppress(Exception):
+                await self.websocket.close(close_code, "Internal server error")
+
+
+class PingingTransportWS(_Admission, BaseGraphQLTransportWSHandler[Context, None]):
+    """graphql-transport-ws with server pings (an idle board behind a proxy or load
+    balancer would otherwise be cut off), strict message checks, the protocol's close
+    codes, the viewer re-checked per subscribe, and a coded per-connection limit."""
 
     ping_seconds: float = 20.0
     _pinger: asyncio.Task[None] | None = None
+
+    async def handle_message(self, message: Any) -> None:
+        reason = invalid_message(message)
+        if reason is not None:
+            await self.handle_invalid_message(reason)
+            return
+        if message["type"] == "connection_init" and message.get("payload") is None:
+            message = {"type": "connection_init"}  # the protocol allows a null payload
+        await self.handle_guarded(message, INTERNAL_ERROR)
 
     async def handle_connection_init(self, message: Any) -> None:
         await super().handle_connection_init(message)
         if self.connection_acknowledged and self.ping_seconds > 0 and self._pinger is None:
             self._pinger = asyncio.create_task(self._ping())
+
+    async def handle_subscribe(self, message: Any) -> None:
+        # Unacknowledged (4401) and duplicate ids (4409) are Strawberry's to refuse.
+        if self.connection_acknowledged and message["id"] not in self.operations:
+            if not await self.viewer_admitted():
+                return
+            limit = self.max_subscriptions_per_connection
+            if limit is not None and len(self.operations) >= limit:
+                await self.send_message(
+                    {"id": message["id"], "type": "error", "payload": [too_many(limit)]})
+                return
+        await super().handle_subscribe(message)
 
     async def _ping(self) -> None:
         with contextlib.suppress(Exception):
@@ -52,6 +176,43 @@ class PingingTransportWS(BaseGraphQLTransportWSHandler[Context, None]):
             with contextlib.suppress(asyncio.CancelledError):
                 await self._pinger
         await super().shutdown()
+
+
+class LegacyWS(_Admission, BaseGraphQLWSHandler[Context, None]):
+    """The legacy graphql-ws protocol (subscriptions-transport-ws) with the same
+    viewer re-check and limit; `ka` messages keep its connections alive."""
+
+    async def handle_message(self, message: Any) -> None:
+        if not isinstance(message, dict) or not isinstance(message.get("type"), str):
+            return  # as Strawberry does with text that is not JSON: ignored
+        if message["type"] == "start":
+            reason = _invalid_start(message)
+            if reason is not None:
+                await self.send_message({"type": "error", "id": message.get("id"),
+                                         "payload": {"message": reason}})
+                return
+        await self.handle_guarded(message, 1011)  # the legacy protocol's internal error
+
+    async def handle_start(self, message: Any) -> None:
+        if self.connection_acknowledged:
+            if not await self.viewer_admitted():
+                return
+            limit = self.max_subscriptions_per_connection
+            # Strawberry replaces an operation started again under the same id: that
+            # one does not add to the count.
+            if limit is not None and message["id"] not in self.tasks and \
+                    len(self.tasks) >= limit:
+                await self.send_message({"type": "error", "id": message["id"],
+                                         "payload": too_many(limit)})
+                return
+        await super().handle_start(message)
+
+
+def _invalid_start(message: dict[str, Any]) -> str | None:
+    operation_id = message.get("id")
+    if not isinstance(operation_id, str) or not operation_id:
+        return "'start' needs a non-empty string 'id'"
+    return _invalid_subscribe_payload(message.get("payload"))
 
 
 class _SocketAdapter(ASGIWebSocketAdapter):
@@ -70,27 +231,37 @@ class GraphQLWebSocket(GraphQL):
 
     The token comes in the connection_init payload (browsers cannot set headers on
     a WebSocket): ``{"Authorization": "Bearer <token>"}`` or ``{"token": "<token>"}``.
-    A missing or bad one closes the socket with 4403.
+    A missing or bad one closes the socket with 4403. A client that offers neither
+    subprotocol is closed with 4406, as the graphql-ws reference server does.
     """
 
     def __init__(self, schema: Any, settings: Settings, db: Database,
-                 authenticator: Authenticator, events: EventHub) -> None:
+                 authenticator: Authenticator, events: EventHub, *,
+                 documents: DocumentStore | None = None,
+                 key_sockets: KeySockets | None = None) -> None:
+        ping = settings.ws_ping_seconds
         super().__init__(
-            schema, graphql_ide=None, keep_alive=True, keep_alive_interval=15,
+            schema, graphql_ide=None, keep_alive=ping > 0,
+            keep_alive_interval=min(ping, LEGACY_KEEP_ALIVE_MAX),
             connection_init_wait_timeout=timedelta(seconds=settings.ws_init_timeout_seconds),
+            max_subscriptions_per_connection=settings.ws_max_subscriptions,
         )
         self.settings = settings
         self.db = db
         self.authenticator = authenticator
         self.events = events
+        self.documents = documents
+        self.key_sockets = key_sockets or KeySockets()
         self.websocket_adapter_class = _SocketAdapter  # type: ignore[assignment]
         self.graphql_transport_ws_handler_class = type(
-            "PingingTransportWS", (PingingTransportWS,), {"ping_seconds": settings.ws_ping_seconds})
+            "PingingTransportWS", (PingingTransportWS,), {"ping_seconds": ping})
+        self.graphql_ws_handler_class = LegacyWS
 
     async def get_context(self, request: Any, response: Any) -> Context:  # type: ignore[override]
         return Context(db=self.db, settings=self.settings, viewer=None,
                        request_id=request_id_of(request.headers), events=self.events,
-                       websocket=response)
+                       websocket=response, authenticator=self.authenticator,
+                       documents=self.documents)
 
     async def on_ws_connect(self, context: Context) -> Any:  # type: ignore[override]
         params = context.connection_params if isinstance(context.connection_params, dict) else {}
@@ -98,18 +269,31 @@ class GraphQLWebSocket(GraphQL):
         token = params.get("token") or params.get("authToken")
         if not header and isinstance(token, str):
             header = f"Bearer {token}"
+        api_key = params.get("X-Api-Key") or params.get("x-api-key") or params.get("apiKey")
         try:
-            viewer = await self.authenticator.viewer_for_header(
-                header if isinstance(header, str) else None)
+            credential = self.authenticator.identify(
+                header if isinstance(header, str) else None,
+                api_key if isinstance(api_key, str) else None)
+            if credential is None:
+                raise ConnectionRejectionError({"message": "authentication required"})
+            viewer = await self.authenticator.viewer_for(credential)
         except AuthError as exc:
             raise ConnectionRejectionError({"message": str(exc)}) from None
-        if viewer is None:
-            raise ConnectionRejectionError({"message": "authentication required"})
         context.viewer = viewer
+        # Operations over the socket spend this client's cost budget, not the one all
+        # anonymous clients share (server/cost.py).
+        context.client_id = credential.client_id
+        if viewer.key_id is not None:
+            # Closed with 4403 when the key is revoked (server/revocation.py).
+            self.key_sockets.add(viewer.key_id, context.websocket)
         return UNSET  # connection_ack without a payload
 
     def encode_json(self, data: object) -> bytes | str:
         return orjson.dumps(data).decode()
 
     async def handle_websocket(self, websocket: WebSocket) -> None:
-        await self.run(websocket)
+        with websocket.app.state.metrics.websocket_open():
+            try:
+                await self.run(websocket)
+            finally:
+                self.key_sockets.discard(websocket)
