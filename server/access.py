@@ -22,9 +22,11 @@ from graphql import (
 )
 from strawberry.extensions import SchemaExtension
 from strawberry.types import ExecutionResult
+from strawberry.types.graphql import OperationType as StrawberryOperationType
 
 from loaders.errors import ApiError, Forbidden, Unauthenticated
 from models.users import Viewer
+from resolvers.documents import document_hash
 from resolvers.partner_keys import WRITE_OPPORTUNITIES
 from server.auth import AuthError
 
@@ -52,21 +54,23 @@ class Access(SchemaExtension):
                 context.viewer = await context.authenticator.viewer_for(context.credential)
             except AuthError as exc:
                 problem = Unauthenticated(str(exc))
-        document = self.execution_context.graphql_document
+        execution = self.execution_context
+        document = execution.graphql_document
         if problem is None and context.viewer is not None and document is not None:
-            problem = await refuse(context.viewer, document,
-                                   self.execution_context.operation_name,
-                                   getattr(context, "document_hash", None),
-                                   getattr(context, "documents", None))
+            problem = await refuse(context.viewer, document, execution.operation_name,
+                                   execution.query, getattr(context, "documents", None))
         if problem is not None:
-            self.execution_context.result = ExecutionResult(
-                data=None, errors=[GraphQLError(problem.message,
-                                                extensions={"code": problem.code})])
+            error = GraphQLError(problem.message, extensions={"code": problem.code})
+            if execution.operation_type is StrawberryOperationType.SUBSCRIPTION:
+                # Strawberry subscribes whatever the result says; an error raised
+                # here is what the client gets instead, and nothing is subscribed.
+                raise error
+            execution.result = ExecutionResult(data=None, errors=[error])
         yield
 
 
 async def refuse(viewer: Viewer, document: DocumentNode, operation_name: str | None,
-                 document_hash: str | None, documents: object) -> ApiError | None:
+                 text: str | None, documents: object) -> ApiError | None:
     """Why this viewer may not run this document, or None. Staff may run anything
     valid; a partner's org may turn introspection on, and may bind its clients to
     the documents it trusts; a key may only do what its scopes say."""
@@ -75,7 +79,7 @@ async def refuse(viewer: Viewer, document: DocumentNode, operation_name: str | N
     operation = _operation(document, operation_name)
     if operation is None:
         return None  # graphql-core reports the unknown operation
-    if viewer.trusted_documents_only and not await _trusted(viewer, document_hash, documents):
+    if viewer.trusted_documents_only and not await _trusted(viewer, text, documents):
         return NotTrusted("this partner org runs only its trusted documents: send a "
                           "registered document or its sha256Hash")
     fields = _root_fields(document, operation.selection_set)
@@ -93,11 +97,12 @@ async def refuse(viewer: Viewer, document: DocumentNode, operation_name: str | N
     return None
 
 
-async def _trusted(viewer: Viewer, document_hash: str | None, documents: object) -> bool:
-    if document_hash is None or documents is None or viewer.partner_org_id is None:
+async def _trusted(viewer: Viewer, text: str | None, documents: object) -> bool:
+    """Is the text run (sent whole, or found by its hash) one the org trusts?"""
+    if text is None or documents is None or viewer.partner_org_id is None:
         return False
     return bool(await documents.is_trusted(  # type: ignore[attr-defined]
-        viewer.partner_org_id, document_hash))
+        viewer.partner_org_id, document_hash(text)))
 
 
 def _operation(document: DocumentNode, name: str | None) -> OperationDefinitionNode | None:

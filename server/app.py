@@ -22,10 +22,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from models.db import Database
 from resolvers.documents import DocumentStore
 from server.auth import Authenticator
+from server.cost import CostLimits
 from server.graphql import executable_schema
 from server.http import GraphQLHTTP, request_id_of
 from server.metrics import Metrics, metrics_endpoint
 from server.migrate import current_revision, head_revision, upgrade_head
+from server.revocation import KeySockets
 from server.settings import Settings, SettingsError
 from server.websocket import GraphQLWebSocket
 from subscriptions.hub import EventHub
@@ -112,26 +114,33 @@ def create_app(settings: Settings | None = None) -> Starlette:
         try:
             await ensure_migrated(settings, db)
             authenticator = Authenticator(settings, db)
-            schema = executable_schema(settings, metrics=app.state.metrics)
+            costs = CostLimits(settings)
+            schema = executable_schema(settings, metrics=app.state.metrics, costs=costs)
             events = EventHub(
                 db, settings.broadcast_url, queue_size=settings.subscription_queue_size,
                 poll_seconds=settings.event_poll_seconds,
                 retention=timedelta(days=settings.event_retention_days),
             )
             await events.start()
+            key_sockets = KeySockets()
+            key_sockets.attach(events)
             try:
                 documents = DocumentStore(db)
                 state.update(
                     db=db, events=events, authenticator=authenticator,
-                    http=GraphQLHTTP(schema, settings, db, authenticator, events, documents),
-                    ws=GraphQLWebSocket(schema, settings, db, authenticator, events),
+                    http=GraphQLHTTP(schema, settings, db, authenticator, events, documents,
+                                     metrics=app.state.metrics),
+                    ws=GraphQLWebSocket(schema, settings, db, authenticator, events,
+                                        documents=documents, key_sockets=key_sockets),
                 )
                 app.state.db = db
                 app.state.events = events
                 app.state.authenticator = authenticator
+                app.state.key_sockets = key_sockets
                 yield
             finally:
                 await events.stop()
+                await costs.aclose()
         finally:
             await db.dispose()
 

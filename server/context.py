@@ -27,11 +27,7 @@ class Context:
     # request's cost is paid (server/auth.py Authenticator.viewer_for).
     credential: Any = None
     authenticator: Any = None
-    documents: Any = None  # resolvers.documents.DocumentStore
-    # The SHA-256 of the document text, and whether to keep it as an automatic
-    # persisted query once it has proved valid.
-    document_hash: str | None = None
-    persist_document: bool = False
+    documents: Any = None  # resolvers.documents.DocumentStore: trusted documents
     _loaders: Loaders | None = None
 
     @property

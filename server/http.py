@@ -25,6 +25,7 @@ from models.db import Database
 from resolvers.documents import SHA256, DocumentStore, document_hash
 from server.auth import Authenticator, AuthError
 from server.context import Context
+from server.metrics import Metrics
 from server.settings import Settings
 from subscriptions.hub import EventHub
 
@@ -77,13 +78,14 @@ class GraphQLHTTP:
 
     def __init__(self, schema: Any, settings: Settings, db: Database,
                  authenticator: Authenticator, events: EventHub,
-                 documents: DocumentStore) -> None:
+                 documents: DocumentStore, metrics: Metrics | None = None) -> None:
         self.schema = schema
         self.settings = settings
         self.db = db
         self.authenticator = authenticator
         self.events = events
         self.documents = documents
+        self.metrics = metrics
         self.ide_html = get_graphql_ide_html(graphql_ide="graphiql")
 
     async def __call__(self, request: Request) -> Response:
@@ -115,7 +117,7 @@ class GraphQLHTTP:
                           request_id=request_id, events=self.events,
                           client_id=credential.client_id if credential else "anonymous",
                           credential=credential, authenticator=self.authenticator,
-                          documents=self.documents, document_hash=params["hash"])
+                          documents=self.documents)
         allowed = ({OperationType.QUERY} if method == "GET"
                    else {OperationType.QUERY, OperationType.MUTATION})
         try:
@@ -127,25 +129,30 @@ class GraphQLHTTP:
         except InvalidOperationTypeError as exc:
             if exc.operation_type is OperationType.SUBSCRIPTION:
                 return self.error(400, BAD_REQUEST, "subscriptions run over WebSocket at "
-                                  "/graphql (graphql-transport-ws)", media, request_id)
+                                  "/graphql (graphql-transport-ws)", media, request_id,
+                                  counted=True)
             return self.error(405, "METHOD_NOT_ALLOWED", "mutations must be sent with POST",
-                              media, request_id, {"Allow": "POST"})
+                              media, request_id, {"Allow": "POST"}, counted=True)
         except CannotGetOperationTypeError as exc:
             return self.error(400, "BAD_USER_INPUT", exc.as_http_error_reason(), media,
-                              request_id, graphql=True)
+                              request_id, graphql=True, counted=True)
         except MissingQueryError:
             return self.error(400, BAD_REQUEST, "no GraphQL query in the request", media,
-                              request_id)
+                              request_id, counted=True)
         if _code_of(result) == "UNAUTHENTICATED":
-            return self.unauthenticated(result.errors[0].message, media, request_id)  # type: ignore[index]
+            # Refused when the credential was read (server/access.py): counted there.
+            return self.unauthenticated(result.errors[0].message, media,  # type: ignore[index]
+                                        request_id, counted=True)
         if params["persist"] and not _request_error(result):
             # Kept once it has proved to parse and validate: no junk under a hash.
             await self.documents.persist(params["hash"], params["query"])
         return self.respond(result, media, request_id)
 
-    def unauthenticated(self, message: str, media: str, request_id: str) -> Response:
+    def unauthenticated(self, message: str, media: str, request_id: str, *,
+                        counted: bool = False) -> Response:
         return self.error(401, "UNAUTHENTICATED", message, media, request_id,
-                          {"WWW-Authenticate": 'Bearer error="invalid_token"'})
+                          {"WWW-Authenticate": 'Bearer error="invalid_token"'},
+                          counted=counted)
 
     async def resolve_document(self, params: dict[str, Any]) -> None:
         """Apollo's automatic persisted queries: a hash alone names a document sent
@@ -200,9 +207,10 @@ class GraphQLHTTP:
         variables = raw.get("variables")
         if variables is not None and not isinstance(variables, dict):
             raise _BadRequest(400, BAD_REQUEST, "'variables' must be an object")
-        operation_name = raw.get("operationName") or None
+        operation_name = raw.get("operationName")
         if operation_name is not None and not isinstance(operation_name, str):
             raise _BadRequest(400, BAD_REQUEST, "'operationName' must be a string")
+        operation_name = operation_name or None  # "" is absent, as in GET
         extensions = raw.get("extensions")
         if extensions is not None and not isinstance(extensions, dict):
             raise _BadRequest(400, BAD_REQUEST, "'extensions' must be an object")
@@ -213,8 +221,7 @@ class GraphQLHTTP:
         errors = result.errors or []
         # A request error (parse, validation, variables) has no path and the
         # operation never ran: the response then has no "data" at all.
-        request_error = result.data is None and bool(errors) and all(
-            e.path is None for e in errors)
+        request_error = _request_error(result)
         body: dict[str, Any] = {}
         if errors:
             body["errors"] = [e.formatted for e in errors]
@@ -222,7 +229,11 @@ class GraphQLHTTP:
             body["data"] = result.data
         if result.extensions:
             body["extensions"] = result.extensions
-        status = 400 if request_error and media == GRAPHQL_RESPONSE else 200
+        status = 200
+        if request_error and media == GRAPHQL_RESPONSE:
+            # Refused as a whole by policy (a key's scope, introspection, an untrusted
+            # document) is 403; a document that does not parse or validate is 400.
+            status = 403 if _code_of(result) in REFUSED else 400
         limited = next((e.extensions for e in errors
                         if (e.extensions or {}).get("code") == "RATE_LIMITED"), None)
         if limited is not None:
@@ -232,7 +243,13 @@ class GraphQLHTTP:
         return _json_response(body, status, media, request_id)
 
     def error(self, status: int, code: str, message: str, media: str, request_id: str,
-              headers: dict[str, str] | None = None, *, graphql: bool = False) -> Response:
+              headers: dict[str, str] | None = None, *, graphql: bool = False,
+              counted: bool = False) -> Response:
+        """A request refused before (or instead of) execution. Those refused by the
+        schema's own exceptions were counted by its telemetry (``counted``); the rest
+        are counted here, so /metrics has every error by code."""
+        if not counted and self.metrics is not None:
+            self.metrics.errors.inc(code=code)
         body = {"errors": [GraphQLError(message, extensions={"code": code}).formatted]}
         if graphql and media == JSON:
             status = 200  # a GraphQL request error under the legacy media type
@@ -241,6 +258,7 @@ class GraphQLHTTP:
 
 BAD_REQUEST = "BAD_REQUEST"
 PERSISTED_QUERY_NOT_FOUND = "PERSISTED_QUERY_NOT_FOUND"
+REFUSED = {"FORBIDDEN", "PERSISTED_QUERY_NOT_IN_LIST"}
 SIMPLE_CONTENT_TYPES = {"", "text/plain", "application/x-www-form-urlencoded",
                         "multipart/form-data"}
 CSRF_MESSAGE = ("this GET request has no preflight header and may come from another "

@@ -16,7 +16,7 @@ from typing import Any
 
 from resolvers.partner_keys import KEY_REVOKED_TOPIC
 from subscriptions.hub import EventHub
-from subscriptions.outbox import last_event_id
+from subscriptions.outbox import EventRecord
 
 logger = logging.getLogger("crmgraph.auth")
 
@@ -26,6 +26,7 @@ FORBIDDEN = 4403
 class KeySockets:
     def __init__(self) -> None:
         self._sockets: defaultdict[int, set[Any]] = defaultdict(set)
+        self._closing: set[asyncio.Task[int]] = set()
 
     def add(self, key_id: int, websocket: Any) -> None:
         self._sockets[key_id].add(websocket)
@@ -48,20 +49,11 @@ class KeySockets:
             logger.info("closed %d WebSocket(s) of revoked API key %s", len(sockets), key_id)
         return len(sockets)
 
-    async def watch(self, events: EventHub) -> None:
-        """Runs for the life of the app: every revocation closes its key's sockets."""
-        position: int | None = None
-        while True:
-            try:
-                if position is None:
-                    position = await last_event_id(events.db)
-                # From a known position: after a failure nothing is missed.
-                async for event in events.stream(frozenset({KEY_REVOKED_TOPIC}),
-                                                 after=position):
-                    position = event.id
-                    await self.close_key(int(event.payload["keyId"]))
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # the database is away: listen again shortly
-                logger.exception("watching key revocations failed; retrying")
-                await asyncio.sleep(1)
+    def attach(self, events: EventHub) -> None:
+        """Every revocation the hub reads closes its key's sockets."""
+        events.listen(KEY_REVOKED_TOPIC, self._revoked)
+
+    def _revoked(self, event: EventRecord) -> None:
+        task = asyncio.create_task(self.close_key(int(event.payload["keyId"])))
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)

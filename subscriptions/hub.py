@@ -78,6 +78,8 @@ class EventHub:
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._publishing: set[asyncio.Task[None]] = set()
+        # The server's own reactions to events (not subscribers): called in order.
+        self._listeners: list[tuple[str, Callable[[EventRecord], None]]] = []
 
     async def start(self) -> None:
         self.position = await last_event_id(self.db)
@@ -97,6 +99,11 @@ class EventHub:
                 await task
         self._tasks = []
         await self.broadcast.disconnect()
+
+    def listen(self, topic: str, listener: Callable[[EventRecord], None]) -> None:
+        """``listener`` hears every event of ``topic`` from now on, as the hub reads it;
+        it must not block (start a task for any I/O)."""
+        self._listeners.append((topic, listener))
 
     @contextlib.contextmanager
     def subscribe(self, topics: frozenset[str]) -> Iterator[Subscription]:
@@ -173,6 +180,9 @@ class EventHub:
                         for subscription in list(self._subscriptions):
                             if event.topic in subscription.topics:
                                 subscription.offer(event)
+                        for topic, listener in self._listeners:
+                            if event.topic == topic:
+                                listener(event)
                     if len(batch) < BATCH:
                         break
             except Exception:  # the database is away: keep the position, try again

@@ -537,3 +537,23 @@ async def test_two_apps_on_one_redis_share_a_budget(
         for limiter in limiters:
             await limiter.aclose()
     assert [type(limiter) for limiter in limiters] == [RedisLimiter, RedisLimiter]
+
+
+async def test_a_partner_key_over_its_budget_is_refused_before_its_key_is_read(
+    client: GraphQLClient, org: Org
+) -> None:
+    from resolvers import partner_keys
+
+    _, key = await partner_keys.create_key(
+        client.db, org_name=org.partner_org.name, scopes=frozenset({"read"}), name="budget")
+    five = "{ accounts(first: 5) { nodes { id } } }"
+    for _ in range(PARTNER_BUDGET // 5):
+        response = await client.post(five, token=key)
+        assert "errors" not in response.json(), response.json()
+    before = client.db.statements
+    response = await client.post(five, token=key)
+    assert client.db.statements == before, "the key was looked up for a refused request"
+    assert response.status_code == 429
+    assert codes(response.json()) == ["RATE_LIMITED"]
+    # The key's budget is its own: the org's user with a token still has the user budget.
+    assert (await client.post(five, as_user=org.partner)).status_code == 200

@@ -204,9 +204,17 @@ async def test_errors_are_counted_by_the_code_clients_get(
     refused = await http.get("/graphql", params={"query": "mutation { __typename }"},
                              headers={"Apollo-Require-Preflight": "true"})
     assert refused.status_code == 405
+    # Refused before any operation: a bad token, a body that is not JSON, no preflight.
+    assert (await http.post("/graphql", json={"query": "{ __typename }"},
+                            headers={"Authorization": "Bearer nope"})).status_code == 401
+    assert (await http.post("/graphql", content=b"{", headers={
+        "Content-Type": "application/json"})).status_code == 400
+    assert (await http.get("/graphql", params={"query": "{ __typename }"})).status_code == 400
     after = await scrape(http)
     assert after.get("crmgraph_errors_total", code="BAD_USER_INPUT") == 1
     assert after.get("crmgraph_errors_total", code="METHOD_NOT_ALLOWED") == 1
+    assert after.get("crmgraph_errors_total", code="UNAUTHENTICATED") == 1
+    assert after.get("crmgraph_errors_total", code="BAD_REQUEST") == 2
     assert after.get("crmgraph_requests_total", transport="http", operation_type="mutation") == 1
 
 

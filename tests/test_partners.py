@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
+from httpx_ws import WebSocketDisconnect
 from sqlalchemy import update
 
 from models.db import Database
@@ -28,7 +29,16 @@ from tests.factories import (
     make_pipeline,
     share,
 )
-from tests.graphql_client import GraphQLClient
+from tests.graphql_client import GraphQLClient, websocket
+from tests.live import (
+    FEED,
+    create_deal,
+    make_sales_pipeline,
+    move_deal,
+    next_data,
+    nothing_more,
+    settled,
+)
 from tests.processes import run, server_env
 
 ACCOUNTS = "{ accounts(first: 50) { nodes { name } } }"
@@ -273,6 +283,11 @@ async def test_trusted_documents_mode_runs_only_registered_documents(
 
     untrusted = await post(http, "{ accounts(first: 5) { nodes { name } } }", key=key)
     assert codes(untrusted) == ["PERSISTED_QUERY_NOT_IN_LIST"]
+    assert untrusted.status_code == 200  # application/json: a GraphQL response
+    strict = await post(http, "{ accounts(first: 5) { nodes { name } } }", key=key,
+                        accept="application/graphql-response+json")
+    assert strict.status_code == 403
+    assert codes(strict) == ["PERSISTED_QUERY_NOT_IN_LIST"]
     assert names(await post(http, ACCOUNTS, key=key)) == ["Shared Oy"]
     by_hash = await post(http, None, key=key, extensions={
         "persistedQuery": {"version": 1, "sha256Hash": sha256}})
@@ -404,3 +419,64 @@ def test_partner_key_command_creates_lists_and_revokes(tmp_path: Path) -> None:
     trusted = run("trust-documents", "--org", "Northwind Partners", str(tmp_path / "q.graphql"),
                   env=env, cwd=tmp_path)
     assert trusted.stdout.split()[0] == hashlib.sha256(ACCOUNTS.encode()).hexdigest()
+
+
+# --- over WebSocket ---------------------------------------------------------------------------
+
+
+async def _connect_with_key(ws: Any, key: str) -> None:
+    await ws.send_json({"type": "connection_init", "payload": {"X-Api-Key": key}})
+    assert (await ws.receive_json(timeout=20))["type"] == "connection_ack"
+
+
+async def test_a_key_hears_only_of_shared_accounts_and_is_closed_when_revoked(
+        app: Any, client: GraphQLClient, db: Database, org: Org, accounts: dict) -> None:
+    _, phases = await make_sales_pipeline(db, "Sales")
+    hidden = await create_deal(client, org.rep_a1, accounts["hidden"], phases["Prospect"])
+    shared = await create_deal(client, org.rep_a1, accounts["shared"], phases["Prospect"])
+    key = await make_key(db, org, "read")
+    async with websocket(app) as ws:
+        await _connect_with_key(ws, key)
+        await ws.send_json({"id": "feed", "type": "subscribe", "payload": {"query": FEED}})
+        await settled(app)
+        await move_deal(client, org.rep_a1, hidden, phases["Offer"])
+        await move_deal(client, org.rep_a1, shared, phases["Offer"])
+        event = (await next_data(ws))["opportunityPhaseChanged"]
+        assert event["opportunity"]["name"] == "Deal Shared Oy"
+        await nothing_more(ws)
+        # Revoked (as the command does it, in another transaction): the hub hears of it
+        # and the socket is closed, with the subscription still open.
+        _, announced = await partner_keys.revoke_key(db, key)
+        assert announced is not None
+        await app.state.events.announce(announced)
+        with pytest.raises(WebSocketDisconnect) as closed:  # noqa: PT012
+            for _ in range(10):
+                await ws.receive_json(timeout=20)
+        assert closed.value.code == 4403
+
+
+async def test_over_websocket_a_key_keeps_to_its_scopes_and_its_orgs_documents(
+        app: Any, db: Database, org: Org, accounts: dict) -> None:
+    key = await make_key(db, org, "read")
+    await _set_org(db, org, trusted_documents_only=True)
+    async with websocket(app) as ws:
+        await _connect_with_key(ws, key)
+        await ws.send_json({"id": "w", "type": "subscribe", "payload": {
+            "query": 'mutation { createAccount(input: {name: "X"}) { account { id } } }'}})
+        refused = await ws.receive_json(timeout=20)
+        assert [e["extensions"]["code"] for e in refused["payload"]["errors"]] == [
+            "PERSISTED_QUERY_NOT_IN_LIST"]
+        await ws.send_json({"id": "s", "type": "subscribe", "payload": {"query": FEED}})
+        message = await ws.receive_json(timeout=20)
+        while message["id"] != "s":
+            message = await ws.receive_json(timeout=20)
+        errors = message["payload"] if message["type"] == "error" else \
+            message["payload"]["errors"]
+        assert [e["extensions"]["code"] for e in errors] == ["PERSISTED_QUERY_NOT_IN_LIST"]
+    await _set_org(db, org, trusted_documents_only=False)
+    async with websocket(app) as ws:
+        await _connect_with_key(ws, key)
+        await ws.send_json({"id": "w", "type": "subscribe", "payload": {
+            "query": 'mutation { createAccount(input: {name: "X"}) { account { id } } }'}})
+        refused = await ws.receive_json(timeout=20)
+        assert [e["extensions"]["code"] for e in refused["payload"]["errors"]] == ["FORBIDDEN"]
