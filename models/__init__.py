@@ -6,6 +6,7 @@ Importing this package registers every table on ``Base.metadata``.
 from models import (
     accounts,
     activities,
+    audit,
     billing,
     campaigns,
     events,
@@ -19,5 +20,5 @@ from models import (
 )
 from models.base import Base
 
-__all__ = ["Base", "accounts", "activities", "billing", "campaigns", "events", "leads",
+__all__ = ["Base", "accounts", "activities", "audit", "billing", "campaigns", "events", "leads",
            "opportunities", "partner_keys", "planning", "pricing", "target_groups", "users"]

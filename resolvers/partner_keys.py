@@ -23,7 +23,7 @@ from models.db import Database
 from models.partner_keys import PartnerApiKey
 from models.users import PartnerOrg, Role, User, Viewer
 from resolvers.users import viewer_from_row, viewer_statement
-from subscriptions.outbox import EventRecord, record_event
+from subscriptions.outbox import KEY_REVOKED_TOPIC, EventRecord, record_event
 
 READ = "read"
 WRITE_OPPORTUNITIES = "write:opportunities"
@@ -32,7 +32,6 @@ SCOPES = {
     WRITE_OPPORTUNITIES: "also create opportunities on shared accounts, update them and "
                          "move them through their pipeline",
 }
-KEY_REVOKED_TOPIC = "partner_key.revoked"
 
 KEY_FORMAT = re.compile(r"^crm_([a-z0-9]{10})_([A-Za-z0-9_-]{40,64})$")
 KEYS = PartnerApiKey.__table__

@@ -51,8 +51,10 @@ from schema.activities import (
     ActivityTarget,
     ActivityType,
 )
+from schema.administration import AdministrationMutations, AdministrationQueries
 from schema.billing import BillingMutations, BillingQueries, Invoice, InvoiceLine
 from schema.campaigns import Campaign, CampaignMember, CampaignMutations, CampaignQueries
+from schema.catalogue import CatalogueMutations, CatalogueQueries
 from schema.context import Info, viewer_of
 from schema.opportunities import (
     Lead,
@@ -64,6 +66,7 @@ from schema.opportunities import (
     PhaseChange,
     Pipeline,
 )
+from schema.pipeline_admin import PipelineAdminMutations, PipelineAdminQueries
 from schema.planning import Budget, Forecast, PlanningMutations, PlanningQueries
 from schema.pricing import (
     OfferingArea,
@@ -77,6 +80,7 @@ from schema.pricing import (
 )
 from schema.relay import Node
 from schema.scalars import SCALAR_MAP
+from schema.sharing import SharingMutations, SharingQueries
 from schema.target_groups import TargetGroup, TargetGroupMutations, TargetGroupQueries
 from schema.users import PartnerOrg, Team, User, UserQueries
 
@@ -128,7 +132,8 @@ async def _load_node(info: Info, type_name: str, key: int) -> Node | None:
 @strawberry.type
 class Query(UserQueries, AccountQueries, OpportunityQueries, PricingQueries, ActivityQueries,
             PriceQueries, BillingQueries, PlanningQueries, CampaignQueries,
-            TargetGroupQueries):
+            TargetGroupQueries, AdministrationQueries, SharingQueries, PipelineAdminQueries,
+            CatalogueQueries):
     @strawberry.field(description="Any object by its global ID; null when it does not exist "
                       "or the viewer may not see it.")
     async def node(self, info: Info, id: strawberry.ID) -> Node | None:
@@ -149,7 +154,8 @@ class Query(UserQueries, AccountQueries, OpportunityQueries, PricingQueries, Act
 @strawberry.type
 class Mutation(AccountMutations, OpportunityMutations, ActivityMutations, PriceMutations,
                BillingMutations, PlanningMutations, CampaignMutations,
-               TargetGroupMutations):
+               TargetGroupMutations, AdministrationMutations, SharingMutations,
+               PipelineAdminMutations, CatalogueMutations):
     pass
 
 

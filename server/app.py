@@ -27,7 +27,7 @@ from server.graphql import executable_schema
 from server.http import GraphQLHTTP, request_id_of
 from server.metrics import Metrics, metrics_endpoint
 from server.migrate import current_revision, head_revision, upgrade_head
-from server.revocation import KeySockets
+from server.revocation import ViewerSockets
 from server.settings import Settings, SettingsError
 from server.websocket import GraphQLWebSocket
 from subscriptions.hub import EventHub
@@ -122,8 +122,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 retention=timedelta(days=settings.event_retention_days),
             )
             await events.start()
-            key_sockets = KeySockets()
-            key_sockets.attach(events)
+            viewer_sockets = ViewerSockets()
+            viewer_sockets.attach(events)
             try:
                 documents = DocumentStore(db)
                 state.update(
@@ -131,12 +131,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
                     http=GraphQLHTTP(schema, settings, db, authenticator, events, documents,
                                      metrics=app.state.metrics),
                     ws=GraphQLWebSocket(schema, settings, db, authenticator, events,
-                                        documents=documents, key_sockets=key_sockets),
+                                        documents=documents, viewer_sockets=viewer_sockets),
                 )
                 app.state.db = db
                 app.state.events = events
                 app.state.authenticator = authenticator
-                app.state.key_sockets = key_sockets
+                app.state.viewer_sockets = viewer_sockets
                 yield
             finally:
                 await events.stop()

@@ -38,7 +38,7 @@ from resolvers.documents import DocumentStore
 from server.auth import Authenticator, AuthError
 from server.context import Context
 from server.http import request_id_of
-from server.revocation import KeySockets
+from server.revocation import ViewerSockets
 from server.settings import Settings
 from subscriptions.hub import EventHub
 
@@ -238,7 +238,7 @@ class GraphQLWebSocket(GraphQL):
     def __init__(self, schema: Any, settings: Settings, db: Database,
                  authenticator: Authenticator, events: EventHub, *,
                  documents: DocumentStore | None = None,
-                 key_sockets: KeySockets | None = None) -> None:
+                 viewer_sockets: ViewerSockets | None = None) -> None:
         ping = settings.ws_ping_seconds
         super().__init__(
             schema, graphql_ide=None, keep_alive=ping > 0,
@@ -251,7 +251,7 @@ class GraphQLWebSocket(GraphQL):
         self.authenticator = authenticator
         self.events = events
         self.documents = documents
-        self.key_sockets = key_sockets or KeySockets()
+        self.viewer_sockets = viewer_sockets or ViewerSockets()
         self.websocket_adapter_class = _SocketAdapter  # type: ignore[assignment]
         self.graphql_transport_ws_handler_class = type(
             "PingingTransportWS", (PingingTransportWS,), {"ping_seconds": ping})
@@ -283,9 +283,8 @@ class GraphQLWebSocket(GraphQL):
         # Operations over the socket spend this client's cost budget, not the one all
         # anonymous clients share (server/cost.py).
         context.client_id = credential.client_id
-        if viewer.key_id is not None:
-            # Closed with 4403 when the key is revoked (server/revocation.py).
-            self.key_sockets.add(viewer.key_id, context.websocket)
+        # Closed with 4403 when the key is revoked or the user or org deactivated.
+        self.viewer_sockets.add(viewer, context.websocket)
         return UNSET  # connection_ack without a payload
 
     def encode_json(self, data: object) -> bytes | str:
@@ -296,4 +295,4 @@ class GraphQLWebSocket(GraphQL):
             try:
                 await self.run(websocket)
             finally:
-                self.key_sockets.discard(websocket)
+                self.viewer_sockets.discard(websocket)

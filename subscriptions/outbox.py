@@ -15,6 +15,10 @@ from models.events import Event
 
 OPPORTUNITY_TOPIC = "opportunity.phase_changed"
 TARGET_TOPIC = "target.attainment_changed"
+# Who may no longer be let in: the servers close their open WebSockets (4403).
+KEY_REVOKED_TOPIC = "partner_key.revoked"  # {"keyId"}
+USER_DEACTIVATED_TOPIC = "user.deactivated"  # {"userId"}
+ORG_DEACTIVATED_TOPIC = "partner_org.deactivated"  # {"partnerOrgId"}
 
 # One lock for all outbox writers, held to the end of their transaction: event ids
 # are then handed out in commit order, so "every event after N" never skips one
