@@ -35,6 +35,7 @@ from models.activities import Activity, ActivityStatus, ActivityTarget, Activity
 from models.base import utcnow
 from models.db import Database
 from models.users import Role, Viewer
+from resolvers.audit import fields_of, record_audit
 from resolvers.campaigns import record_call
 from resolvers.errors import UserErrorCode, UserInputError
 from resolvers.mutations import (
@@ -53,6 +54,8 @@ from subscriptions.outbox import TARGET_TOPIC, EventRecord, record_event
 
 MAX_TARGET = 100_000
 MAX_TARGETS_PER_CALL = 500
+# What an activity type's audit entries hold.
+TYPE_FIELDS = ("code", "name", "points", "active")
 # A completion may be stamped a little ahead of the server's clock (the client's is
 # not ours), never further.
 CLOCK_SKEW = timedelta(minutes=5)
@@ -666,9 +669,12 @@ async def create_activity_type(*, viewer: Viewer, db: Database, code: str, name:
             checks.raise_if_any()
             session.add(kind)
             await session.flush()
+            await record_audit(session, viewer, action="activity_type.created",
+                               entity_type="ActivityType", entity_id=kind.id,
+                               after=fields_of(kind, *TYPE_FIELDS))
         return kind
 
-    return await mutate(action)
+    return await mutate(action, on_duplicate="another activity type has this code")
 
 
 async def update_activity_type(*, viewer: Viewer, db: Database, type_id: str,
@@ -686,6 +692,7 @@ async def update_activity_type(*, viewer: Viewer, db: Database, type_id: str,
             if kind is None:
                 raise not_found("id", "activity type")
             require_version(kind.version, expected_version)
+            before = fields_of(kind, *TYPE_FIELDS)
             if "name" in changes:
                 kind.name = checks.text("name", changes["name"], max_length=100,
                                         required=True) or kind.name
@@ -699,6 +706,9 @@ async def update_activity_type(*, viewer: Viewer, db: Database, type_id: str,
                     kind.active = changes["active"]
             checks.raise_if_any()
             await session.flush()
+            await record_audit(session, viewer, action="activity_type.updated",
+                               entity_type="ActivityType", entity_id=kind.id, before=before,
+                               after=fields_of(kind, *TYPE_FIELDS))
         return kind
 
     return await mutate(action)

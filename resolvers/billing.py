@@ -146,12 +146,17 @@ async def _product_keys(session: AsyncSession, checks: Checks, lines: list[LineI
                     if line.product_id is not None else None)
     wanted_ids = {key for key in keys if key is not None}
     if wanted_ids or wanted_codes:
-        statement = select(PRODUCTS.c.id, PRODUCTS.c.code).where(
+        statement = select(PRODUCTS.c.id, PRODUCTS.c.code, PRODUCTS.c.active).where(
             PRODUCTS.c.id.in_(wanted_ids) | PRODUCTS.c.code.in_(wanted_codes))
         found = set()
+        # A deactivated product goes on no new line; the lines that have it keep it (and
+        # are repriced as before: they never come through here).
+        retired: dict[int, str] = {}
         for row in await session.execute(statement):
             found.add(row.id)
             codes[row.code] = row.id
+            if not row.active:
+                retired[row.id] = row.code
         for index, line in enumerate(lines):
             if keys[index] is not None and keys[index] not in found:
                 checks.fail(f"{prefixes[index]}productId", "product not found",
@@ -163,6 +168,11 @@ async def _product_keys(session: AsyncSession, checks: Checks, lines: list[LineI
                     checks.fail(f"{prefixes[index]}productCode",
                                 f"no product has the code {line.product_code!r}",
                                 UserErrorCode.NOT_FOUND)
+            if keys[index] in retired:
+                named = "productId" if line.product_id is not None else "productCode"
+                checks.fail(f"{prefixes[index]}{named}", f"product {retired[keys[index]]} "
+                            "is deactivated: it cannot go on new invoice lines")
+                keys[index] = None
     return keys
 
 

@@ -66,8 +66,10 @@ async def list_products(
     )
 
 
-async def list_offering_areas(*, loaders: Loaders) -> list[Any]:
+async def list_offering_areas(*, loaders: Loaders, include_inactive: bool = True) -> list[Any]:
     statement = offering_areas_statement(loaders.viewer).order_by(OFFERING_AREAS.c.code)
+    if not include_inactive:
+        statement = statement.where(OFFERING_AREAS.c.active.is_(True))
     async with loaders.db.read() as connection:
         return list((await connection.execute(statement)).all())
 
@@ -409,6 +411,9 @@ async def create_price_book_entry(*, viewer: Viewer, db: Database, book_id: str,
             checks = Checks()
             book = await _get(session, checks, PriceBook, "priceBookId", book_id, "price book")
             product = await _get(session, checks, Product, "productId", product_id, "product")
+            if not product.active:  # the entries it has stay, and keep pricing old lines
+                checks.fail("productId", f"product {product.code} is deactivated: it cannot "
+                            "be added to price books")
             price = _unit_price(checks, unit_price)
             tier = _min_quantity(checks, min_quantity)
             if tier is not None and await _tier_taken(session, book.id, product.id, tier, None):

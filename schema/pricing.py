@@ -149,10 +149,13 @@ class PricingQueries:
         )
         return connection(listing.page, Product.from_row, listing.total_count)
 
-    @strawberry.field(description="Every offering area, by code.")
-    async def offering_areas(self, info: Info) -> list[OfferingArea]:
+    @strawberry.field(description="The offering areas in use, by code; with "
+                      "`includeInactive`, the deactivated ones too.")
+    async def offering_areas(self, info: Info, include_inactive: bool = False
+                             ) -> list[OfferingArea]:
         viewer_of(info)
-        rows = await resolve.list_offering_areas(loaders=info.context.loaders)
+        rows = await resolve.list_offering_areas(loaders=info.context.loaders,
+                                                 include_inactive=include_inactive)
         return [OfferingArea.from_row(row) for row in rows]
 
 
