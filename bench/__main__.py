@@ -48,9 +48,12 @@ BOARD_WEEK = "2026-W44"  # the demo's last full week of activities
 
 
 async def run(url: str, requests: int, concurrency: int) -> None:
-    # No background outbox polling, so the statement counts are the request's own.
+    # No background outbox polling, so the statement counts are the request's own; a
+    # budget no run exhausts, so the cost is computed and paid as in production but
+    # never refuses a request.
     app = create_app(Settings(database_url=url, jwt_secret="bench-secret-" + "x" * 40,
-                              event_poll_seconds=3600))
+                              event_poll_seconds=3600, cost_budget_per_minute=10**12,
+                              log_format="text"))
     async with app.router.lifespan_context(app):
         db = app.state.db
         await seed_demo(db)
