@@ -9,7 +9,7 @@ from sqlalchemy import ColumnElement, Select, select, true
 from loaders.base import ChildCountLoader, ChildPageLoader, RowByIdLoader
 from loaders.opportunities import OPPORTUNITIES, OPPORTUNITY_FILTER
 from loaders.query import FilterSpec, Related, Scalar, Sortable
-from loaders.users import ACCOUNTS, CONTACTS, USER_FILTER, USERS, shared_account_ids
+from loaders.users import ACCOUNTS, CONTACTS, SHARES, USER_FILTER, USERS, shared_account_ids
 from models.users import Role, Viewer
 
 
@@ -147,3 +147,34 @@ class AccountCountByParentLoader(ChildCountLoader):
 
     def base_statement(self) -> Select[Any]:
         return accounts_statement(self.viewer)
+
+
+def _shared_accounts(viewer: Viewer) -> Select[Any]:
+    """Accounts with the org each share names, through the accounts' read policy: a
+    share removed is gone from the next statement on."""
+    return (select(ACCOUNTS, SHARES.c.partner_org_id)
+            .select_from(ACCOUNTS.join(SHARES, SHARES.c.account_id == ACCOUNTS.c.id))
+            .where(visible_accounts(viewer)))
+
+
+class AccountsByPartnerOrgLoader(ChildPageLoader):
+    """PartnerOrg.accounts: the accounts shared with each org."""
+
+    parent_column = SHARES.c.partner_org_id
+    filter_spec = ACCOUNT_FILTER
+    orderable = ACCOUNT_ORDER
+    default_order = ("NAME",)
+
+    def id_column(self) -> ColumnElement[Any]:
+        return ACCOUNTS.c.id
+
+    def base_statement(self) -> Select[Any]:
+        return _shared_accounts(self.viewer)
+
+
+class AccountCountByPartnerOrgLoader(ChildCountLoader):
+    parent_column = SHARES.c.partner_org_id
+    filter_spec = ACCOUNT_FILTER
+
+    def base_statement(self) -> Select[Any]:
+        return _shared_accounts(self.viewer)

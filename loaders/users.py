@@ -137,3 +137,56 @@ class UserCountByTeamLoader(ChildCountLoader):
 
     def base_statement(self) -> Select[Any]:
         return users_statement(self.viewer)
+
+
+PARTNER_ORG_FILTER = FilterSpec(
+    fields={
+        "id": Scalar(PARTNER_ORGS.c.id, id_type="PartnerOrg"),
+        "name": Scalar(PARTNER_ORGS.c.name),
+        "active": Scalar(PARTNER_ORGS.c.active),
+        "allow_introspection": Scalar(PARTNER_ORGS.c.allow_introspection),
+        "trusted_documents_only": Scalar(PARTNER_ORGS.c.trusted_documents_only),
+        "created_at": Scalar(PARTNER_ORGS.c.created_at),
+    },
+    visibility=visible_partner_orgs,
+)
+
+PARTNER_ORG_ORDER = {
+    "NAME": Sortable(PARTNER_ORGS.c.name),
+    "CREATED_AT": Sortable(PARTNER_ORGS.c.created_at),
+}
+
+
+def partner_orgs_statement(viewer: Viewer) -> Select[Any]:
+    return select(PARTNER_ORGS).where(visible_partner_orgs(viewer))
+
+
+def _sharing_orgs(viewer: Viewer) -> Select[Any]:
+    """Orgs with the account each share names: a partner sees only its own org among
+    those an account is shared with."""
+    return (select(PARTNER_ORGS, SHARES.c.account_id)
+            .select_from(PARTNER_ORGS.join(SHARES, SHARES.c.partner_org_id == PARTNER_ORGS.c.id))
+            .where(visible_partner_orgs(viewer)))
+
+
+class PartnerOrgsByAccountLoader(ChildPageLoader):
+    """Account.sharedWith: the orgs each account is shared with."""
+
+    parent_column = SHARES.c.account_id
+    filter_spec = PARTNER_ORG_FILTER
+    orderable = PARTNER_ORG_ORDER
+    default_order = ("NAME",)
+
+    def id_column(self) -> ColumnElement[Any]:
+        return PARTNER_ORGS.c.id
+
+    def base_statement(self) -> Select[Any]:
+        return _sharing_orgs(self.viewer)
+
+
+class PartnerOrgCountByAccountLoader(ChildCountLoader):
+    parent_column = SHARES.c.account_id
+    filter_spec = PARTNER_ORG_FILTER
+
+    def base_statement(self) -> Select[Any]:
+        return _sharing_orgs(self.viewer)

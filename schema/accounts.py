@@ -46,7 +46,14 @@ from schema.filters import (
 from schema.inputs import sent_changes
 from schema.periods import Granularity
 from schema.relay import Connection, Node, child_connection, connection
-from schema.users import User, UserFilter
+from schema.users import (
+    PartnerOrg,
+    PartnerOrgFilter,
+    PartnerOrgOrder,
+    User,
+    UserFilter,
+    partner_orgs_of_account,
+)
 
 if TYPE_CHECKING:
     from schema.activities import Activity, ActivityFilter, ActivityOrder
@@ -251,6 +258,16 @@ class Account(Node):
             counts=OpportunityCountByAccountLoader, args=PageArgs(first, after, last, before),
             filter=filter, order_by=order_by, convert=opportunity_types.Opportunity.from_row,
         )
+
+    @strawberry.field(description="The partner organisations the account is shared with; a "
+                      "partner sees only its own.")
+    async def shared_with(
+        self, info: Info, first: int | None = None, after: str | None = None,
+        last: int | None = None, before: str | None = None,
+        filter: PartnerOrgFilter | None = None, order_by: list[PartnerOrgOrder] | None = None,
+    ) -> Connection[PartnerOrg]:
+        return await partner_orgs_of_account(info, self._key, PageArgs(first, after, last, before),
+                                             filter, order_by)
 
     @strawberry.field(description="Calls, meetings and tasks about the account.")
     async def activities(

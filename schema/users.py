@@ -9,10 +9,13 @@ from typing import TYPE_CHECKING, Annotated, Any
 import strawberry
 from strawberry import UNSET, Private
 
+from loaders.accounts import AccountCountByPartnerOrgLoader, AccountsByPartnerOrgLoader
 from loaders.ids import encode_id
 from loaders.query import PageArgs
 from loaders.users import (
     PartnerOrgByIdLoader,
+    PartnerOrgCountByAccountLoader,
+    PartnerOrgsByAccountLoader,
     TeamByIdLoader,
     UserByIdLoader,
     UserCountByTeamLoader,
@@ -32,6 +35,7 @@ from schema.filters import (
 from schema.relay import Connection, Node, child_connection, connection
 
 if TYPE_CHECKING:
+    from schema.accounts import Account, AccountFilter, AccountOrder
     from schema.activities import AttainmentRow
 
 Role = strawberry.enum(RoleEnum, name="Role", description="What a user may do.")
@@ -76,20 +80,83 @@ class UserOrder:
     direction: OrderDirection = OrderDirection.ASC
 
 
+@strawberry.input(description="Conditions on partner organisations.")
+class PartnerOrgFilter:
+    id: IDFilter | None = UNSET
+    name: StringFilter | None = UNSET
+    active: BooleanFilter | None = UNSET
+    allow_introspection: BooleanFilter | None = UNSET
+    trusted_documents_only: BooleanFilter | None = UNSET
+    created_at: DateTimeFilter | None = UNSET
+    and_: list[PartnerOrgFilter] | None = strawberry.field(name="and", default=UNSET)
+    or_: list[PartnerOrgFilter] | None = strawberry.field(name="or", default=UNSET)
+    not_: PartnerOrgFilter | None = strawberry.field(name="not", default=UNSET)
+
+
+@strawberry.enum(description="What partner organisations can be ordered by.")
+class PartnerOrgOrderField(Enum):
+    NAME = "NAME"
+    CREATED_AT = "CREATED_AT"
+    ID = "ID"
+
+
+@strawberry.input(description="One ordering key for partner organisations.")
+class PartnerOrgOrder:
+    field: PartnerOrgOrderField
+    direction: OrderDirection = OrderDirection.ASC
+
+
+async def partner_orgs_of_account(
+    info: Info, account_key: int, args: PageArgs, filter: PartnerOrgFilter | None,
+    order_by: list[PartnerOrgOrder] | None,
+) -> Connection[PartnerOrg]:
+    """Account.sharedWith: the orgs it is shared with, as far as the viewer may see them."""
+    return await child_connection(
+        info.context.loaders, account_key, pages=PartnerOrgsByAccountLoader,
+        counts=PartnerOrgCountByAccountLoader, args=args, filter=filter, order_by=order_by,
+        convert=PartnerOrg.from_row)
+
+
 @strawberry.type(description="A partner organisation, which sees only the accounts shared "
                  "with it.")
 class PartnerOrg(Node):
     id: strawberry.ID
     name: str
-    active: bool
-    version: int
+    active: bool = strawberry.field(description="An inactive org's users and keys are "
+                                    "refused, and their open WebSockets closed.")
+    allow_introspection: bool = strawberry.field(
+        description="Whether the org's users and keys may introspect the schema.")
+    trusted_documents_only: bool = strawberry.field(
+        description="Whether the org runs only the documents registered for it.")
+    version: int = strawberry.field(description="Pass as expectedVersion when updating.")
     created_at: datetime
     updated_at: datetime
+    _key: Private[int]
 
     @classmethod
     def from_row(cls, row: Any) -> PartnerOrg:
         return cls(id=encode_id("PartnerOrg", row.id), name=row.name, active=row.active,
-                   version=row.version, created_at=row.created_at, updated_at=row.updated_at)
+                   allow_introspection=row.allow_introspection,
+                   trusted_documents_only=row.trusted_documents_only,
+                   version=row.version, created_at=row.created_at, updated_at=row.updated_at,
+                   _key=row.id)
+
+    @strawberry.field(description="The accounts shared with the org (staff, and the org's "
+                      "own users).")
+    async def accounts(
+        self, info: Info, first: int | None = None, after: str | None = None,
+        last: int | None = None, before: str | None = None,
+        filter: Annotated[AccountFilter, strawberry.lazy("schema.accounts")] | None = None,
+        order_by: list[Annotated[AccountOrder, strawberry.lazy("schema.accounts")]]
+        | None = None,
+    ) -> Connection[Annotated[Account, strawberry.lazy("schema.accounts")]]:
+        # Imported here: the account types refer back to users.
+        from schema import accounts as account_types
+
+        return await child_connection(
+            info.context.loaders, self._key, pages=AccountsByPartnerOrgLoader,
+            counts=AccountCountByPartnerOrgLoader, args=PageArgs(first, after, last, before),
+            filter=filter, order_by=order_by, convert=account_types.Account.from_row)
 
 
 @strawberry.type(description="A person who signs in: staff or a partner's user.")
