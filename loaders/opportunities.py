@@ -162,10 +162,11 @@ class LeadByIdLoader(RowByIdLoader):
 
 
 class PhasesByPipelineLoader(Loader):
-    """Every phase of each pipeline, by position."""
+    """The phases in use of each pipeline (not the removed ones), by position."""
 
     async def batch_load_fn(self, keys: list[int]) -> list[list[Any]]:
-        statement = (select(PHASES).where(PHASES.c.pipeline_id.in_(keys))
+        statement = (select(PHASES).where(PHASES.c.pipeline_id.in_(keys),
+                                          PHASES.c.removed_at.is_(None))
                      .order_by(PHASES.c.pipeline_id, PHASES.c.position, PHASES.c.id))
         grouped: dict[int, list[Any]] = {}
         async with self.db.read() as connection:

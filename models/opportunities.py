@@ -16,7 +16,7 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
-    UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -54,7 +54,11 @@ class Pipeline(Versioned, Base):
 class Phase(Versioned, Base):
     __tablename__ = "phases"
     __table_args__ = (
-        UniqueConstraint("pipeline_id", "name"),
+        # Unique among the phases in use: a removed phase keeps its name for the history,
+        # and an admin may add a phase of that name again.
+        Index("uq_phases_pipeline_id_name", "pipeline_id", "name", unique=True,
+              sqlite_where=text("removed_at IS NULL"),
+              postgresql_where=text("removed_at IS NULL")),
         CheckConstraint("probability >= 0 AND probability <= 100", name="probability_percent"),
     )
 
@@ -67,6 +71,9 @@ class Phase(Versioned, Base):
     outcome: Mapped[PhaseOutcome] = mapped_column(enum_column(PhaseOutcome), nullable=False)
     forecast_category: Mapped[ForecastCategory] = mapped_column(
         enum_column(ForecastCategory), nullable=False)
+    # Set by removePhase: the phase leaves its pipeline's phases and takes no more
+    # entries, but stays for the phase history that refers to it.
+    removed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class Opportunity(Versioned, Base):

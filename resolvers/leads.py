@@ -53,12 +53,14 @@ async def _marketing_phase(session: AsyncSession, checks: Checks, phase_gid: str
     if phase_gid is not None:
         key = checks.global_id("phaseId", phase_gid, "Phase")
         phase = await session.get(Phase, key) if key is not None else None
-        if key is not None and phase is None:
+        if key is not None and (phase is None or phase.removed_at is not None):
             checks.fail("phaseId", "phase not found", UserErrorCode.NOT_FOUND)
+            phase = None  # a removed phase takes no new entries
     else:
         phase = (await session.execute(
             select(Phase).join(Pipeline, Pipeline.id == Phase.pipeline_id)
-            .where(Pipeline.kind == PipelineKind.MARKETING, Phase.outcome == PhaseOutcome.OPEN)
+            .where(Pipeline.kind == PipelineKind.MARKETING, Phase.outcome == PhaseOutcome.OPEN,
+                   Phase.removed_at.is_(None))
             .order_by(Pipeline.id, Phase.position).limit(1))).scalars().first()
         if phase is None:
             checks.fail("phaseId", "no MARKETING pipeline with an open phase",

@@ -44,6 +44,7 @@ from resolvers.errors import UserErrorCode, UserInputError
 from resolvers.mutations import (
     Checks,
     Outcome,
+    find_record,
     forbidden,
     mutate,
     not_found,
@@ -133,8 +134,12 @@ async def pipeline_summary(*, loaders: Loaders, pipeline_id: int, filter: Any,
             select(PIPELINES).where(PIPELINES.c.id == pipeline_id))).first()
         if pipeline is None:
             return None
+        # The phases in use at the moment described: a removed one only before removal.
+        in_use_at = end_of_day(as_of, timezone) if as_of is not None else utcnow()
         phases = (await connection.execute(
-            select(PHASES).where(PHASES.c.pipeline_id == pipeline_id)
+            select(PHASES).where(PHASES.c.pipeline_id == pipeline_id,
+                                 PHASES.c.removed_at.is_(None)
+                                 | (PHASES.c.removed_at > in_use_at))
             .order_by(PHASES.c.position, PHASES.c.id))).all()
         chosen = (select(OPPORTUNITIES.c.id).where(
             OPPORTUNITIES.c.pipeline_id == pipeline_id,
@@ -203,23 +208,19 @@ def _probability(checks: Checks, value: int | None, field_name: str = "probabili
 
 async def _phase(session: AsyncSession, checks: Checks, field_name: str, phase_gid: str | None
                  ) -> Phase | None:
-    key = checks.global_id(field_name, phase_gid, "Phase")
-    if key is None:
-        return None
-    phase = await session.get(Phase, key)
-    if phase is None:
+    phase = await find_record(session, checks, field_name, phase_gid, Phase, "phase")
+    if phase is not None and phase.removed_at is not None:  # it takes no more entries
         checks.fail(field_name, "phase not found", UserErrorCode.NOT_FOUND)
+        return None
     return phase
 
 
 async def _offering_area(session: AsyncSession, checks: Checks, field_name: str,
                          area_gid: str | None) -> int | None:
     # Checked here: an unknown key would otherwise surface as a foreign key failure.
-    key = checks.global_id(field_name, area_gid, "OfferingArea")
-    if key is not None and await session.get(OfferingArea, key) is None:
-        checks.fail(field_name, "offering area not found", UserErrorCode.NOT_FOUND)
-        return None
-    return key
+    area = await find_record(session, checks, field_name, area_gid, OfferingArea,
+                             "offering area")
+    return area.id if area is not None else None
 
 
 async def source_campaign(session: AsyncSession, checks: Checks, field_name: str,
@@ -372,7 +373,8 @@ async def _default_phase(session: AsyncSession, checks: Checks, field_name: str,
                          pipeline_gid: str | None) -> Phase | None:
     """The first open phase of the given pipeline, or of the first SALES pipeline."""
     statement = select(Phase).join(Pipeline, Pipeline.id == Phase.pipeline_id).where(
-        Pipeline.kind == PipelineKind.SALES, Phase.outcome == PhaseOutcome.OPEN)
+        Pipeline.kind == PipelineKind.SALES, Phase.outcome == PhaseOutcome.OPEN,
+        Phase.removed_at.is_(None))
     if pipeline_gid is not None:
         key = checks.global_id(field_name, pipeline_gid, "Pipeline")
         if key is None:
@@ -562,6 +564,7 @@ async def _closing_phase(session: AsyncSession, checks: Checks, opportunity: Opp
         return phase
     phases = (await session.execute(select(Phase).where(
         Phase.pipeline_id == opportunity.pipeline_id, Phase.outcome == outcome,
+        Phase.removed_at.is_(None),
     ).order_by(Phase.position))).scalars().all()
     if len(phases) != 1:
         checks.fail("phaseId", f"the pipeline has {len(phases)} {outcome.value} phases: "
@@ -606,6 +609,9 @@ async def phase_changes(*, viewer: Viewer, db: Database, events: EventHub, feed:
         matches=lambda e: e.payload["kind"] in kinds and feed.matches(e.payload),
     ):
         # Visibility is checked when the event is delivered: an account shared or
-        # unshared since counts as it is now.
-        if await _readable(db, viewer, event.payload["accountId"]):
+        # unshared since counts as it is now. An unshare (resolvers/sharing.py) is news to
+        # the org that lost the accounts, whose summaries shrink, though it reads them no more.
+        lost_by = event.payload.get("unsharedFrom")
+        if (lost_by is not None and lost_by == viewer.partner_org_id) or await _readable(
+                db, viewer, event.payload["accountId"]):
             yield event

@@ -112,13 +112,18 @@ class Phase(Node):
         description="Percent an opportunity entering the phase is given by default.")
     outcome: PhaseOutcome  # type: ignore[valid-type]
     forecast_category: ForecastCategory  # type: ignore[valid-type]
+    version: int = strawberry.field(description="Pass as expectedVersion when changing it.")
+    removed_at: datetime | None = strawberry.field(
+        description="When an admin removed the phase: it is no longer among its pipeline's "
+        "phases and takes no entries, but the phase history still refers to it.")
     _pipeline_id: Private[int]
 
     @classmethod
     def from_row(cls, row: Any) -> Phase:
         return cls(id=encode_id("Phase", row.id), name=row.name, position=row.position,
                    probability=row.probability, outcome=row.outcome,
-                   forecast_category=row.forecast_category, _pipeline_id=row.pipeline_id)
+                   forecast_category=row.forecast_category, version=row.version,
+                   removed_at=row.removed_at, _pipeline_id=row.pipeline_id)
 
     @strawberry.field
     async def pipeline(self, info: Info) -> Pipeline:
