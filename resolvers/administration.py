@@ -42,6 +42,7 @@ from resolvers.errors import UserErrorCode
 from resolvers.mutations import (
     Checks,
     Outcome,
+    find_record,
     forbidden,
     mutate,
     require_version,
@@ -106,24 +107,12 @@ def _admin(viewer: Viewer, what: str) -> None:
 
 async def _user(session: AsyncSession, checks: Checks, field_name: str, gid: str | None
                 ) -> User | None:
-    key = checks.global_id(field_name, gid, "User")
-    if key is None:
-        return None
-    user = await session.get(User, key)
-    if user is None:
-        checks.fail(field_name, "user not found", UserErrorCode.NOT_FOUND)
-    return user
+    return await find_record(session, checks, field_name, gid, User, "user")
 
 
 async def _team(session: AsyncSession, checks: Checks, field_name: str, gid: str | None
                 ) -> Team | None:
-    key = checks.global_id(field_name, gid, "Team")
-    if key is None:
-        return None
-    team = await session.get(Team, key)
-    if team is None:
-        checks.fail(field_name, "team not found", UserErrorCode.NOT_FOUND)
-    return team
+    return await find_record(session, checks, field_name, gid, Team, "team")
 
 
 async def _unique_team_name(session: AsyncSession, checks: Checks, name: str | None,

@@ -140,6 +140,22 @@ def not_found(field_name: str, what: str) -> UserInputError:
     return UserInputError.one(field_name, UserErrorCode.NOT_FOUND, f"{what} not found")
 
 
+M = TypeVar("M")
+
+
+async def find_record(session: AsyncSession, checks: Checks, field_name: str,
+                      gid: str | None, model: type[M], what: str) -> M | None:
+    """The record a global id of ``model``'s type names, or None: with the field's
+    userError when the id is malformed (VALIDATION) or names nothing (NOT_FOUND)."""
+    key = checks.global_id(field_name, gid, model.__name__)
+    if key is None:
+        return None
+    record = await session.get(model, key)
+    if record is None:
+        checks.fail(field_name, f"{what} not found", UserErrorCode.NOT_FOUND)
+    return record
+
+
 def forbidden(message: str, field_name: str | None = None) -> UserInputError:
     return UserInputError.one(field_name, UserErrorCode.FORBIDDEN, message)
 
