@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Select, or_, select
+from sqlalchemy import Select, bindparam, or_, select
 
 from loaders.container import Loaders
 from loaders.query import PageArgs
@@ -37,11 +37,15 @@ def viewer_from_row(row: Any, *, key_id: int | None = None,
     )
 
 
+# Built once: every request reads its viewer, and building the statement costs more
+# than running it.
+VIEWER_BY_ID = viewer_statement().where(USERS.c.id == bindparam("user_id"))
+
+
 async def load_viewer(db: Database, user_id: int) -> Viewer | None:
     """The active user a token names, or None: a deactivated user is nobody."""
     async with db.read() as connection:
-        row = (await connection.execute(viewer_statement().where(USERS.c.id == user_id))
-               ).first()
+        row = (await connection.execute(VIEWER_BY_ID, {"user_id": user_id})).first()
     return viewer_from_row(row) if row is not None else None
 
 
