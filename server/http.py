@@ -162,8 +162,7 @@ class GraphQLHTTP:
         if persisted is None:
             if params["query"] is None:
                 raise _BadRequest(400, BAD_REQUEST, "'query' must be a non-empty string")
-            params["hash"] = document_hash(params["query"])
-            return
+            return  # nothing to hash: server/access.py hashes for trusted-documents orgs
         if not isinstance(persisted, dict) or persisted.get("version") != 1:
             raise _BadRequest(400, "PERSISTED_QUERY_NOT_SUPPORTED",
                               "persistedQuery must be {version: 1, sha256Hash: <hex>}")
