@@ -54,6 +54,12 @@ class Settings:
     event_retention_days: int = 30
     subscription_queue_size: int = 1000
     db_pool_size: int = 10
+    # A request still running after this many seconds is cancelled with its database
+    # work (REQUEST_TIMEOUT); 0 turns the limit off.
+    request_timeout: float = 30.0
+    # Queries run through the compiled plans of server/compiled.py; off, every
+    # operation runs through graphql-core (COMPILED_EXECUTION=false).
+    compiled_execution: bool = True
     graphiql: bool = True
     csrf_prevention: bool = True
     cors_origins: str = ""
