@@ -13,7 +13,7 @@ from typing import Any, cast
 
 import strawberry
 from graphql import ExecutionResult as GraphQLExecutionResult
-from graphql import GraphQLError, GraphQLSyntaxError
+from graphql import GraphQLError, GraphQLObjectType, GraphQLSyntaxError
 from strawberry.extensions import (
     AddValidationRules,
     MaxTokensLimiter,
@@ -29,6 +29,7 @@ from strawberry.types.execution import StreamExecutionResult
 from loaders.errors import ApiError
 from schema.root import build_schema
 from server.access import Access
+from server.compiled import Compiler
 from server.cost import CostLimits
 from server.limits import alias_limit, depth_limit
 from server.metrics import Metrics, OperationTelemetry
@@ -142,11 +143,26 @@ def _with_code(error: GraphQLError, code: str, message: str) -> GraphQLError:
     )
 
 
-class PerEventExecutor(StrawberryGraphQLCoreExecutionContext):
-    """graphql-core 3.3 gives a subscription's per-event executors one shared memo of
+class CrmExecutor(StrawberryGraphQLCoreExecutionContext):
+    """Queries run through their compiled plans (server/compiled.py) when the schema
+    has a compiler; everything else through graphql-core.
+
+    graphql-core 3.3 gives a subscription's per-event executors one shared memo of
     collected sub-fields, keyed by the identity of lists made anew for every event: it
     grows for as long as the subscription lives (about 4 KB an event, measured). Each
     event gets a memo of its own, dropped with it."""
+
+    compiler: Compiler | None = None
+
+    def execute_collected_root_fields(self, root_type: GraphQLObjectType, root_value: Any,
+                                      grouped_field_set: Any, serially: bool,
+                                      new_defer_usages: Any) -> Any:
+        compiler = self.compiler
+        if compiler is not None and not serially and not new_defer_usages and \
+                compiler.compiles(self):
+            return compiler.execute(self, root_type, root_value, grouped_field_set)
+        return super().execute_collected_root_fields(
+            root_type, root_value, grouped_field_set, serially, new_defer_usages)
 
     def build_per_event_executor(self, payload: Any) -> Any:
         executor = super().build_per_event_executor(payload)
@@ -193,5 +209,9 @@ def executable_schema(settings: Settings, *, metrics: Metrics | None = None,
         Access,
         ErrorCodes,
     ]
-    return build_schema(extensions, schema_class=CrmSchema,
-                        execution_context_class=PerEventExecutor)
+    mode = settings.compiled_execution
+    compiler = None if mode == "off" else Compiler(verify=mode == "verify")
+    executor = type("CrmExecutor", (CrmExecutor,), {"compiler": compiler})
+    schema = build_schema(extensions, schema_class=CrmSchema, execution_context_class=executor)
+    schema.compiler = compiler  # type: ignore[attr-defined]
+    return schema

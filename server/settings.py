@@ -57,9 +57,10 @@ class Settings:
     # A request still running after this many seconds is cancelled with its database
     # work (REQUEST_TIMEOUT); 0 turns the limit off.
     request_timeout: float = 30.0
-    # Queries run through the compiled plans of server/compiled.py; off, every
-    # operation runs through graphql-core (COMPILED_EXECUTION=false).
-    compiled_execution: bool = True
+    # COMPILED_EXECUTION: "on" runs queries through the compiled plans of
+    # server/compiled.py, "off" through graphql-core, "verify" through both, comparing
+    # the answers (the test suite runs so; it costs a second execution per query).
+    compiled_execution: str = "on"
     graphiql: bool = True
     csrf_prevention: bool = True
     cors_origins: str = ""
@@ -95,6 +96,8 @@ class Settings:
             raise SettingsError("JWT_ALGORITHM must be HS256 or RS256")
         if not 1 <= self.default_page_size <= self.max_page_size:
             raise SettingsError("DEFAULT_PAGE_SIZE must be between 1 and MAX_PAGE_SIZE")
+        if self.compiled_execution not in ("on", "off", "verify"):
+            raise SettingsError("COMPILED_EXECUTION must be on, off or verify")
         if self.log_format not in ("json", "text"):
             raise SettingsError("LOG_FORMAT must be json or text")
         for name in ("max_query_cost", "cost_budget_per_minute",

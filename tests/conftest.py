@@ -69,9 +69,11 @@ def settings(database_url: str) -> Settings:
     # their own request's. Delivery in tests comes from the mutation's own wake-up.
     # Cost budgets stay in each test's app: in Redis (BROADCAST_URL) they would
     # outlive it and be spent by every test's "user:1" (tests/test_cost.py covers Redis).
+    # Every query runs through the compiled plans and through graphql-core, and the
+    # answers must be the same (server/compiled.py; checked when the app stops).
     return Settings(database_url=database_url, jwt_secret=TEST_SECRET,
                     broadcast_url=BROADCAST_URL, event_poll_seconds=3600,
-                    rate_limit_url="memory://")
+                    rate_limit_url="memory://", compiled_execution="verify")
 
 
 @pytest.fixture
@@ -79,6 +81,8 @@ async def app(settings: Settings, db: Database) -> AsyncIterator[Starlette]:
     application = create_app(settings)
     async with application.router.lifespan_context(application):
         yield application
+        compiler = application.state.compiler
+        assert compiler is None or not compiler.mismatches, compiler.mismatches
 
 
 @pytest.fixture

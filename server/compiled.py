@@ -1,0 +1,503 @@
+"""Compiled execution of queries: one plan per validated operation, run level by level.
+
+graphql-core walks the result field by field: for every field of every object it
+builds a resolve info, looks the field up, dispatches on its type and checks for
+awaitables, about 10-15 us per resolved field. A dashboard of 100 accounts with their
+opportunities and budgets resolves tens of thousands of fields, so that walk, not the
+database, decided how long it took.
+
+Here an operation is compiled once (after graphql-core has parsed and validated it)
+into a plan per selection set: the fields to produce, how each is read (a plain
+attribute read for a field without resolver, else the field's resolver) and how its
+value is completed (coerced leaf, list, object, abstract type). The plan then runs one
+level of the result at a time: every resolver of every object at a level is called,
+their awaitables awaited together (so each loader gets one batch per level), and the
+values written straight into the result dicts, whose objects make the next level.
+
+The answers are graphql-core's, errors and null propagation included
+(tests/test_compiled.py runs queries through both and compares them): a field error
+nulls the nearest nullable position on its way up, as the specification says, and
+errors below a nulled position are dropped as graphql-core drops them. Resolvers,
+loaders and their authorization are the same ones graphql-core calls. What the plan
+does not cover (mutations, which run serially; subscriptions; @defer/@stream;
+operations that disable error propagation) runs through graphql-core.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Iterable, Mapping
+from copy import copy
+from operator import attrgetter
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from graphql import (
+    GraphQLError,
+    GraphQLField,
+    GraphQLLeafType,
+    GraphQLObjectType,
+    OperationType,
+    located_error,
+)
+from graphql.execution.collect_fields import collect_subfields
+from graphql.execution.executor import CollectedErrors
+from graphql.execution.values import get_argument_values
+from graphql.language import (
+    FieldNode,
+    OperationDefinitionNode,
+    VariableNode,
+    Visitor,
+    print_ast,
+    visit,
+)
+from graphql.pyutils import Path, Undefined, inspect
+from graphql.type import is_abstract_type, is_leaf_type, is_list_type, is_non_null_type
+
+from models.db import UNCOUNTED
+
+if TYPE_CHECKING:
+    from graphql.execution.collect_fields import FieldDetailsList, GroupedFieldSet
+    from graphql.execution.executor import Executor
+
+logger = logging.getLogger("crmgraph.compiled")
+
+PLAN_CACHE_SIZE = 1_000
+
+# How a value is completed (Completion.kind).
+LEAF, OBJECT, ABSTRACT, LIST = range(4)
+
+
+class Completion:
+    """How a field's value of one (wrapped) type is completed."""
+
+    __slots__ = ("coerce", "field_details", "inner", "kind", "nullable", "plans", "type")
+
+    def __init__(self, kind: int, type_: Any, nullable: bool, field_details: FieldDetailsList,
+                 inner: Completion | None = None) -> None:
+        self.kind = kind
+        self.type = type_
+        self.nullable = nullable
+        self.field_details = field_details
+        self.inner = inner  # the item's completion, for lists
+        self.coerce = type_.coerce_output_value if kind == LEAF else None
+        # Selection plans by runtime object type, made when first needed.
+        self.plans: dict[str, SelectionPlan] = {}
+
+
+class FieldPlan:
+    """One response key of a selection set on an object type."""
+
+    __slots__ = ("completion", "definition", "field_details", "field_name", "getter", "name",
+                 "nodes", "parent_type", "resolve", "static_args")
+
+    def __init__(self, name: str, parent_type: GraphQLObjectType, definition: GraphQLField,
+                 field_details: FieldDetailsList, resolve: Callable[..., Any],
+                 getter: Callable[[Any], Any] | None, static_args: dict[str, Any] | None,
+                 completion: Completion) -> None:
+        self.name = name
+        self.parent_type = parent_type
+        self.definition = definition
+        self.field_details = field_details
+        self.nodes = [details.node for details in field_details]
+        self.field_name = self.nodes[0].name.value
+        self.resolve = resolve
+        self.getter = getter  # a plain attribute read, for fields without resolver
+        self.static_args = static_args  # when the arguments use no variables
+        self.completion = completion
+
+
+class SelectionPlan:
+    __slots__ = ("fields", "names", "type")
+
+    def __init__(self, type_: GraphQLObjectType, fields: list[FieldPlan]) -> None:
+        self.type = type_
+        self.fields = fields
+        # Each result object starts with its keys in the selection's order: values
+        # arrive level by level, not in that order.
+        self.names = [field.name for field in fields]
+
+
+class Position:
+    """Where a completed value sits: ``container[key]``. Errors walk ``parent`` up to
+    the nearest nullable position, which becomes null."""
+
+    __slots__ = ("container", "key", "nullable", "parent", "path")
+
+    def __init__(self, container: Any, key: Any, nullable: bool, parent: Position | None,
+                 path: Path | None) -> None:
+        self.container = container
+        self.key = key
+        self.nullable = nullable
+        self.parent = parent
+        self.path = path
+
+
+class Entry:
+    """An object of the result whose fields are still to be resolved."""
+
+    __slots__ = ("position", "result", "source")
+
+    def __init__(self, source: Any, result: dict[str, Any], position: Position) -> None:
+        self.source = source
+        self.result = result
+        self.position = position
+
+
+class Compiler:
+    """Plans for one schema, cached by operation: the parsed documents are cached (and
+    so the same objects) for as long as they are asked for."""
+
+    def __init__(self, *, verify: bool = False, size: int = PLAN_CACHE_SIZE) -> None:
+        self.verify = verify
+        # With verify, each query also runs through graphql-core (with loaders of its
+        # own, its statements uncounted) and any difference is kept here and logged.
+        self.mismatches: list[dict[str, Any]] = []
+        self.size = size
+        # id(operation) -> (operation, root plan): the operation is kept alive with its
+        # plan, so its id cannot be reused by another while the plan is cached.
+        self._plans: dict[int, tuple[OperationDefinitionNode, SelectionPlan]] = {}
+
+    @property
+    def plans(self) -> int:
+        return len(self._plans)
+
+    def compiles(self, executor: Executor) -> bool:
+        """Queries with error propagation; the rest is graphql-core's."""
+        return (executor.operation.operation is OperationType.QUERY
+                and executor.error_propagation)
+
+    async def execute(self, executor: Executor, root_type: GraphQLObjectType, root_value: Any,
+                      grouped: GroupedFieldSet) -> dict[str, Any] | None:
+        run = Run(executor)
+        operation = executor.operation
+        cached = self._plans.get(id(operation))
+        if cached is not None and cached[0] is operation:
+            plan = cached[1]
+        else:
+            plan = run.plan_for(root_type, grouped)
+            # @skip/@include on a variable make the plan depend on the variables.
+            if not _variable_directives(executor):
+                if len(self._plans) >= self.size:
+                    self._plans.pop(next(iter(self._plans)))
+                self._plans[id(operation)] = (operation, plan)
+        data = await run.execute(root_value, plan)
+        if self.verify:
+            await self.compare(executor, root_type, root_value, grouped, data)
+        return data
+
+    async def compare(self, executor: Executor, root_type: GraphQLObjectType, root_value: Any,
+                      grouped: GroupedFieldSet, data: dict[str, Any] | None) -> None:
+        reference = copy(executor)
+        reference.collected_errors = CollectedErrors()
+        reference._relevant_sub_fields = {}  # graphql-core's own memo
+        context = executor.context_value
+        if hasattr(context, "for_operation"):
+            reference.context_value = context.for_operation()
+        token = UNCOUNTED.set(True)
+        try:
+            try:
+                expected = reference.execute_root_grouped_field_set(
+                    root_type, root_value, grouped, False, None)
+                if reference.is_awaitable(expected):
+                    expected = await expected
+            except GraphQLError as error:
+                reference.collected_errors.add(error, None)
+                expected = None
+        finally:
+            UNCOUNTED.reset(token)
+        ours = (orjson.dumps(data), _errors(executor.collected_errors.errors))
+        theirs = (orjson.dumps(expected), _errors(reference.collected_errors.errors))
+        if ours != theirs:
+            mismatch = {"document": print_ast(executor.operation),
+                        "variables": executor.variable_values.coerced,
+                        "compiled": ours, "graphql-core": theirs}
+            self.mismatches.append(mismatch)
+            logger.error("compiled execution differs from graphql-core: %s", mismatch)
+
+
+class Run:
+    """One execution of a plan."""
+
+    def __init__(self, executor: Executor) -> None:
+        self.executor = executor
+        self.errors = executor.collected_errors
+        self.variables = executor.variable_values
+        self.hide_suggestions = executor.hide_suggestions
+        self.args: dict[int, Any] = {}
+        self.data_lost = False
+
+    # --- planning ---------------------------------------------------------------------
+
+    def plan_for(self, parent_type: GraphQLObjectType, grouped: GroupedFieldSet
+                 ) -> SelectionPlan:
+        schema = self.executor.schema
+        default_resolver = self.executor.field_resolver
+        fields: list[FieldPlan] = []
+        for name, field_details in grouped.items():
+            node = field_details[0].node
+            definition = schema.get_field(parent_type, node.name.value)
+            if definition is None:
+                continue
+            resolve = definition.resolve or default_resolver
+            fields.append(FieldPlan(
+                name, parent_type, definition, field_details, resolve,
+                _attribute_getter(resolve, definition), _static_args(definition, field_details),
+                _completion(definition.type, field_details)))
+        return SelectionPlan(parent_type, fields)
+
+    def subplan(self, completion: Completion, object_type: GraphQLObjectType
+                ) -> SelectionPlan:
+        plan = completion.plans.get(object_type.name)
+        if plan is None:
+            executor = self.executor
+            grouped, _defer_usages, _forbidden = collect_subfields(
+                executor.schema, executor.fragments, executor.variable_values,
+                executor.operation, object_type, completion.field_details,
+                executor.hide_suggestions)
+            plan = self.plan_for(object_type, grouped)
+            completion.plans[object_type.name] = plan
+        return plan
+
+    # --- execution --------------------------------------------------------------------
+
+    async def execute(self, root_value: Any, plan: SelectionPlan) -> dict[str, Any] | None:
+        data: dict[str, Any] = dict.fromkeys(plan.names)
+        root = Position(None, None, False, None, None)
+        level: list[tuple[SelectionPlan, list[Entry]]] = [(plan, [Entry(root_value, data, root)])]
+        while level:
+            level = await self.run_level(level)
+        return None if self.data_lost else data
+
+    async def run_level(self, level: list[tuple[SelectionPlan, list[Entry]]]
+                        ) -> list[tuple[SelectionPlan, list[Entry]]]:
+        following: dict[int, tuple[SelectionPlan, list[Entry]]] = {}
+        pending: list[Any] = []
+        waiting: list[tuple[FieldPlan, Entry]] = []
+        for plan, entries in level:
+            for field in plan.fields:
+                getter = field.getter
+                if getter is not None:
+                    for entry in entries:
+                        try:
+                            value = getter(entry.source)
+                        except Exception as error:  # a field error
+                            self.field_error(error, field, entry)
+                            continue
+                        self.complete_field(field, entry, value, following)
+                    continue
+                try:
+                    args = self.arguments(field)
+                except GraphQLError as error:
+                    for entry in entries:
+                        self.field_error(error, field, entry)
+                    continue
+                resolve = field.resolve
+                build_info = self.executor.build_resolve_info
+                for entry in entries:
+                    path = Path(entry.position.path, field.name, plan.type.name)
+                    try:
+                        value = resolve(entry.source, build_info(
+                            field.definition, field.nodes, plan.type, path), **args)
+                    except Exception as error:  # a field error
+                        self.field_error(error, field, entry)
+                        continue
+                    if _is_awaitable(value):
+                        pending.append(value)
+                        waiting.append((field, entry))
+                    else:
+                        self.complete_field(field, entry, value, following)
+        if pending:
+            values = await asyncio.gather(*pending, return_exceptions=True)
+            for (field, entry), value in zip(waiting, values, strict=True):
+                if isinstance(value, BaseException):
+                    if not isinstance(value, Exception):
+                        raise value  # cancellation and exits are not field errors
+                    self.field_error(value, field, entry)
+                else:
+                    self.complete_field(field, entry, value, following)
+        return list(following.values())
+
+    def arguments(self, field: FieldPlan) -> dict[str, Any]:
+        if field.static_args is not None:
+            return field.static_args
+        key = id(field)
+        args = self.args.get(key)
+        if args is None:
+            details = field.field_details[0]
+            args = get_argument_values(field.definition, details.node, self.variables,
+                                       details.fragment_variable_values, self.hide_suggestions)
+            self.args[key] = args
+        return args
+
+    def field_error(self, error: Exception, field: FieldPlan, entry: Entry) -> None:
+        path = Path(entry.position.path, field.name, field.parent_type.name)
+        position = Position(entry.result, field.name, field.completion.nullable,
+                            entry.position, path)
+        self.fail(error, field.nodes, path, position)
+
+    def fail(self, raw: Exception, nodes: list[FieldNode], path: Path,
+             position: Position | None) -> None:
+        error = located_error(raw, nodes, path.as_list())
+        while position is not None and not position.nullable:
+            position = position.parent
+        if position is None or position.container is None:
+            self.data_lost = True
+            self.errors.add(error, None)
+            return
+        position.container[position.key] = None
+        self.errors.add(error, position.path)
+
+    def complete_field(self, field: FieldPlan, entry: Entry, value: Any,
+                       following: dict[int, tuple[SelectionPlan, list[Entry]]]) -> None:
+        completion = field.completion
+        if completion.kind == LEAF and value is not None and not isinstance(value, Exception):
+            # The common case, without positions or paths.
+            try:
+                coerced = completion.coerce(value)  # type: ignore[misc]
+                if coerced is Undefined or coerced is None:
+                    raise _leaf_error(completion, value)
+            except Exception as error:  # a field error
+                self.field_error(error, field, entry)
+                return
+            entry.result[field.name] = coerced
+            return
+        path = Path(entry.position.path, field.name, field.parent_type.name)
+        position = Position(entry.result, field.name, completion.nullable, entry.position,
+                            path)
+        self.complete(completion, value, position, field, following)
+
+    def complete(self, completion: Completion, value: Any, position: Position,
+                 field: FieldPlan, following: dict[int, tuple[SelectionPlan, list[Entry]]]
+                 ) -> None:
+        """Write the completed ``value`` at ``position``; a field error nulls upwards."""
+        try:
+            if isinstance(value, Exception):
+                raise value
+            if value is None or value is Undefined:
+                if not completion.nullable:
+                    raise TypeError("Cannot return null for non-nullable field "
+                                    f"{field.parent_type.name}.{field.field_name}.")
+                position.container[position.key] = None
+                return
+            kind = completion.kind
+            if kind == LEAF:
+                coerced = completion.coerce(value)  # type: ignore[misc]
+                if coerced is Undefined or coerced is None:
+                    raise _leaf_error(completion, value)
+                position.container[position.key] = coerced
+            elif kind == LIST:
+                if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Iterable):
+                    raise GraphQLError(
+                        "Expected Iterable, but did not find one for field"
+                        f" '{field.parent_type.name}.{field.field_name}'.")
+                items: list[Any] = []
+                position.container[position.key] = items
+                inner = completion.inner
+                assert inner is not None
+                for index, item in enumerate(value):
+                    items.append(None)
+                    self.complete(inner, item, Position(
+                        items, index, inner.nullable, position, Path(position.path, index, None)),
+                        field, following)
+            else:
+                object_type = (self.runtime_type(completion, value, position, field)
+                               if kind == ABSTRACT else completion.type)
+                is_type_of = object_type.is_type_of
+                if is_type_of is not None and not is_type_of(value, None):
+                    raise GraphQLError(
+                        f"Expected value of type '{object_type.name}' but got: "
+                        f"{inspect(value)}.", field.nodes)
+                plan = self.subplan(completion, object_type)
+                result = dict.fromkeys(plan.names)
+                position.container[position.key] = result
+                bucket = following.get(id(plan))
+                if bucket is None:
+                    bucket = following[id(plan)] = (plan, [])
+                bucket[1].append(Entry(value, result, position))
+        except Exception as error:  # a field error
+            self.fail(error, field.nodes, position.path, position)  # type: ignore[arg-type]
+
+    def runtime_type(self, completion: Completion, value: Any, position: Position,
+                     field: FieldPlan) -> GraphQLObjectType:
+        executor = self.executor
+        abstract = completion.type
+        info = executor.build_resolve_info(field.definition, field.nodes, field.parent_type,
+                                           position.path)  # type: ignore[arg-type]
+        resolve_type = abstract.resolve_type or executor.type_resolver
+        name = resolve_type(value, info, abstract)
+        if _is_awaitable(name):
+            raise TypeError(f"the type of {abstract.name} must be resolved synchronously")
+        return executor.ensure_valid_runtime_type(
+            name, abstract, completion.field_details, info, value)
+
+
+def _completion(type_: Any, field_details: FieldDetailsList) -> Completion:
+    nullable = True
+    if is_non_null_type(type_):
+        nullable = False
+        type_ = type_.of_type
+    if is_list_type(type_):
+        return Completion(LIST, type_, nullable, field_details,
+                          _completion(type_.of_type, field_details))
+    if is_leaf_type(type_):
+        return Completion(LEAF, type_, nullable, field_details)
+    if is_abstract_type(type_):
+        return Completion(ABSTRACT, type_, nullable, field_details)
+    return Completion(OBJECT, type_, nullable, field_details)
+
+
+def _attribute_getter(resolve: Callable[..., Any], definition: GraphQLField
+                      ) -> Callable[[Any], Any] | None:
+    """A field without resolver reads an attribute of its source, as Strawberry's basic
+    fields do (through StrawberryConfig.default_resolver, getattr here)."""
+    if not getattr(resolve, "_is_default", False):
+        return None
+    field = (definition.extensions or {}).get("strawberry-definition")
+    if field is None or field.base_resolver or field.default_resolver is not getattr:
+        return None
+    return attrgetter(field.python_name)
+
+
+def _static_args(definition: GraphQLField, field_details: FieldDetailsList
+                 ) -> dict[str, Any] | None:
+    node = field_details[0].node
+    if not definition.args and not node.arguments:
+        return {}
+    return None  # computed once per run (they may name variables or fail)
+
+
+def _leaf_error(completion: Completion, value: Any) -> TypeError:
+    leaf: GraphQLLeafType = completion.type
+    return TypeError(f"Expected `{inspect(leaf)}.coerce_output_value({inspect(value)})` to "
+                     "return non-nullable value, returned: None")
+
+
+def _is_awaitable(value: Any) -> bool:
+    return hasattr(value, "__await__")
+
+
+def _errors(errors: list[GraphQLError]) -> list[bytes]:
+    # Sibling errors may be collected in another order; the set of them must match.
+    return sorted(orjson.dumps(error.formatted, option=orjson.OPT_SORT_KEYS)
+                  for error in errors)
+
+
+def _variable_directives(executor: Executor) -> bool:
+    """Whether a directive of the operation or its fragments takes a variable."""
+    found = _VariableDirectives()
+    visit(executor.operation, found)
+    for fragment in executor.fragment_definitions.values():
+        visit(fragment, found)
+    return found.found
+
+
+class _VariableDirectives(Visitor):
+    def __init__(self) -> None:
+        super().__init__()
+        self.found = False
+
+    def enter_directive(self, node: Any, *_args: Any) -> None:
+        if any(isinstance(argument.value, VariableNode) for argument in node.arguments or ()):
+            self.found = True
