@@ -54,6 +54,7 @@ from graphql.language import (
 )
 from graphql.pyutils import Path, Undefined, inspect
 from graphql.type import is_abstract_type, is_leaf_type, is_list_type, is_non_null_type
+from strawberry.types.arguments import convert_arguments
 
 from models.db import UNCOUNTED
 
@@ -89,8 +90,8 @@ class Completion:
 class FieldPlan:
     """One response key of a selection set on an object type."""
 
-    __slots__ = ("completion", "definition", "field_details", "field_name", "getter", "name",
-                 "nodes", "parent_type", "resolve", "static_args")
+    __slots__ = ("completion", "definition", "direct", "field_details", "field_name", "getter",
+                 "name", "nodes", "parent_type", "resolve", "static_args")
 
     def __init__(self, name: str, parent_type: GraphQLObjectType, definition: GraphQLField,
                  field_details: FieldDetailsList, resolve: Callable[..., Any],
@@ -106,6 +107,52 @@ class FieldPlan:
         self.getter = getter  # a plain attribute read, for fields without resolver
         self.static_args = static_args  # when the arguments use no variables
         self.completion = completion
+        self.direct: Direct | None = None
+
+
+class Direct:
+    """A Strawberry resolver called as Strawberry calls it, without the per-call layers:
+    its arguments are converted to Python once per run instead of once per object, and
+    its coroutine is awaited as it is, not inside another. Only for fields without
+    field extensions or permission classes, in a schema without exception handlers,
+    where those layers do nothing else."""
+
+    __slots__ = ("field", "func", "info_class", "info_name", "parent_name", "root_name",
+                 "takes_self")
+
+    def __init__(self, field: Any, info_class: type) -> None:
+        resolver = field.base_resolver
+        self.field = field
+        self.func = resolver.wrapped_func
+        self.takes_self = resolver.self_parameter is not None
+        self.parent_name = resolver.parent_parameter.name if resolver.parent_parameter else None
+        self.root_name = resolver.root_parameter.name if resolver.root_parameter else None
+        self.info_name = resolver.info_parameter.name if resolver.info_parameter else None
+        self.info_class = info_class
+
+    def call(self, source: Any, info: Any, converted: dict[str, Any]) -> Any:
+        kwargs = dict(converted)
+        if self.parent_name is not None:
+            kwargs[self.parent_name] = source
+        if self.root_name is not None:
+            kwargs[self.root_name] = source
+        if self.info_name is not None:
+            kwargs[self.info_name] = self.info_class(_raw_info=info, _field=self.field)
+        if self.takes_self:
+            return self.func(source, **kwargs)
+        return self.func(**kwargs)
+
+
+def _direct(definition: GraphQLField, strawberry_schema: Any) -> Direct | None:
+    field = (definition.extensions or {}).get("strawberry-definition")
+    if strawberry_schema is None or field is None or getattr(field, "base_resolver", None) is None:
+        return None
+    converter = strawberry_schema.schema_converter
+    if field.extensions or field.is_subscription or getattr(
+            converter, "_exception_handler_specs", True) or not callable(
+            field.base_resolver.wrapped_func):
+        return None
+    return Direct(field, strawberry_schema.config.info_class)
 
 
 class SelectionPlan:
@@ -233,6 +280,7 @@ class Run:
     def plan_for(self, parent_type: GraphQLObjectType, grouped: GroupedFieldSet
                  ) -> SelectionPlan:
         schema = self.executor.schema
+        strawberry_schema = getattr(schema, "_strawberry_schema", None)
         default_resolver = self.executor.field_resolver
         fields: list[FieldPlan] = []
         for name, field_details in grouped.items():
@@ -241,10 +289,13 @@ class Run:
             if definition is None:
                 continue
             resolve = definition.resolve or default_resolver
-            fields.append(FieldPlan(
+            field = FieldPlan(
                 name, parent_type, definition, field_details, resolve,
                 _attribute_getter(resolve, definition), _static_args(definition, field_details),
-                _completion(definition.type, field_details)))
+                _completion(definition.type, field_details))
+            if field.getter is None and definition.resolve is not None:
+                field.direct = _direct(definition, strawberry_schema)
+            fields.append(field)
         return SelectionPlan(parent_type, fields)
 
     def subplan(self, completion: Completion, object_type: GraphQLObjectType
@@ -287,19 +338,27 @@ class Run:
                             continue
                         self.complete_field(field, entry, value, following)
                     continue
+                direct = field.direct
                 try:
                     args = self.arguments(field)
-                except GraphQLError as error:
+                    if direct is not None:
+                        args = self.converted(field, args)
+                except Exception as error:  # arguments that do not convert: a field error
                     for entry in entries:
                         self.field_error(error, field, entry)
                     continue
                 resolve = field.resolve
                 build_info = self.executor.build_resolve_info
+                needs_info = direct is None or direct.info_name is not None
+                info = None
                 for entry in entries:
-                    path = Path(entry.position.path, field.name, plan.type.name)
                     try:
-                        value = resolve(entry.source, build_info(
-                            field.definition, field.nodes, plan.type, path), **args)
+                        if needs_info:
+                            info = build_info(field.definition, field.nodes, plan.type,
+                                              Path(entry.position.path, field.name,
+                                                   plan.type.name))
+                        value = (direct.call(entry.source, info, args) if direct is not None
+                                 else resolve(entry.source, info, **args))
                     except Exception as error:  # a field error
                         self.field_error(error, field, entry)
                         continue
@@ -330,6 +389,20 @@ class Run:
                                        details.fragment_variable_values, self.hide_suggestions)
             self.args[key] = args
         return args
+
+    def converted(self, field: FieldPlan, args: dict[str, Any]) -> dict[str, Any]:
+        """The arguments as the resolver takes them (Python names, input objects)."""
+        key = -id(field)
+        converted = self.args.get(key)
+        if converted is None:
+            strawberry_schema = self.executor.schema._strawberry_schema  # type: ignore[attr-defined]
+            strawberry_field = field.direct.field  # type: ignore[union-attr]
+            converted = convert_arguments(
+                args, strawberry_field.arguments,
+                scalar_registry=strawberry_schema.schema_converter.scalar_registry,
+                config=strawberry_schema.config)
+            self.args[key] = converted
+        return converted
 
     def field_error(self, error: Exception, field: FieldPlan, entry: Entry) -> None:
         path = Path(entry.position.path, field.name, field.parent_type.name)
