@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from contextvars import ContextVar
 from typing import Any
 
@@ -45,6 +46,57 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 UNCOUNTED: ContextVar[bool] = ContextVar("uncounted", default=False)
 
 
+class RequestWork:
+    """The tasks doing one request's database work, so that all of it can be stopped.
+
+    Cancelling the request's own task is not enough: loaders batch in tasks of their
+    own (aiodataloader schedules them), which would run on, their statements with them,
+    for a client that is gone. Each task that takes a connection while a RequestWork
+    is current (``within()``) enlists; tasks inherit the context they were created
+    in, the loaders' with it. A cancelled statement is stopped in PostgreSQL too:
+    asyncpg sends a cancel request, and SQLAlchemy closes the connection rather than
+    return it to the pool in an unknown state.
+    """
+
+    def __init__(self) -> None:
+        self._tasks: set[asyncio.Task[Any]] = set()
+        # Whether a transaction reached its COMMIT: a request stopped before that
+        # changed nothing, so a client may safely send it again.
+        self.committing = False
+
+    @contextmanager
+    def within(self) -> Iterator[None]:
+        token = _current_work.set(self)
+        try:
+            yield
+        finally:
+            _current_work.reset(token)
+
+    def enlist(self) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._tasks.add(task)
+
+    async def cancel(self) -> None:
+        """Cancel every enlisted task that is still running and wait for each to
+        unwind, so its connection is closed or back in the pool when this returns."""
+        me = asyncio.current_task()
+        running = [t for t in self._tasks if not t.done() and t is not me]
+        for task in running:
+            task.cancel()
+        await asyncio.gather(*running, return_exceptions=True)
+
+
+_current_work: ContextVar[RequestWork | None] = ContextVar("request_work", default=None)
+
+
+def _enlist() -> RequestWork | None:
+    work = _current_work.get()
+    if work is not None:
+        work.enlist()
+    return work
+
+
 class Database:
     """One engine per process, shared by every request.
 
@@ -75,13 +127,17 @@ class Database:
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
+        _enlist()
         async with self.read_engine.connect() as connection:
             yield connection
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
+        work = _enlist()
         async with self.session_factory() as session, session.begin():
             yield session
+            if work is not None:
+                work.committing = True  # the COMMIT follows as the block exits
 
     async def dispose(self) -> None:
         await self.engine.dispose()

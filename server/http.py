@@ -3,12 +3,18 @@
 HTTP follows the GraphQL-over-HTTP specification: content negotiation between
 application/graphql-response+json and application/json, 405 for mutations over
 GET, 400 for request errors under the new media type and 200 under the legacy one.
+
+Once its body is read, a request's work runs as a task of its own: it is cancelled,
+with its database work, when REQUEST_TIMEOUT passes (504) or when the client goes away.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import re
 import uuid
+from collections.abc import Awaitable
 from typing import Any
 
 import orjson
@@ -21,7 +27,7 @@ from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOpe
 from strawberry.types import ExecutionResult
 from strawberry.types.graphql import OperationType
 
-from models.db import Database
+from models.db import Database, RequestWork
 from resolvers.documents import SHA256, DocumentStore, document_hash
 from server.auth import Authenticator, AuthError
 from server.context import Context
@@ -32,6 +38,8 @@ from subscriptions.hub import EventHub
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 JSON = "application/json"
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+logger = logging.getLogger("crmgraph")
 
 
 def request_id_of(headers: Any) -> str:
@@ -89,6 +97,7 @@ class GraphQLHTTP:
         self.ide_html = get_graphql_ide_html(graphql_ide="graphiql")
 
     async def __call__(self, request: Request) -> Response:
+        arrived = asyncio.get_running_loop().time()
         request_id = request_id_of(request.headers)
         method = request.method
         if method not in ("GET", "POST"):
@@ -105,6 +114,57 @@ class GraphQLHTTP:
             return self.error(400, BAD_REQUEST, CSRF_MESSAGE, media, request_id)
         try:
             params = await self.read_params(request)
+        except _BadRequest as exc:
+            return self.error(exc.status, exc.code, exc.message, media, request_id,
+                              exc.headers, graphql=exc.graphql)
+        return await self.within_limits(request, self.run(request, params, media, request_id),
+                                        arrived, media, request_id)
+
+    async def within_limits(self, request: Request, work: Awaitable[Response], arrived: float,
+                            media: str, request_id: str) -> Response:
+        """``work``'s response, unless REQUEST_TIMEOUT (counted from the request's
+        arrival) passes or the client disconnects first: then the work is cancelled,
+        its database work with it, and this returns once all of it has stopped."""
+        scope = RequestWork()
+
+        async def run() -> Response:
+            with scope.within():
+                return await work
+
+        task = asyncio.create_task(run())
+        gone = asyncio.create_task(_client_gone(request))
+        limit = self.settings.request_timeout
+        timeout = max(0.0, arrived + limit - asyncio.get_running_loop().time()) if limit \
+            else None
+        try:
+            done, _ = await asyncio.wait({task, gone}, timeout=timeout,
+                                         return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:  # the server is stopping: so does the work
+            await _stop(task, scope)
+            raise
+        finally:
+            gone.cancel()
+        if task in done:
+            return task.result()
+        await _stop(task, scope)
+        if gone in done:
+            # Nobody will read the answer; 499 (nginx's "client closed request") is for
+            # the metrics and the access log.
+            logger.info("request %s cancelled: the client disconnected", request_id)
+            return self.error(499, "CLIENT_CLOSED_REQUEST", "the client closed the request",
+                              media, request_id)
+        logger.warning("request %s cancelled after REQUEST_TIMEOUT (%s s)", request_id, limit)
+        retryable = not scope.committing
+        return self.error(
+            504, "REQUEST_TIMEOUT",
+            f"the request ran longer than the server's limit ({limit:g} s) and was cancelled"
+            + ("; nothing it changed was kept, so it may be sent again" if retryable else
+               "; a change it made may have been committed: read it back before retrying"),
+            media, request_id, extensions={"timeoutSeconds": limit, "retryable": retryable})
+
+    async def run(self, request: Request, params: dict[str, Any], media: str,
+                  request_id: str) -> Response:
+        try:
             credential = self.authenticator.identify(
                 request.headers.get("authorization"), request.headers.get("x-api-key"))
             await self.resolve_document(params)
@@ -113,6 +173,7 @@ class GraphQLHTTP:
                               exc.headers, graphql=exc.graphql)
         except AuthError as exc:
             return self.unauthenticated(str(exc), media, request_id)
+        method = request.method
         context = Context(db=self.db, settings=self.settings, viewer=None,
                           request_id=request_id, events=self.events,
                           client_id=credential.client_id if credential else "anonymous",
@@ -243,13 +304,14 @@ class GraphQLHTTP:
 
     def error(self, status: int, code: str, message: str, media: str, request_id: str,
               headers: dict[str, str] | None = None, *, graphql: bool = False,
-              counted: bool = False) -> Response:
+              counted: bool = False, extensions: dict[str, Any] | None = None) -> Response:
         """A request refused before (or instead of) execution. Those refused by the
         schema's own exceptions were counted by its telemetry (``counted``); the rest
         are counted here, so /metrics has every error by code."""
         if not counted and self.metrics is not None:
             self.metrics.errors.inc(code=code)
-        body = {"errors": [GraphQLError(message, extensions={"code": code}).formatted]}
+        body = {"errors": [GraphQLError(
+            message, extensions={"code": code, **(extensions or {})}).formatted]}
         if graphql and media == JSON:
             status = 200  # a GraphQL request error under the legacy media type
         return _json_response(body, status, media, request_id, headers)
@@ -274,6 +336,22 @@ class _BadRequest(Exception):
         self.message = message
         self.headers = headers
         self.graphql = graphql  # a GraphQL error: 200 under application/json
+
+
+async def _client_gone(request: Request) -> None:
+    """Returns when the client disconnects. Started once the body is read, so what
+    receive() has left to say is http.disconnect (a GET's unread body aside)."""
+    try:
+        while (await request.receive())["type"] != "http.disconnect":
+            pass
+    except Exception:  # e.g. BodyLimit refusing a GET's body: that is no hang-up
+        await asyncio.Event().wait()  # never told of a hang-up, the work runs on
+
+
+async def _stop(task: asyncio.Task[Response], scope: RequestWork) -> None:
+    task.cancel()
+    await scope.cancel()
+    await asyncio.gather(task, return_exceptions=True)
 
 
 def _may_be_forged(request: Request) -> bool:
