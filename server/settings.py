@@ -57,6 +57,8 @@ class Settings:
     # A request still running after this many seconds is cancelled with its database
     # work (REQUEST_TIMEOUT); 0 turns the limit off.
     request_timeout: float = 30.0
+    # On SIGTERM, how long requests in flight may take to finish (0: as long as they take).
+    shutdown_grace_seconds: float = 30.0
     # COMPILED_EXECUTION: "on" runs queries through the compiled plans of
     # server/compiled.py, "off" through graphql-core, "verify" through both, comparing
     # the answers (the test suite runs so; it costs a second execution per query).
