@@ -41,6 +41,9 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+# The attribute an error raised while committing carries (read by server/faults.py).
+COMMIT_ATTEMPTED = "crmgraph_commit_attempted"
+
 # Set while the compiled execution is checked against graphql-core's: the check's
 # statements are not the request's.
 UNCOUNTED: ContextVar[bool] = ContextVar("uncounted", default=False)
@@ -134,10 +137,19 @@ class Database:
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
         work = _enlist()
-        async with self.session_factory() as session, session.begin():
-            yield session
-            if work is not None:
-                work.committing = True  # the COMMIT follows as the block exits
+        committing = False
+        try:
+            async with self.session_factory() as session, session.begin():
+                yield session
+                committing = True
+                if work is not None:
+                    work.committing = True  # the COMMIT follows as the block exits
+        except Exception as exc:
+            if committing:
+                # Failed at COMMIT (the connection lost, say): it may have committed,
+                # so the client must not be told it can safely resend (server/faults.py).
+                setattr(exc, COMMIT_ATTEMPTED, True)
+            raise
 
     async def dispose(self) -> None:
         await self.engine.dispose()

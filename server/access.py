@@ -29,6 +29,7 @@ from models.users import Viewer
 from resolvers.documents import document_hash
 from resolvers.partner_keys import WRITE_OPPORTUNITIES
 from server.auth import AuthError
+from server.faults import DatabaseFault, classify
 
 # The mutations a key with write:opportunities may run; every other one is refused.
 OPPORTUNITY_MUTATIONS = frozenset({
@@ -54,13 +55,27 @@ class Access(SchemaExtension):
                 context.viewer = await context.authenticator.viewer_for(context.credential)
             except AuthError as exc:
                 problem = Unauthenticated(str(exc))
+            except Exception as exc:
+                # Raised from here it would reach the client uncoded, its text as the
+                # message and 400 as the status: a database away is said as such.
+                fault = classify(exc)
+                if fault is None:
+                    raise
+                problem = DatabaseFault(fault)
         execution = self.execution_context
         document = execution.graphql_document
         if problem is None and context.viewer is not None and document is not None:
-            problem = await refuse(context.viewer, document, execution.operation_name,
-                                   execution.query, getattr(context, "documents", None))
+            try:
+                problem = await refuse(context.viewer, document, execution.operation_name,
+                                       execution.query, getattr(context, "documents", None))
+            except Exception as exc:  # the trusted documents are read from the database
+                fault = classify(exc)
+                if fault is None:
+                    raise
+                problem = DatabaseFault(fault)
         if problem is not None:
-            error = GraphQLError(problem.message, extensions={"code": problem.code})
+            error = GraphQLError(problem.message, extensions={
+                "code": problem.code, **getattr(problem, "extensions", {})})
             if execution.operation_type is StrawberryOperationType.SUBSCRIPTION:
                 # Strawberry subscribes whatever the result says; an error raised
                 # here is what the client gets instead, and nothing is subscribed.

@@ -28,6 +28,7 @@ from strawberry.types.execution import StreamExecutionResult
 
 from loaders.errors import ApiError
 from schema.root import build_schema
+from server import faults
 from server.access import Access
 from server.compiled import Compiler
 from server.cost import CostLimits
@@ -120,6 +121,11 @@ class ErrorCodes(SchemaExtension):
             # wraps the scalar's own GraphQLError), an unknown operation name, an
             # operation the transport does not run. The message says which.
             return _with_code(error, BAD_USER_INPUT, error.message)
+        # A database away or a transaction PostgreSQL rolled back is no bug: the client
+        # hears a code and whether it may send the request again (server/faults.py).
+        fault = faults.coded(error, getattr(self.execution_context.context, "request_id", None))
+        if fault is not None:
+            return fault
         return self._internal(error)
 
     def _internal(self, error: GraphQLError) -> GraphQLError:

@@ -29,6 +29,7 @@ from strawberry.types.graphql import OperationType
 
 from models.db import Database, RequestWork
 from resolvers.documents import SHA256, DocumentStore, document_hash
+from server import faults
 from server.auth import Authenticator, AuthError
 from server.context import Context
 from server.metrics import Metrics
@@ -300,6 +301,11 @@ class GraphQLHTTP:
             # Over its cost budget (server/cost.py): nothing ran; the body says why.
             retry_after = str(max(1, int(limited.get("retryAfter") or 1)))
             return _json_response(body, 429, media, request_id, {"Retry-After": retry_after})
+        unavailable = (faults.http_status(result.data, result.errors)
+                       if media == GRAPHQL_RESPONSE else None)
+        if unavailable is not None:
+            # The database is away and nothing was answered: 503 with Retry-After.
+            return _json_response(body, unavailable[0], media, request_id, unavailable[1])
         return _json_response(body, status, media, request_id)
 
     def error(self, status: int, code: str, message: str, media: str, request_id: str,

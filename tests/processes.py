@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
+import pwd
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -107,3 +110,69 @@ class RedisServer:
                 return sock.recv(16).startswith(b"+PONG")
         except OSError:
             return False
+
+
+POSTGRES_BIN = Path("/usr/lib/postgresql/15/bin")
+POSTGRES_USER = "postgres"  # postgres refuses to run as root
+POSTGRES_TIMEOUT = 30.0
+
+
+def postgres_missing() -> str | None:
+    """Why a private PostgreSQL server cannot run here, or None when it can."""
+    for binary in ("initdb", "pg_ctl", "postgres"):
+        if not (POSTGRES_BIN / binary).is_file():
+            return f"{POSTGRES_BIN / binary} is not installed"
+    try:
+        pwd.getpwnam(POSTGRES_USER)
+    except KeyError:
+        return f"there is no OS user {POSTGRES_USER!r} to run PostgreSQL as"
+    return None
+
+
+class PostgresServer:
+    """A PostgreSQL server of a test's own (never the shared one), which the test may
+    stop and start again on the same port: a cluster with trust auth in a directory of
+    its own, its Unix socket there too. The directory is not under pytest's tmp_path:
+    that lies inside a directory only root may enter, and postgres runs as its own user.
+    """
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.url = f"postgresql://{POSTGRES_USER}@127.0.0.1:{port}/postgres"
+        self.directory = Path(tempfile.mkdtemp(prefix="crmgraph-pg-"))
+        self._data = self.directory / "pgdata"
+        self.log = self.directory / "postgres.log"
+        if os.geteuid() == 0:
+            shutil.chown(self.directory, POSTGRES_USER)
+
+    def _run(self, *args: str) -> subprocess.CompletedProcess[str]:
+        command = [str(POSTGRES_BIN / args[0]), *args[1:]]
+        if os.geteuid() == 0:
+            command = ["runuser", "-u", POSTGRES_USER, "--", *command]
+        return subprocess.run(command, capture_output=True, text=True,
+                              timeout=POSTGRES_TIMEOUT * 2)
+
+    def init(self) -> None:
+        result = self._run("initdb", "-D", str(self._data), "-U", POSTGRES_USER,
+                           "--auth=trust", "--no-sync", "-E", "UTF8")
+        if result.returncode != 0:
+            raise RuntimeError(f"initdb failed: {result.stdout}{result.stderr}")
+
+    def start(self) -> None:
+        options = (f"-p {self.port} -k {self.directory} -c listen_addresses=127.0.0.1 "
+                   "-c fsync=off")
+        result = self._run("pg_ctl", "start", "-w", "-t", str(int(POSTGRES_TIMEOUT)),
+                           "-D", str(self._data), "-l", str(self.log), "-o", options)
+        if result.returncode != 0:
+            log = self.log.read_text() if self.log.exists() else ""
+            raise RuntimeError(f"PostgreSQL did not start on port {self.port}: "
+                               f"{result.stdout}{result.stderr}\n{log}")
+
+    def stop(self, mode: str = "fast") -> None:
+        """``fast`` ends every session and stops; ``immediate`` as good as kills it."""
+        if (self._data / "postmaster.pid").exists():
+            self._run("pg_ctl", "stop", "-w", "-m", mode, "-D", str(self._data))
+
+    def remove(self) -> None:
+        self.stop("immediate")
+        shutil.rmtree(self.directory, ignore_errors=True)
