@@ -14,10 +14,10 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, Select, case, false, func, or_, select, true, type_coerce
 
-from loaders.base import RowByIdLoader
+from loaders.base import Loader, RowByIdLoader
 from loaders.billing import BILLED, INVOICE_LINES, INVOICES
 from loaders.opportunities import OPPORTUNITIES, PHASES
-from loaders.pricing import PRODUCTS
+from loaders.pricing import OFFERING_AREAS, PRODUCTS
 from loaders.users import ACCOUNTS, USERS, team_accounts
 from models.base import Money
 from models.opportunities import PhaseOutcome
@@ -267,3 +267,66 @@ async def plan_figures(db: Any, query: PlanQuery) -> PlanFigures:
                     current = getattr(cell, name)
                     setattr(cell, name, value if current is None else current + value)
     return figures
+
+
+# --- an account's plan, for many accounts at once -----------------------------------------
+
+
+@dataclass(frozen=True)
+class AccountPlanKey:
+    """What every account's plan in one batch shares (its repr keys the loader)."""
+
+    first: date
+    last: date
+    currency: str
+    timezone: str
+    area_ids: tuple[int, ...] | None
+    as_of: datetime | None
+
+
+class PlanFiguresByAccountLoader(Loader):
+    """Account.plan for a page of accounts: one plan_figures for all of them (six
+    aggregating statements), not six per account. Each account reads its own cells."""
+
+    def __init__(self, loaders: Any, key: AccountPlanKey) -> None:
+        super().__init__(loaders)
+        self.key = key
+
+    async def batch_load_fn(self, keys: list[int]) -> list[PlanFigures]:
+        key = self.key
+        figures = await plan_figures(self.db, PlanQuery(
+            accounts=select(ACCOUNTS.c.id).where(ACCOUNTS.c.id.in_(keys)), first=key.first,
+            last=key.last, currency=key.currency, timezone=key.timezone,
+            group_by=PlanGroupBy.ACCOUNT, area_ids=key.area_ids, as_of=key.as_of))
+        return [figures for _ in keys]
+
+
+class PlannedAccountLoader(Loader):
+    """Whether the viewer may see each account's plan (planned_accounts), in one
+    statement for all accounts asked about."""
+
+    async def batch_load_fn(self, keys: list[int]) -> list[bool]:
+        scope = planned_accounts(self.viewer)
+        if scope is None:
+            return [True for _ in keys]
+        statement = select(ACCOUNTS.c.id).where(ACCOUNTS.c.id.in_(keys),
+                                                ACCOUNTS.c.id.in_(scope))
+        async with self.db.read() as connection:
+            allowed = {row.id for row in await connection.execute(statement)}
+        return [key in allowed for key in keys]
+
+
+ACTIVE_AREAS = "active"  # the key for "every active offering area" (None is no key)
+
+
+class PlanAreasLoader(Loader):
+    """The offering areas a plan shows, by the ids asked for (ACTIVE_AREAS: every active
+    one), by code; the ids that do not exist are simply absent."""
+
+    async def batch_load_fn(self, keys: list[tuple[int, ...] | str]) -> list[list[int]]:
+        async with self.db.read() as connection:
+            rows = (await connection.execute(select(
+                OFFERING_AREAS.c.id, OFFERING_AREAS.c.active).order_by(OFFERING_AREAS.c.code)
+            )).all()
+        return [[row.id for row in rows if (row.active if key == ACTIVE_AREAS else row.id in key)]
+                for key in keys]

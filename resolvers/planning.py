@@ -17,9 +17,14 @@ from loaders.billing import Granularity
 from loaders.container import Loaders
 from loaders.errors import BadUserInput, Forbidden
 from loaders.planning import (
+    ACTIVE_AREAS,
     FORECASTS,
+    AccountPlanKey,
     Cell,
+    PlanAreasLoader,
+    PlanFiguresByAccountLoader,
     PlanGroupBy,
+    PlannedAccountLoader,
     PlanQuery,
     month_start,
     months_between,
@@ -39,6 +44,7 @@ from resolvers.errors import UserErrorCode
 from resolvers.mutations import (
     Checks,
     Outcome,
+    currency_argument,
     forbidden,
     mutate,
     not_found,
@@ -157,12 +163,8 @@ async def _plan_account(loaders: Loaders, account_id: int) -> Any:
     account = await loaders.get(AccountByIdLoader).load(account_id)
     if account is None:
         raise BadUserInput("accountId: no such account")
-    scope = planned_accounts(viewer)
-    if scope is not None:
-        async with loaders.db.read() as connection:
-            if (await connection.execute(select(ACCOUNTS.c.id).where(
-                    ACCOUNTS.c.id == account_id, ACCOUNTS.c.id.in_(scope)))).first() is None:
-                raise Forbidden("reps see the plans of their own and their team's accounts")
+    if not await loaders.get(PlannedAccountLoader).load(account_id):
+        raise Forbidden("reps see the plans of their own and their team's accounts")
     return account
 
 
@@ -184,17 +186,18 @@ async def account_plan(*, loaders: Loaders, account_id: int, first: date, last: 
                        forecast_kind: ForecastKind | None, as_of: date | None,
                        timezone: str) -> Plan:
     _periods(first, last)
+    currency = currency_argument(currency)
     await _plan_account(loaders, account_id)
     areas: list[int | None] = list(await _areas(loaders, area_ids))
-    figures = await plan_figures(loaders.db, PlanQuery(
-        accounts=select(ACCOUNTS.c.id).where(ACCOUNTS.c.id == account_id), first=first,
-        last=last, currency=currency, timezone=timezone, group_by=PlanGroupBy.ACCOUNT,
-        area_ids=tuple(areas) if area_ids is not None else None,
-        as_of=_as_of_cutoff(as_of, timezone)))
+    # Batched: Account.plan on a page of accounts reads all their figures at once.
+    figures = await loaders.get(PlanFiguresByAccountLoader, AccountPlanKey(
+        first=first, last=last, currency=currency, timezone=timezone,
+        area_ids=tuple(areas) if area_ids is not None else None,  # type: ignore[arg-type]
+        as_of=_as_of_cutoff(as_of, timezone))).load(account_id)
     if area_ids is None:
         # Figures in an inactive area or in none (free-text invoice lines, deals without
         # an area) get their rows too, after the active areas.
-        seen = {area for (_group, _index, area) in figures.cells}
+        seen = {area for (group, _index, area) in figures.cells if group == account_id}
         areas += sorted(a for a in seen - set(areas) if a is not None) + (
             [None] if None in seen else [])  # type: ignore[list-item]
     months = figures.months
@@ -229,13 +232,8 @@ def _total(rows: list[PlanLine]) -> PlanLine:
 
 async def _areas(loaders: Loaders, area_ids: list[int] | None) -> list[int]:
     """The offering areas a plan shows: those asked for, else every active one; by code."""
-    statement = select(OFFERING_AREAS.c.id).order_by(OFFERING_AREAS.c.code)
-    if area_ids is not None:
-        statement = statement.where(OFFERING_AREAS.c.id.in_(area_ids))
-    else:
-        statement = statement.where(OFFERING_AREAS.c.active.is_(True))
-    async with loaders.db.read() as connection:
-        found = [row.id for row in await connection.execute(statement)]
+    found = await loaders.get(PlanAreasLoader).load(
+        tuple(sorted(set(area_ids))) if area_ids is not None else ACTIVE_AREAS)
     if area_ids is not None and len(found) != len(set(area_ids)):
         raise BadUserInput("offeringAreaIds: an offering area does not exist")
     return found
@@ -250,6 +248,7 @@ async def plan_summary(*, loaders: Loaders, group_by: PlanGroupBy, filter: Any, 
     viewer = loaders.viewer
     _refuse_partner(viewer)
     _periods(first, last)
+    currency = currency_argument(currency)
     accounts = select(ACCOUNTS.c.id).where(compile_filter(ACCOUNT_FILTER, filter, viewer))
     scope = planned_accounts(viewer)
     if scope is not None:

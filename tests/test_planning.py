@@ -1218,6 +1218,31 @@ async def test_statements_do_not_grow_with_accounts_months_or_areas(
             (user.name, date(2027, 12, 31))]
 
 
+ACCOUNT_PLANS = """query($n: Int) { accounts(first: $n, orderBy: [{field: NAME}]) { nodes {
+    name plan(from: "2026-01-01", to: "2026-12-31") { rows { period budget forecast }
+    totals { budget } } } } }"""
+
+
+async def test_account_plan_on_a_page_of_accounts_is_batched(
+    client: GraphQLClient, db: Database, world: World
+) -> None:
+    """Account.plan on every account of a page (a dashboard's budgets): the statements
+    are those of one plan, for 3 accounts as for 31."""
+    org = world.org
+    await bulk_plans(db, world, 30)
+    counts = {}
+    for size in (3, 31):
+        data, counts[size] = await fewest_statements(client, ACCOUNT_PLANS, {"n": size},
+                                                     org.admin)
+        nodes = data["accounts"]["nodes"]
+        assert len(nodes) == size
+        bulk = [node for node in nodes if node["name"].startswith("Bulk")]
+        assert bulk, "the page must hold planned accounts"
+        for node in bulk:
+            assert node["plan"]["totals"]["budget"] == "3600.00", node  # 12 x 3 x 100
+    assert counts[3] == counts[31], counts
+
+
 # --- exact figures on every database ------------------------------------------------------
 
 
