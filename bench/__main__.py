@@ -1,117 +1,659 @@
-"""In-process request benchmark: the demo data set, five query shapes, through the
-ASGI app (no network), reporting requests per second, latency and SQL statements.
+"""The benchmark suite: our server as a real process on PostgreSQL, driven by wrk.
 
-    python -m bench [--database-url URL] [--requests 200] [--concurrency 1]
+    python -m bench --database-url postgresql://postgres@127.0.0.1:5432/crm_bench \\
+        [--accounts 2000] [--duration 10] [--scenarios small,dashboard,...] \\
+        [--subscribers 10000] [--json bench/results.json] [--fresh]
 
-Without --database-url it uses a temporary SQLite file. A PostgreSQL database given
-here must be empty or hold the demo data; it is migrated first.
+Creates the database if missing (drops and recreates it with --fresh), migrates it,
+seeds it once at the scale asked (bench/data.py), starts `crmgraph serve --workers 1`,
+and for each scenario prints req/s at concurrency 1 and 16, p50 and p99 latency, CPU ms
+per request of the server and of PostgreSQL, SQL statements per request and response
+bytes. small, dashboard and large are also served by bench/floor.py (one hand-written
+SQL statement per request) and our req/s is shown as a ratio of the floor's.
+See bench/README.md.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import statistics
+import json
+import math
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
 import tempfile
 import time
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
+import asyncpg
 import httpx
+from sqlalchemy.engine import make_url
 
+from bench import scenarios
+from bench.data import ADMIN_ID, OPPORTUNITIES_PER_ACCOUNT, seed, seeded_scale
 from loaders.ids import encode_id
-from models.users import Role
-from resolvers.users import find_user_id_by_email
+from models.db import Database
 from server.app import create_app
-from server.demo import DEMO_EMAILS, seed_demo
 from server.migrate import upgrade_head
 from server.settings import Settings
 
-SCENARIOS = {
-    "small": "{ accounts(first: 1) { nodes { id name owner { name } } } }",
-    "dashboard": """{ accounts(first: 100) { edges { node { id name owner { name }
-        parent { name } contacts(first: 5) { nodes { name email } } } } } }""",
-    "large": """{ accounts(first: 200) { nodes { id name type industry version owner { name }
-        contacts(first: 10) { nodes { id name email phone title } } } } }""",
-    # A sales-floor board: a team's week and its leaderboard.
-    "board": """query($team: ID!, $week: String!) {
-        teamAttainment(teamId: $team, week: $week) {
-            user { name } metric activityType { code } target realized ratio }
-        activityLeaderboard(teamId: $team, week: $week) {
-            entries { rank user { name } realized target ratio } } }""",
-    # A rep's year, week by week.
-    "history": """query($user: ID!, $week: String!) {
-        attainmentHistory(userId: $user, fromWeek: "2025-W45", toWeek: $week) {
-            week metric activityType { code } target realized ratio } }""",
-}
-
-BOARD_WEEK = "2026-W44"  # the demo's last full week of activities
+ROOT = Path(__file__).resolve().parent.parent
+ALL_SCENARIOS = ["small", "dashboard", "large", "pipeline", "plan", "mutations", "fanout"]
+JWT_SECRET = "bench-secret-" + "x" * 40
+TICKS = os.sysconf("SC_CLK_TCK")
+# Settings of both our server process and the in-process app that counts statements:
+# pages of 1,000, no cost limit or budget and no request timeout (0 turns them off: a
+# slow scenario is measured to its end, not cut at 30 s), no outbox polling.
+SERVER_ENV = {"JWT_SECRET": JWT_SECRET, "MAX_PAGE_SIZE": "1000", "MAX_QUERY_COST": "0",
+              "COST_BUDGET_PER_MINUTE": "0", "EVENT_POLL_SECONDS": "3600",
+              "REQUEST_TIMEOUT": "0", "LOG_LEVEL": "WARNING", "LOG_FORMAT": "text",
+              "BROADCAST_URL": "memory://"}
 
 
-async def run(url: str, requests: int, concurrency: int) -> None:
-    # No background outbox polling, so the statement counts are the request's own; a
-    # budget no run exhausts, so the cost is computed and paid as in production but
-    # never refuses a request.
-    app = create_app(Settings(database_url=url, jwt_secret="bench-secret-" + "x" * 40,
-                              event_poll_seconds=3600, cost_budget_per_minute=10**12,
-                              log_format="text"))
-    async with app.router.lifespan_context(app):
+@dataclass
+class Run:
+    """One wrk run: a scenario on one server at one concurrency."""
+
+    concurrency: int
+    duration_s: int
+    requests: int
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    server_cpu_ms: float  # per request
+    postgres_cpu_ms: float  # per request
+    failed_responses: int  # non-2xx, socket errors and timeouts
+    mutation_errors: int | None = None  # responses with userErrors or errors
+
+
+@dataclass
+class Result:
+    scenario: str
+    statements: float | None = None
+    response_bytes: int | None = None
+    runs: list[Run] = field(default_factory=list)
+    floor: list[Run] = field(default_factory=list)
+    floor_bytes: int | None = None
+    ratio: dict[str, float] = field(default_factory=dict)  # ours / floor req/s by c
+    error: str | None = None
+    extra: dict[str, Any] | None = None
+
+
+# --- the database ---------------------------------------------------------------------------
+
+
+def _asyncpg_dsn(url: str) -> str:
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+async def ensure_database(url: str, fresh: bool) -> None:
+    parsed = make_url(url)
+    name = parsed.database
+    admin = await asyncpg.connect(_asyncpg_dsn(str(parsed.set(database="postgres"))))
+    try:
+        exists = await admin.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name)
+        if exists and fresh:
+            await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+            exists = None
+        if not exists:
+            await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+
+
+async def ensure_seeded(url: str, accounts: int) -> None:
+    db = Database(url)
+    try:
+        found = await seeded_scale(db)
+        if found == (accounts, accounts * OPPORTUNITIES_PER_ACCOUNT):
+            print(f"database already seeded with {accounts} accounts", flush=True)
+            return
+        if found != (0, 0):
+            raise SystemExit(f"bench: the database holds {found[0]} accounts, not {accounts}; "
+                             "pass --fresh to recreate it")
+        started = time.perf_counter()
+        await seed(db, accounts)
+        print(f"seeded {accounts} accounts in {time.perf_counter() - started:.1f} s", flush=True)
+    finally:
+        await db.dispose()
+
+
+# --- statements per request, counted in-process ---------------------------------------------
+
+
+async def count_statements(url: str, names: list[str]) -> tuple[dict[str, float], str]:
+    """Each scenario once through the ASGI app on the same database, counting the SQL
+    statements it sends (Database.statements); the mutation mix as the mean of its three.
+    Also mints the admin's token the drivers send."""
+    settings = Settings.from_env({**SERVER_ENV, "DATABASE_URL": url}, env_file=None)
+    app = create_app(settings)
+    counts: dict[str, float] = {}
+    lifespan = app.router.lifespan_context(app)
+    await lifespan.__aenter__()
+    try:
         db = app.state.db
-        await seed_demo(db)
-        token = app.state.authenticator.mint(
-            await find_user_id_by_email(db, DEMO_EMAILS[Role.ADMIN]))
-        headers = {"Authorization": f"Bearer {token}"}
-        rep = await find_user_id_by_email(db, DEMO_EMAILS[Role.REP])
-        variables = {"team": encode_id("Team", 1), "user": encode_id("User", rep),
-                     "week": BOARD_WEEK}
+        headers = {"Authorization": f"Bearer {app.state.authenticator.mint(ADMIN_ID)}"}
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app),
-                                     base_url="http://bench") as client:
-            print(f"{'scenario':<10} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'statements':>10}")
-            for name, query in SCENARIOS.items():
-                body = {"query": query, "variables": variables}
-                for _ in range(5):  # warm the parse and validation caches
-                    (await client.post("/graphql", json=body, headers=headers)).raise_for_status()
-                before = db.statements
-                await client.post("/graphql", json=body, headers=headers)
-                statements = db.statements - before
-                started = time.perf_counter()
-                latencies = await _drive(client, body, headers, requests, concurrency)
-                elapsed = time.perf_counter() - started
-                latencies.sort()
-                p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
-                print(f"{name:<10} {requests / elapsed:>8.1f} "
-                      f"{statistics.median(latencies) * 1000:>8.2f} {p99 * 1000:>8.2f} "
-                      f"{statements:>10}")
+                                     base_url="http://bench", timeout=600) as client:
+            for name in names:
+                bodies = mutation_bodies(await _deal(db)) if name == "mutations" else \
+                    [scenarios.body(name)] if name in scenarios.READS else []
+                if not bodies:
+                    continue
+                total = 0
+                for body in bodies:
+                    await client.post("/graphql", json=body, headers=headers)  # warm caches
+                    before = db.statements
+                    payload = (await client.post("/graphql", json=body, headers=headers)).json()
+                    total += db.statements - before
+                    if "errors" in payload:
+                        raise SystemExit(f"bench: {name} answers errors: {payload['errors']}")
+                counts[name] = total / len(bodies)
+        token = app.state.authenticator.mint(ADMIN_ID, ttl_seconds=86_400)
+    finally:
+        # The event hub's dispatcher can lose the cancel of its shutdown on Python 3.11
+        # (asyncio.wait_for returns when its event was set in the same moment) and then
+        # waits out EVENT_POLL_SECONDS: bound the shutdown instead of hanging an hour.
+        try:
+            await asyncio.wait_for(lifespan.__aexit__(None, None, None), timeout=10)
+        except TimeoutError:
+            print("bench: the in-process app's shutdown hung (event hub); went on",
+                  file=sys.stderr)
+    return counts, token
 
 
-async def _drive(client: httpx.AsyncClient, body: dict, headers: dict, requests: int,
-                 concurrency: int) -> list[float]:
-    latencies: list[float] = []
-    remaining = [requests]
+async def _deal(db: Database) -> tuple[str, int, int]:
+    from sqlalchemy import text
 
-    async def worker() -> None:
-        while remaining[0] > 0:
-            remaining[0] -= 1
-            started = time.perf_counter()
-            response = await client.post("/graphql", json=body, headers=headers)
-            latencies.append(time.perf_counter() - started)
-            assert "errors" not in response.json()
-
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return latencies
+    async with db.read() as connection:
+        row = (await connection.execute(text(
+            "SELECT id, version, phase_id FROM opportunities WHERE phase_id <= 3 "
+            "ORDER BY id DESC LIMIT 1"))).one()
+    return encode_id("Opportunity", row.id), row.version, row.phase_id
 
 
-def main() -> None:
+def mutation_bodies(deal: tuple[str, int, int]) -> list[dict[str, Any]]:
+    """One body of each mutation of the mix, for the in-process count: the Lua script
+    sends the same documents."""
+    deal_id, version, phase = deal
+    return [
+        {"query": scenarios.UPDATE_OPPORTUNITY, "variables": {"input": {
+            "id": deal_id, "expectedVersion": version, "probability": 33}}},
+        {"query": scenarios.MOVE_PHASE, "variables": {"input": {
+            "id": deal_id, "expectedVersion": version + 1,
+            "phaseId": encode_id("Phase", phase % 3 + 1)}}},
+        {"query": scenarios.LOG_ACTIVITY, "variables": {"input": {
+            "typeId": encode_id("ActivityType", 1), "subject": "Bench call", "status": "DONE",
+            "accountId": encode_id("Account", 1)}}},
+    ]
+
+
+# --- processes and CPU ----------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _stat(pid: int) -> list[str]:
+    """/proc/<pid>/stat after the command name, so fields[0] is the state (field 3)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except (FileNotFoundError, ProcessLookupError):
+        return []
+
+
+def _cpu_ticks(pid: int) -> int:
+    """utime + stime of a process and its waited-for children, in clock ticks."""
+    fields = _stat(pid)
+    return sum(int(v) for v in fields[11:15]) if fields else 0
+
+
+def _started(pid: int) -> int:
+    """The process's start time: with the pid, it tells a reused pid from the same process."""
+    fields = _stat(pid)
+    return int(fields[19]) if fields else 0
+
+
+def _tree(pid: int) -> list[int]:
+    """pid and its live descendants."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parent = int((entry / "stat").read_text().rpartition(")")[2].split()[1])
+            except (FileNotFoundError, ProcessLookupError, IndexError):
+                continue
+            children.setdefault(parent, []).append(int(entry.name))
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        todo.extend(children.get(current, []))
+    return found
+
+
+class CpuMeter:
+    """CPU of a server process tree and of the PostgreSQL backends serving our database
+    (not all of PostgreSQL: other databases on a shared machine are not ours to count)."""
+
+    def __init__(self, pid: int, dsn: str) -> None:
+        self.pid, self.dsn = pid, dsn
+
+    async def sample(self) -> tuple[int, dict[tuple[int, int], int]]:
+        connection = await asyncpg.connect(self.dsn)
+        try:
+            pids = [r["pid"] for r in await connection.fetch(
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+                "AND pid <> pg_backend_pid()")]
+        finally:
+            await connection.close()
+        # A backend that ended during the run takes its CPU with it; the pools keep
+        # theirs open, so that is rare. One started during the run counts in full.
+        return (sum(_cpu_ticks(p) for p in _tree(self.pid)),
+                {(p, _started(p)): _cpu_ticks(p) for p in pids})
+
+    @staticmethod
+    def spent(before: tuple[int, dict[tuple[int, int], int]],
+              after: tuple[int, dict[tuple[int, int], int]]) -> tuple[float, float]:
+        """(server, postgres) CPU ms between two samples."""
+        postgres = sum(ticks - before[1].get(key, 0) for key, ticks in after[1].items())
+        return ((after[0] - before[0]) * 1000 / TICKS, postgres * 1000 / TICKS)
+
+
+def start(command: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    with log.open("wb") as out:
+        return subprocess.Popen(command, env={**os.environ, **env}, cwd=ROOT, stdout=out,
+                                stderr=subprocess.STDOUT)
+
+
+def wait_ready(process: subprocess.Popen[bytes], url: str, log: Path) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"bench: {url} exited at start-up:\n{log.read_text()[-3000:]}")
+        try:
+            httpx.post(url, json={}, timeout=2)
+            return
+        except httpx.TransportError:
+            time.sleep(0.2)
+    raise SystemExit(f"bench: {url} did not start within 60 s")
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+# --- wrk ------------------------------------------------------------------------------------
+
+
+def _lua_string(value: str) -> str:
+    return f"[==[{value}]==]"
+
+
+def read_script(body: dict[str, Any], token: str | None) -> str:
+    lines = ['wrk.method = "POST"', 'wrk.headers["Content-Type"] = "application/json"',
+             f"wrk.body = {_lua_string(json.dumps(body))}"]
+    if token:
+        lines.append(f'wrk.headers["Authorization"] = "Bearer {token}"')
+    return "\n".join(lines) + "\n"
+
+
+def mutation_script(token: str, deals: list[tuple[str, int, int]], call_type: str,
+                    accounts: int) -> str:
+    """Update a deal's probability, move a deal to the next open phase, log a done call:
+    in turn. Each wrk thread works its own share of the open deals and keeps their
+    versions, so an expectedVersion is stale only when a mutation failed."""
+    table = ",\n".join(f'{{"{gid}", {version}, {phase}}}' for gid, version, phase in deals)
+    account_ids = ",".join(f'"{encode_id("Account", a)}"' for a in range(1, accounts + 1))
+    return f"""
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer {token}"
+local update_q = {_lua_string(json.dumps(scenarios.UPDATE_OPPORTUNITY))}
+local move_q = {_lua_string(json.dumps(scenarios.MOVE_PHASE))}
+local log_q = {_lua_string(json.dumps(scenarios.LOG_ACTIVITY))}
+local deals = {{
+{table}
+}}
+local accounts = {{{account_ids}}}
+local threads = {{}}
+function setup(thread)
+  thread:set("tid", #threads)
+  table.insert(threads, thread)
+end
+function init(args)
+  nthreads = tonumber(args[1] or "1")
+  n, k, errors, responses = 0, 0, 0, 0
+end
+local function next_deal()
+  local index = ((k * nthreads + tid) % #deals) + 1
+  k = k + 1
+  return deals[index]
+end
+function request()
+  n = n + 1
+  local kind = n % 3
+  local body
+  if kind == 0 then
+    local deal = next_deal()
+    body = string.format('{{"query":%s,"variables":{{"input":{{"id":"%s",' ..
+                         '"expectedVersion":%d,"probability":%d}}}}}}',
+                         update_q, deal[1], deal[2], 10 + n % 80)
+    deal[2] = deal[2] + 1
+  elseif kind == 1 then
+    local deal = next_deal()
+    local phase = deal[3] % 3 + 1
+    body = string.format('{{"query":%s,"variables":{{"input":{{"id":"%s",' ..
+                         '"expectedVersion":%d,"phaseId":"%s"}}}}}}',
+                         move_q, deal[1], deal[2], phase_ids[phase])
+    deal[2] = deal[2] + 1
+    deal[3] = phase
+  else
+    body = string.format('{{"query":%s,"variables":{{"input":{{"typeId":"{call_type}",' ..
+                         '"subject":"Bench call","status":"DONE","accountId":"%s"}}}}}}',
+                         log_q, accounts[n % #accounts + 1])
+  end
+  return wrk.format(nil, nil, nil, body)
+end
+phase_ids = {{"{encode_id('Phase', 1)}", "{encode_id('Phase', 2)}", "{encode_id('Phase', 3)}"}}
+function response(status, headers, body)
+  responses = responses + 1
+  if status ~= 200 or not string.find(body, '"userErrors":[]', 1, true) then
+    errors = errors + 1
+  end
+end
+function done(summary, latency, requests)
+  local e, r = 0, 0
+  for _, thread in ipairs(threads) do
+    e = e + thread:get("errors")
+    r = r + thread:get("responses")
+  end
+  io.write(string.format("mutation_errors %d of %d\\n", e, r))
+end
+"""
+
+
+_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
+
+
+def _ms(text: str) -> float:
+    number, unit = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text.strip()).groups()  # type: ignore[union-attr]
+    return float(number) * _UNITS[unit]
+
+
+def parse_wrk(output: str) -> dict[str, Any]:
+    requests = int(re.search(r"(\d+) requests in", output).group(1))  # type: ignore[union-attr]
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
+    p50 = re.search(r"^\s+50%\s+(\S+)", output, re.M)
+    p99 = re.search(r"^\s+99%\s+(\S+)", output, re.M)
+    failed = sum(int(n) for n in re.findall(r"Non-2xx or 3xx responses: (\d+)", output))
+    socket_errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), "
+                              r"timeout (\d+)", output)
+    if socket_errors:
+        failed += sum(int(n) for n in socket_errors.groups())
+    mutation = re.search(r"mutation_errors (\d+) of (\d+)", output)
+    return {"requests": requests, "rps": rps, "p50_ms": _ms(p50.group(1)) if p50 else 0.0,
+            "p99_ms": _ms(p99.group(1)) if p99 else 0.0, "failed_responses": failed,
+            "mutation_errors": int(mutation.group(1)) if mutation else None}
+
+
+async def drive(url: str, script: Path, concurrency: int, duration: int,
+                meter: CpuMeter) -> Run:
+    threads = min(2, concurrency)
+    before = await meter.sample()
+    completed = await asyncio.to_thread(subprocess.run, [
+        shutil.which("wrk") or "/usr/bin/wrk", f"-t{threads}", f"-c{concurrency}",
+        f"-d{duration}s", "--timeout", "300s", "--latency", "-s", str(script), url,
+        "--", str(threads)], capture_output=True, text=True, check=False)
+    after = await meter.sample()
+    if completed.returncode != 0:
+        raise RuntimeError(f"wrk failed: {completed.stderr or completed.stdout}")
+    parsed = parse_wrk(completed.stdout)
+    server_ms, postgres_ms = CpuMeter.spent(before, after)
+    count = max(parsed["requests"], 1)
+    return Run(concurrency=concurrency, duration_s=duration, requests=parsed["requests"],
+               rps=parsed["rps"],
+               p50_ms=parsed["p50_ms"], p99_ms=parsed["p99_ms"],
+               server_cpu_ms=round(server_ms / count, 3),
+               postgres_cpu_ms=round(postgres_ms / count, 3),
+               failed_responses=parsed["failed_responses"],
+               mutation_errors=parsed["mutation_errors"])
+
+
+# --- the run --------------------------------------------------------------------------------
+
+
+async def _open_deals(dsn: str) -> list[tuple[str, int, int]]:
+    connection = await asyncpg.connect(dsn)
+    try:
+        rows = await connection.fetch("SELECT id, version, phase_id FROM opportunities "
+                                      "WHERE phase_id <= 3 ORDER BY id")
+        call = await connection.fetchval("SELECT id FROM activity_types WHERE code = 'CALL'")
+    finally:
+        await connection.close()
+    return [(encode_id("Opportunity", r["id"]), r["version"], r["phase_id"])
+            for r in rows] + [("", 0, int(call))]
+
+
+def _check(url: str, body: dict[str, Any], token: str | None) -> tuple[int, dict[str, Any]]:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    response = httpx.post(url, json=body, headers=headers, timeout=600)
+    return len(response.content), response.json()
+
+
+async def run(args: argparse.Namespace) -> list[Result]:
+    url: str = args.database_url
+    dsn = _asyncpg_dsn(url)
+    await ensure_database(url, args.fresh)
+    await asyncio.to_thread(upgrade_head, url)  # alembic runs its own event loop
+    await ensure_seeded(url, args.accounts)
+    names = args.scenarios
+    print("counting statements per request in-process ...", flush=True)
+    statements, token = await count_statements(url, names)
+    work = Path(tempfile.mkdtemp(prefix="crmgraph-bench-"))
+    results = [Result(name, statements=statements.get(name)) for name in names]
+    port = _free_port()
+    ours = f"http://127.0.0.1:{port}/graphql"
+    env = {**SERVER_ENV, "DATABASE_URL": url}
+    server = start([sys.executable, "-m", "server.cli", "serve", "--port", str(port),
+                    "--workers", "1"], env, work / "server.log")
+    try:
+        wait_ready(server, ours, work / "server.log")
+        meter = CpuMeter(server.pid, dsn)
+        for result in results:
+            try:
+                await _scenario(result, ours, token, meter, work, args, dsn)
+            except Exception as exc:  # one scenario failing must not lose the others
+                result.error = f"{type(exc).__name__}: {exc}"
+            _print_progress(result)
+    finally:
+        stop(server)
+    floored = [r for r in results if r.scenario in scenarios.FLOORED and r.error is None]
+    if floored:
+        port = _free_port()
+        floor_url = f"http://127.0.0.1:{port}/graphql"
+        floor = start([sys.executable, "-m", "uvicorn", "bench.floor:create_app", "--factory",
+                       "--port", str(port), "--workers", "1", "--log-level", "warning",
+                       "--no-access-log"], {"DATABASE_URL": url}, work / "floor.log")
+        try:
+            wait_ready(floor, floor_url, work / "floor.log")
+            meter = CpuMeter(floor.pid, dsn)
+            for result in floored:
+                body = scenarios.body(result.scenario)
+                result.floor_bytes, _payload = _check(floor_url, body, None)
+                script = work / f"floor-{result.scenario}.lua"
+                script.write_text(read_script(body, None))
+                for concurrency in args.concurrency:
+                    result.floor.append(await drive(floor_url, script, concurrency,
+                                                    args.duration, meter))
+                for mine, theirs in zip(result.runs, result.floor, strict=False):
+                    result.ratio[str(mine.concurrency)] = round(mine.rps / theirs.rps, 3)
+                _print_progress(result, floor=True)
+        finally:
+            stop(floor)
+    return results
+
+
+async def _scenario(result: Result, url: str, token: str, meter: CpuMeter, work: Path,
+                    args: argparse.Namespace, dsn: str) -> None:
+    name = result.scenario
+    if name == "fanout":
+        result.extra = await asyncio.to_thread(_fanout, url, token, meter.pid, args, work)
+        return
+    script = work / f"{name}.lua"
+    single = 0.0  # seconds one request took, to stretch the runs of slow scenarios
+    if name in scenarios.READS:
+        body = scenarios.body(name)
+        began = time.perf_counter()
+        result.response_bytes, payload = _check(url, body, token)
+        single = time.perf_counter() - began
+        if "errors" in payload:  # verify before timing: a fast error is no result
+            raise RuntimeError(f"the response has errors: {payload['errors']}")
+        script.write_text(read_script(body, token))
+    for concurrency in args.concurrency:
+        if result.runs and result.runs[0].p50_ms:
+            single = result.runs[0].p50_ms / 1000  # better than one cold request
+        # A slow scenario completes few requests in --duration, none at 16 connections:
+        # run it long enough for each connection to finish about two (capped).
+        needed = math.ceil(single * concurrency * 2)
+        duration = min(max(args.duration, needed), max(args.duration, args.max_duration))
+        if name == "mutations":
+            # The deals' versions as they are now: the previous run moved them on.
+            deals = await _open_deals(dsn)
+            call_type = encode_id("ActivityType", deals.pop()[2])
+            script.write_text(mutation_script(token, deals, call_type, args.accounts))
+        result.runs.append(await drive(url, script, concurrency, duration, meter))
+
+
+def _fanout(url: str, token: str, pid: int, args: argparse.Namespace,
+            work: Path) -> dict[str, Any]:
+    if not (ROOT / "bench" / "fanout.py").is_file():
+        raise RuntimeError("bench/fanout.py is missing")
+    out = work / "fanout.json"
+    base = url.removesuffix("/graphql")
+    completed = subprocess.run(
+        [sys.executable, "-m", "bench.fanout", "--url", base, "--token", token,
+         "--server-pid", str(pid), "--subscribers", str(args.subscribers), "--json", str(out)],
+        cwd=ROOT, capture_output=True, text=True, check=False, timeout=1800)
+    if completed.returncode != 0 or not out.is_file():
+        raise RuntimeError(f"bench.fanout exited {completed.returncode}: "
+                           f"{(completed.stderr or completed.stdout)[-2000:]}")
+    return dict(json.loads(out.read_text()))
+
+
+# --- output ---------------------------------------------------------------------------------
+
+
+def _print_progress(result: Result, floor: bool = False) -> None:
+    runs = result.floor if floor else result.runs
+    label = f"{result.scenario} (floor)" if floor else result.scenario
+    if result.error:
+        print(f"  {label}: FAILED {result.error}", flush=True)
+    for run in runs:
+        print(f"  {label} c={run.concurrency}: {run.rps:.1f} req/s", flush=True)
+
+
+def table(results: list[Result]) -> str:
+    header = (f"{'scenario':<11}{'c':>3}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}"
+              f"{'srv cpu ms':>11}{'pg cpu ms':>10}{'stmts':>7}{'bytes':>9}"
+              f"{'floor req/s':>12}{'ours/floor':>11}{'failed':>7}")
+    lines = [header, "-" * len(header)]
+    for result in results:
+        if result.error:
+            lines.append(f"{result.scenario:<11} FAILED: {result.error[:200]}")
+            continue
+        if result.extra is not None:
+            lines.append(f"{result.scenario:<11} " + ", ".join(
+                f"{k}={v}" for k, v in result.extra.items() if not isinstance(v, (dict, list))))
+            continue
+        floors = {run.concurrency: run for run in result.floor}
+        for run in result.runs:
+            floor = floors.get(run.concurrency)
+            failed = run.failed_responses + (run.mutation_errors or 0)
+            statements = f"{result.statements:.3g}" if result.statements is not None else "-"
+            lines.append(
+                f"{result.scenario:<11}{run.concurrency:>3}"
+                f"{('*' if run.requests < run.concurrency else '') + f'{run.rps:.1f}':>10}"
+                f"{run.p50_ms:>9.2f}"
+                f"{run.p99_ms:>9.2f}{run.server_cpu_ms:>11.2f}{run.postgres_cpu_ms:>10.2f}"
+                f"{statements:>7}{result.response_bytes or '-':>9}"
+                f"{(f'{floor.rps:.1f}' if floor else '-'):>12}"
+                f"{(f'{run.rps / floor.rps:.2f}x' if floor else '-'):>11}{failed:>7}")
+    if any(run.requests < run.concurrency for r in results for run in r.runs):
+        lines.append("* fewer requests completed than connections were open: a lower bound")
+    return "\n".join(lines)
+
+
+def _scenario_list(text: str) -> list[str]:
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    unknown = [n for n in names if n not in ALL_SCENARIOS]
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown scenarios {unknown}; choose from "
+                                         f"{','.join(ALL_SCENARIOS)}")
+    return names
+
+
+def _concurrency_list(text: str) -> list[int]:
+    try:
+        values = [int(n) for n in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError("give concurrency levels as e.g. 1,16") from None
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError("concurrency levels are 1 or more")
+    return values
+
+
+def parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--database-url")
-    parser.add_argument("--requests", type=int, default=200)
-    parser.add_argument("--concurrency", type=int, default=1)
-    args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as directory:
-        url = args.database_url or f"sqlite+aiosqlite:///{Path(directory) / 'bench.db'}"
-        upgrade_head(url)
-        asyncio.run(run(url, args.requests, args.concurrency))
+    parser.add_argument("--database-url", default=os.environ.get(
+        "BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/crm_bench"),
+        help="a PostgreSQL database of its own (created if missing)")
+    parser.add_argument("--accounts", type=int, default=2000)
+    parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
+    parser.add_argument("--max-duration", type=int, default=60,
+                        help="seconds a slow scenario's run may be stretched to")
+    parser.add_argument("--concurrency", type=_concurrency_list, default=[1, 16])
+    parser.add_argument("--scenarios", type=_scenario_list, default=ALL_SCENARIOS)
+    parser.add_argument("--subscribers", type=int, default=10_000,
+                        help="subscriptions the fanout scenario opens")
+    parser.add_argument("--json", type=Path, default=ROOT / "bench" / "results.json")
+    parser.add_argument("--fresh", action="store_true",
+                        help="drop and recreate the database first")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    if not make_url(args.database_url).drivername.startswith("postgresql"):
+        raise SystemExit("bench: the benchmark runs on PostgreSQL only")
+    if shutil.which("wrk") is None and not Path("/usr/bin/wrk").exists():
+        raise SystemExit("bench: wrk is not installed (apt-get install wrk)")
+    started = time.time()
+    results = asyncio.run(run(args))
+    print()
+    print(table(results))
+    document = {"started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
+                "accounts": args.accounts, "duration_s": args.duration,
+                "cpus": os.cpu_count(), "results": [asdict(r) for r in results]}
+    args.json.write_text(json.dumps(document, indent=2) + "\n")
+    print(f"\nresults in {args.json}")
+    return 1 if any(r.error for r in results) else 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -1,0 +1,108 @@
+"""The benchmark suite at a tiny scale, on PostgreSQL only (the bench is PostgreSQL-only):
+`python -m bench` runs every request scenario end to end against a real server process
+and wrk, and the floor (bench/floor.py) answers exactly the data our server answers,
+which is what makes our ratio to it honest."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from bench import floor, scenarios
+from bench.__main__ import SERVER_ENV, ensure_seeded
+from bench.data import ADMIN_ID
+from server.app import create_app
+from server.settings import Settings
+from tests.databases import POSTGRES_URL, scratch_database
+
+pytestmark = pytest.mark.skipif(POSTGRES_URL is None,
+                                reason="the benchmark runs on PostgreSQL (TEST_DATABASE_URL)")
+
+ROOT = Path(__file__).resolve().parent.parent
+ACCOUNTS = 20
+
+
+@pytest.fixture(scope="module")
+def bench_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with scratch_database("postgresql", "crmgraph_bench_test",
+                          tmp_path_factory.mktemp("bench")) as url:
+        asyncio.run(ensure_seeded(url, ACCOUNTS))
+        yield url
+
+
+@pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed")
+def test_the_bench_runs_every_scenario_against_a_server_process(
+        bench_url: str, tmp_path: Path) -> None:
+    out = tmp_path / "results.json"
+    names = ["small", "dashboard", "large", "pipeline", "plan", "mutations"]
+    completed = subprocess.run(
+        [sys.executable, "-m", "bench", "--database-url", bench_url, "--accounts",
+         str(ACCOUNTS), "--duration", "1", "--concurrency", "1", "--scenarios",
+         ",".join(names), "--json", str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=600,
+        env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    assert "database already seeded with 20 accounts" in completed.stdout
+    results = {r["scenario"]: r for r in json.loads(out.read_text())["results"]}
+    assert list(results) == names
+    for name, result in results.items():
+        assert result["error"] is None, (name, result["error"])
+        [run] = result["runs"]
+        assert run["concurrency"] == 1, name
+        assert run["requests"] > 0, name
+        assert run["rps"] > 0, name
+        assert run["failed_responses"] == 0, name
+        assert run["server_cpu_ms"] > 0, name
+        assert result["statements"] >= 1, name
+    assert results["mutations"]["runs"][0]["mutation_errors"] == 0
+    # A request's statements depend on its shape, not its rows: large is one page of
+    # accounts and one batch of their deals, after the viewer.
+    assert results["large"]["statements"] == results["small"]["statements"]
+    for name in scenarios.FLOORED:
+        assert results[name]["floor"][0]["requests"] > 0, name
+        assert results[name]["ratio"]["1"] > 0, name
+        assert results[name]["response_bytes"] > 0, name
+
+
+def test_an_unknown_scenario_is_refused_with_the_choices() -> None:
+    completed = subprocess.run(
+        [sys.executable, "-m", "bench", "--scenarios", "small,huge"], cwd=ROOT,
+        capture_output=True, text=True, timeout=60, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert completed.returncode == 2
+    assert "unknown scenarios ['huge']" in completed.stderr
+
+
+async def test_the_floor_answers_the_same_data_as_our_server(
+        bench_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = Settings.from_env({**SERVER_ENV, "DATABASE_URL": bench_url}, env_file=None)
+    ours = create_app(settings)
+    monkeypatch.setenv("DATABASE_URL", bench_url)
+    theirs = floor.create_app()
+    async with ours.router.lifespan_context(ours), theirs.router.lifespan_context(theirs):
+        headers = {"Authorization": f"Bearer {ours.state.authenticator.mint(ADMIN_ID)}"}
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(ours),
+                                     base_url="http://ours") as client, \
+                httpx.AsyncClient(transport=httpx.ASGITransport(theirs),
+                                  base_url="http://floor") as floor_client:
+            for name in scenarios.FLOORED:
+                body = scenarios.body(name)
+                mine = (await client.post("/graphql", json=body, headers=headers)).json()
+                assert "errors" not in mine, (name, mine)
+                answer = await floor_client.post("/graphql", json=body)
+                assert answer.status_code == 200, name
+                assert answer.json() == {"data": mine["data"]}, name
+            refused = await floor_client.post("/graphql", json={"query": "{ accounts }"})
+            assert refused.status_code == 400
+            assert refused.json()["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+    nodes = mine["data"]["accounts"]["nodes"]
+    assert len(nodes) == ACCOUNTS
+    assert all(len(n["opportunities"]["nodes"]) == 10 for n in nodes)
