@@ -486,6 +486,9 @@ class Run:
                 position.container[position.key] = items
                 inner = completion.inner
                 assert inner is not None
+                if inner.kind == OBJECT:
+                    self.complete_objects(inner, value, items, position, field, following)
+                    return
                 for index, item in enumerate(value):
                     items.append(None)
                     self.complete(inner, item, Position(
@@ -508,6 +511,33 @@ class Run:
                 bucket[1].append(Entry(value, result, position))
         except Exception as error:  # a field error
             self.fail(error, field.nodes, position.path, position)  # type: ignore[arg-type]
+
+    def complete_objects(self, inner: Completion, values: Iterable[Any], items: list[Any],
+                         position: Position, field: FieldPlan,
+                         following: dict[int, tuple[SelectionPlan, list[Entry]]]) -> None:
+        """A list of objects of one type (a page's nodes): the plan, its bucket and the
+        type check are looked up once for the list, not once per item. Anything but a
+        plain object of the type (a null, another type) is completed one by one."""
+        object_type = inner.type
+        plan = self.subplan(inner, object_type)
+        names = plan.names
+        is_type_of = object_type.is_type_of
+        bucket = following.get(id(plan))
+        if bucket is None:
+            bucket = following[id(plan)] = (plan, [])
+        entries = bucket[1]
+        nullable = inner.nullable
+        path = position.path
+        for index, item in enumerate(values):
+            items.append(None)
+            item_position = Position(items, index, nullable, position, Path(path, index, None))
+            if item is None or isinstance(item, Exception) or (
+                    is_type_of is not None and not is_type_of(item, None)):
+                self.complete(inner, item, item_position, field, following)
+                continue
+            result = dict.fromkeys(names)
+            items[index] = result
+            entries.append(Entry(item, result, item_position))
 
     def runtime_type(self, completion: Completion, value: Any, position: Position,
                      field: FieldPlan) -> GraphQLObjectType:
