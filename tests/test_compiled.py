@@ -170,7 +170,8 @@ async def test_null_propagation_and_errors_match(apps: dict[str, Starlette], db:
         compiled = await _answer(apps["compiled"], query, {}, token)
         assert compiled == await _answer(apps["graphql-core"], query, {}, token)
         body = orjson.loads(compiled)
-        assert body["errors"] and bool(body["data"]) is data, body
+        assert body["errors"], body
+        assert bool(body["data"]) is data, body
 
 
 async def test_the_compiled_path_runs(apps: dict[str, Starlette], db: Database) -> None:
@@ -178,7 +179,8 @@ async def test_the_compiled_path_runs(apps: dict[str, Starlette], db: Database) 
     user_id = await find_user_id_by_email(db, DEMO_EMAILS[Role.ADMIN])
     token = apps["compiled"].state.authenticator.mint(user_id)
     compiler = apps["compiled"].state.compiler
-    assert compiler is not None and apps["graphql-core"].state.compiler is None
+    assert compiler is not None
+    assert apps["graphql-core"].state.compiler is None
     query = "{ accounts(first: 2) { nodes { name } } }"
     await _answer(apps["compiled"], query, {}, token)
     await _answer(apps["compiled"], query, {}, token)
