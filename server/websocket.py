@@ -11,12 +11,17 @@ speak, 4408 no connection_init in time, 4409 an id already in use, 4429 a second
 connection_init, 4500 an unexpected server error. A subscribe beyond
 WS_MAX_SUBSCRIPTIONS operations in flight gets an `error` for that id with code
 TOO_MANY_SUBSCRIPTIONS; the connection and its other operations carry on.
+
+On graphql-transport-ws, subscribers of the same event feed with the same document,
+variables and visibility share one execution per event (subscriptions/fanout.py);
+replays (`after`), feeds that open with a snapshot, and the legacy protocol run alone.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 from datetime import timedelta
 from typing import Any
@@ -29,6 +34,8 @@ from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http.exceptions import WebSocketDisconnected
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
+    Operation,
+    _OperationStreamClosed,
 )
 from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
 from strawberry.types.unset import UNSET
@@ -40,6 +47,7 @@ from server.context import Context
 from server.http import request_id_of
 from server.revocation import ViewerSockets
 from server.settings import Settings
+from subscriptions.fanout import PROBE, Fanout, Group, Member, group_key, groupable
 from subscriptions.hub import EventHub
 
 logger = logging.getLogger("crmgraph.websocket")
@@ -164,6 +172,69 @@ class PingingTransportWS(_Admission, BaseGraphQLTransportWSHandler[Context, None
                 return
         await super().handle_subscribe(message)
 
+    async def run_operation(self, operation: Operation[Context, None]) -> None:
+        """A feed that can be shared (subscriptions/fanout.py) joins the group of its
+        (document, variables, visibility) once its own run of the pipeline passed;
+        anything else runs alone, as Strawberry runs it."""
+        if not groupable(operation.query, operation.operation_name, operation.variables):
+            await super().run_operation(operation)
+            return
+        try:
+            if await self._admitted(operation):
+                await self._grouped(operation)
+            await operation.send_operation_message({"id": operation.id, "type": "complete"})
+        except _OperationStreamClosed:
+            return
+        except Exception as error:  # as Strawberry's run_operation
+            await self.handle_task_exception(error)
+            with contextlib.suppress(Exception):
+                await operation.send_operation_message({"id": operation.id, "type": "complete"})
+            self.operations.pop(operation.id, None)
+            raise
+
+    async def _admitted(self, operation: Operation[Context, None]) -> bool:
+        """Runs the operation for this member with a hub whose feed ends at once: every
+        check it would meet alone (validation, trusted documents, cost, its arguments)
+        is met. Whatever that sends (errors) is sent as Strawberry would, and then the
+        operation is over; one that sent nothing may join."""
+        sent = 0
+
+        async def counted(results: Any) -> Any:
+            nonlocal sent
+            async for result in results:
+                sent += 1
+                yield result
+
+        probe = await self.schema.stream(
+            operation.query, variable_values=operation.variables,
+            context_value=dataclasses.replace(self.context, events=PROBE),
+            root_value=self.root_value, operation_name=operation.operation_name)
+        async with contextlib.aclosing(probe), contextlib.aclosing(counted(probe)) as each:
+            await self._send_result_stream(operation, each)
+        return sent == 0
+
+    async def _grouped(self, operation: Operation[Context, None]) -> None:
+        view = self.view
+        viewer = self.context.viewer
+        assert viewer is not None  # admitted
+        key = group_key(operation.query, operation.operation_name, operation.variables, viewer)
+        member = Member(operation.id, self.websocket.ws,  # type: ignore[attr-defined]
+                        view.settings.subscription_queue_size)
+
+        async def start(group: Group) -> Any:
+            # The group runs with the context of whoever starts it: the key says every
+            # member would read the same with theirs.
+            context = dataclasses.replace(self.context, viewer=viewer, websocket=group.socket)
+            return await self.schema.stream(
+                operation.query, variable_values=operation.variables, context_value=context,
+                root_value=self.root_value, operation_name=operation.operation_name)
+
+        errors = await view.fanout.join(key, member, start)
+        await member.flushed()
+        if errors:
+            await operation.send_operation_message(
+                {"id": operation.id, "type": "error", "payload": errors})
+
     async def _ping(self) -> None:
         with contextlib.suppress(Exception):
             while True:
@@ -252,6 +323,7 @@ class GraphQLWebSocket(GraphQL):
         self.events = events
         self.documents = documents
         self.viewer_sockets = viewer_sockets or ViewerSockets()
+        self.fanout = Fanout()
         self.websocket_adapter_class = _SocketAdapter  # type: ignore[assignment]
         self.graphql_transport_ws_handler_class = type(
             "PingingTransportWS", (PingingTransportWS,), {"ping_seconds": ping})

@@ -1,0 +1,276 @@
+"""Subscription fan-out: subscribers of the same feed with the same visibility share one
+execution per event; a partner in the same document still reads only what is shared."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Any
+
+import strawberry
+from graphql import GraphQLList, GraphQLNonNull, GraphQLObjectType
+from httpx_ws import AsyncWebSocketSession
+from sqlalchemy.dialects import postgresql
+
+import loaders.accounts
+import loaders.activities
+import loaders.audit
+import loaders.billing
+import loaders.campaigns
+import loaders.opportunities
+import loaders.planning
+import loaders.pricing
+import loaders.users
+from models.users import Role, Viewer
+from subscriptions.fanout import groupable, visibility_key
+from tests.factories import make_account, make_org, make_user, share
+from tests.graphql_client import GraphQLClient, websocket
+from tests.live import create_deal, make_sales_pipeline, move_deal, next_data, nothing_more
+
+# No `after`: a feed many boards share.
+FEED = """subscription($pipelineId: ID) {
+  opportunityPhaseChanged(pipelineId: $pipelineId) {
+    eventId kind toPhase { name } changedBy { name }
+    opportunity { name account { name } owner { name } }
+  }
+}"""
+
+
+@asynccontextmanager
+async def feeds(app: Any, client: GraphQLClient, users: list[Any],
+                variables: dict[str, Any]) -> AsyncIterator[list[AsyncWebSocketSession]]:
+    """One WebSocket per user, each subscribed to FEED as operation "board"."""
+    async with AsyncExitStack() as stack:
+        sockets = []
+        for user in users:
+            ws = await stack.enter_async_context(websocket(app))
+            await ws.send_json({"type": "connection_init", "payload": {
+                "Authorization": f"Bearer {client.token(user)}"}})
+            assert (await ws.receive_json())["type"] == "connection_ack"
+            await ws.send_json({"id": "board", "type": "subscribe",
+                                "payload": {"query": FEED, "variables": variables}})
+            sockets.append(ws)
+        await _members(app, len(users))
+        yield sockets
+
+
+async def _members(app: Any, count: int) -> None:
+    """Wait until ``count`` subscribers have joined their groups (each first runs the
+    pipeline for itself) and every group is registered with the hub."""
+    fanout = _fanout(app)
+    for _ in range(250):
+        await asyncio.sleep(0.02)
+        groups = len(fanout.groups)
+        if fanout.members == count and len(app.state.events._subscriptions) == groups:
+            return
+    raise AssertionError(f"{fanout.members} of {count} subscribers joined")
+
+
+def _fanout(app: Any) -> Any:
+    # The WebSocket view lives in the app's lifespan state; reach it through the route.
+    route = next(r for r in app.routes if getattr(r, "path", None) == "/graphql"
+                 and r.__class__.__name__ == "WebSocketRoute")
+    closure = inspect.getclosurevars(route.endpoint).nonlocals["state"]
+    return closure["ws"].fanout
+
+
+async def _one_event(app: Any, client: GraphQLClient, db: Any, users: list[Any],
+                     moves: list[Any]) -> tuple[list[dict[str, Any] | None], int]:
+    """The message every user's board got for the last of ``moves`` (None: nothing),
+    and the SQL statements the server made from that mutation until every board had
+    it. The moves before it warm the pool: a connection opened counts statements too."""
+    async with feeds(app, client, users, {}) as sockets:
+        for move in moves:
+            before = db.statements
+            await move()
+            got: list[dict[str, Any] | None] = []
+            for ws in sockets:
+                try:
+                    got.append((await next_data(ws, within=2))["opportunityPhaseChanged"])
+                except TimeoutError:
+                    got.append(None)
+            await asyncio.sleep(0.1)  # a straggling statement would count
+        return got, db.statements - before
+
+
+async def test_one_execution_per_group_whatever_the_number_of_subscribers(app, client, db):
+    org = await make_org(db)
+    _, phases = await make_sales_pipeline(db, "Sales")
+    shared = await make_account(db, org.rep_a1, name="Shared Co")
+    await share(db, shared, org.partner_org)
+    second_partner = await make_user(db, Role.PARTNER, partner_org=org.partner_org,
+                                     name="Partner Two")
+    deal = await create_deal(client, org.rep_a1, shared, phases["Prospect"])
+    statements = client.app.state.db
+    moved = [deal]
+
+    def move(phase: str) -> Any:
+        async def action() -> None:
+            moved[0] = await move_deal(client, org.rep_a1, moved[0], phases[phase])
+        return action
+
+    # One board per visibility: admin, manager, partner (two partner users: two groups).
+    few = [org.admin, org.manager_a, org.partner, second_partner]
+    got, few_statements = await _one_event(app, client, statements, few,
+                                           [move("Offer"), move("Deal")])
+    assert [g and g["toPhase"]["name"] for g in got] == ["Deal"] * 4
+
+    # 50 boards with the same four visibilities: managers of both teams share one.
+    many = [org.admin] * 15 + [org.manager_a] * 10 + [org.manager_b] * 10 + \
+        [org.partner] * 10 + [second_partner] * 5
+    fanout = _fanout(app)
+    got, many_statements = await _one_event(app, client, statements, many,
+                                            [move("Offer"), move("Deal")])
+    assert all(g is not None and g["toPhase"]["name"] == "Deal" for g in got)
+    assert {g["opportunity"]["account"]["name"] for g in got if g} == {"Shared Co"}
+    # The same statements as four boards: one execution per group, not per board.
+    assert many_statements == few_statements
+    assert fanout.counts.groups_started == 8  # four groups, twice
+    assert fanout.counts.payloads == 4 * 4  # two moves each time, four groups
+
+
+async def test_a_partner_sharing_the_document_reads_only_what_is_shared(app, client, db):
+    org = await make_org(db)
+    _, phases = await make_sales_pipeline(db, "Sales")
+    shared = await make_account(db, org.rep_a1, name="Shared Co")
+    private = await make_account(db, org.rep_a1, name="Private Co")
+    await share(db, shared, org.partner_org)
+    on_shared = await create_deal(client, org.rep_a1, shared, phases["Prospect"])
+    on_private = await create_deal(client, org.rep_a1, private, phases["Prospect"])
+    users = [org.admin] * 5 + [org.partner] * 5 + [org.rep_a1] * 5
+    async with feeds(app, client, users, {}) as sockets:
+        await move_deal(client, org.rep_a1, on_private, phases["Offer"])
+        staff, partners = sockets[:5] + sockets[10:], sockets[5:10]
+        for ws in staff:
+            event = (await next_data(ws))["opportunityPhaseChanged"]
+            assert event["opportunity"]["account"] == {"name": "Private Co"}
+        for ws in partners:
+            await nothing_more(ws, within=0.3)
+        await move_deal(client, org.rep_a1, on_shared, phases["Offer"])
+        for ws in sockets:
+            event = (await next_data(ws))["opportunityPhaseChanged"]
+            assert event["opportunity"]["account"] == {"name": "Shared Co"}
+            assert event["changedBy"] == {"name": "Rep A1"}
+
+
+async def test_a_member_leaving_does_not_end_the_others_and_the_last_stops_the_group(
+        app, client, db):
+    org = await make_org(db)
+    _, phases = await make_sales_pipeline(db, "Sales")
+    account = await make_account(db, org.rep_a1, name="Acme")
+    deal = await create_deal(client, org.rep_a1, account, phases["Prospect"])
+    fanout = _fanout(app)
+    async with feeds(app, client, [org.admin] * 3, {}) as sockets:
+        assert len(fanout.groups) == 1
+        await sockets[0].send_json({"id": "board", "type": "complete"})
+        await _members(app, 2)
+        deal = await move_deal(client, org.rep_a1, deal, phases["Offer"])
+        for ws in sockets[1:]:
+            assert (await next_data(ws))["opportunityPhaseChanged"]["kind"] == "MOVED"
+        await nothing_more(sockets[0], within=0.3)
+        for ws in sockets[1:]:
+            await ws.send_json({"id": "board", "type": "complete"})
+        await _members(app, 0)
+        assert fanout.groups == {}
+
+
+async def test_bad_arguments_are_refused_per_subscriber_with_their_code(app, client, db):
+    org = await make_org(db)
+    async with feeds(app, client, [org.admin], {}) as sockets:
+        ws = sockets[0]
+        await ws.send_json({"id": "bad", "type": "subscribe", "payload": {
+            "query": FEED, "variables": {"pipelineId": "not-an-id"}}})
+        message = await asyncio.wait_for(ws.receive_json(), 5)
+        while message.get("id") != "bad":
+            message = await asyncio.wait_for(ws.receive_json(), 5)
+        assert message["type"] in ("next", "error")
+        errors = message["payload"]["errors"] if message["type"] == "next" \
+            else message["payload"]
+        assert errors[0]["extensions"]["code"] == "BAD_USER_INPUT"
+        assert _fanout(app).members == 1  # the refused one joined nothing
+
+
+def test_replays_and_snapshots_run_alone() -> None:
+    assert groupable(FEED, None, {})
+    assert groupable("subscription { opportunityPhaseChanged { eventId } }", None, None)
+    assert not groupable(FEED.replace("(pipelineId: $pipelineId)", "(after: \"5\")"), None, {})
+    assert not groupable("subscription($a: String) { opportunityPhaseChanged(after: $a) "
+                         "{ eventId } }", None, {})
+    assert not groupable("subscription { pipelineSummaryChanged(pipelineId: \"x\") "
+                         "{ pipelineId } }", None, {})
+    assert not groupable("query { viewer { name } }", None, {})
+    assert not groupable("subscription {", None, {})
+
+
+# --- why the visibility key is sound -------------------------------------------------------
+
+POLICY_MODULES = [loaders.accounts, loaders.activities, loaders.audit, loaders.billing,
+                  loaders.campaigns, loaders.opportunities, loaders.planning,
+                  loaders.pricing, loaders.users]
+
+
+def _viewer(role: Role, user_id: int, team_id: int | None = None,
+            partner_org_id: int | None = None) -> Viewer:
+    return Viewer(user_id=user_id, email=f"u{user_id}@x.dev", name=f"U{user_id}", role=role,
+                  team_id=team_id, partner_org_id=partner_org_id)
+
+
+def _sql(policy: Any, viewer: Viewer) -> str:
+    return str(policy(viewer).compile(dialect=postgresql.dialect(),
+                                      compile_kwargs={"literal_binds": True}))
+
+
+def test_viewers_with_one_visibility_key_meet_the_same_read_policies() -> None:
+    """Every read policy a subscription message can reach gives the same SQL for two
+    viewers with the same key: what they read is the same rows."""
+    pairs = [
+        (_viewer(Role.ADMIN, 1), _viewer(Role.ADMIN, 2, team_id=7)),
+        (_viewer(Role.MANAGER, 3, team_id=7), _viewer(Role.MANAGER, 4, team_id=8)),
+        (_viewer(Role.PARTNER, 5, partner_org_id=9), _viewer(Role.PARTNER, 5, partner_org_id=9)),
+    ]
+    policies = [getattr(module, name) for module in POLICY_MODULES for name in dir(module)
+                if name.startswith("visible_") and name != "visible_target_groups"]
+    assert len(policies) >= 15
+    for one, other in pairs:
+        assert visibility_key(one) == visibility_key(other)
+        for policy in policies:
+            assert _sql(policy, one) == _sql(policy, other), (policy.__name__, one.role)
+    # A rep's team decides: the policies name the team and the rep, and the rep is in
+    # its team, so reps of one team read the same rows (asserted on data in
+    # tests/test_attainment*.py for team_mates); of two teams, not.
+    assert visibility_key(_viewer(Role.REP, 10, team_id=7)) == \
+        visibility_key(_viewer(Role.REP, 11, team_id=7))
+    assert visibility_key(_viewer(Role.REP, 10, team_id=7)) != \
+        visibility_key(_viewer(Role.REP, 10, team_id=8))
+    assert visibility_key(_viewer(Role.PARTNER, 5, partner_org_id=9)) != \
+        visibility_key(_viewer(Role.PARTNER, 6, partner_org_id=9))
+
+
+def test_no_subscription_message_reaches_a_target_group(app) -> None:
+    """visible_target_groups depends on the user, which the key leaves out for staff:
+    sound only while no type a subscription sends leads to a TargetGroup."""
+    schema: strawberry.Schema = _schema(app)
+    subscription = schema._schema.subscription_type
+    assert subscription is not None
+    seen: set[str] = set()
+    todo = [field.type for field in subscription.fields.values()]
+    while todo:
+        kind = todo.pop()
+        while isinstance(kind, GraphQLNonNull | GraphQLList):
+            kind = kind.of_type
+        if not isinstance(kind, GraphQLObjectType) or kind.name in seen:
+            continue
+        seen.add(kind.name)
+        todo.extend(field.type for field in kind.fields.values())
+    assert "PhaseChangeEvent" in seen
+    assert "Opportunity" in seen
+    assert "TargetGroup" not in seen
+    assert "Query" not in seen
+
+
+def _schema(app: Any) -> Any:
+    route = next(r for r in app.routes if getattr(r, "path", None) == "/graphql"
+                 and r.__class__.__name__ == "WebSocketRoute")
+    return inspect.getclosurevars(route.endpoint).nonlocals["state"]["ws"].schema
