@@ -169,8 +169,12 @@ class EventHub:
 
     async def _dispatch(self) -> None:
         while True:
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for may swallow the
+            # cancel of stop() when the wake-up lands at the same moment, and the hub
+            # would then hold the shutdown for a whole poll interval.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=self.poll_seconds)
+                async with asyncio.timeout(self.poll_seconds):
+                    await self._wake.wait()
             self._wake.clear()
             try:
                 while True:
