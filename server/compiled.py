@@ -346,6 +346,9 @@ class Run:
         for plan, entries in level:
             for field in plan.fields:
                 getter = field.getter
+                if getter is not None and field.completion.kind == LEAF:
+                    self.read_leaves(field, getter, entries, following)
+                    continue
                 if getter is not None:
                     for entry in entries:
                         try:
@@ -394,6 +397,27 @@ class Run:
                 else:
                     self.complete_field(field, entry, value, following)
         return list(following.values())
+
+    def read_leaves(self, field: FieldPlan, getter: Callable[[Any], Any], entries: list[Entry],
+                    following: dict[int, tuple[SelectionPlan, list[Entry]]]) -> None:
+        """The most common field of all: an attribute of the source, coerced. Nulls and
+        errors take the general path, which knows about positions and nullability."""
+        name = field.name
+        coerce = field.completion.coerce
+        assert coerce is not None
+        for entry in entries:
+            try:
+                value = getter(entry.source)
+                if value is None or isinstance(value, Exception):
+                    self.complete_field(field, entry, value, following)
+                    continue
+                coerced = coerce(value)
+                if coerced is Undefined or coerced is None:
+                    raise _leaf_error(field.completion, value)
+            except Exception as error:  # a field error
+                self.field_error(error, field, entry)
+                continue
+            entry.result[name] = coerced
 
     def arguments(self, field: FieldPlan) -> dict[str, Any]:
         if field.static_args is not None:
