@@ -128,6 +128,14 @@ def is_currency_code(value: str | None) -> bool:
         and value.isupper()
 
 
+def currency_argument(value: str) -> str:
+    """A query's `currency` argument, refused unless it is a code: the figures' SQL binds
+    it, and PostgreSQL fails a statement given a NUL character in text."""
+    if not is_currency_code(value):
+        raise BadUserInput("currency is a three-letter ISO 4217 code such as EUR")
+    return value
+
+
 def require_version(current: int, expected: int) -> None:
     if current != expected:
         raise conflict(

@@ -44,6 +44,7 @@ from resolvers.errors import UserErrorCode, UserInputError
 from resolvers.mutations import (
     Checks,
     Outcome,
+    currency_argument,
     find_record,
     forbidden,
     mutate,
@@ -128,6 +129,7 @@ def end_of_day(day: date, timezone: str) -> datetime:
 
 async def pipeline_summary(*, loaders: Loaders, pipeline_id: int, filter: Any,
                            as_of: date | None, currency: str, timezone: str) -> Summary | None:
+    currency = currency_argument(currency)
     viewer = loaders.viewer
     async with loaders.db.read() as connection:
         pipeline = (await connection.execute(

@@ -641,6 +641,8 @@ async def effective_price_book(*, loaders: Loaders, account_id: int, on: date,
                                currency: str | None) -> Any | None:
     """The book an account's prices come from on a date: its agreement valid then (in
     ``currency`` when given), else the standard book of the currency (EUR by default)."""
+    if currency is not None:
+        _currency_code(currency)  # the standard book's lookup binds it
     agreements = [a for a in await loaders.get(AgreementsByAccountLoader).load(account_id)
                   if _valid_on(a, on)]
     books = await loaders.get(PriceBookByIdLoader).load_many(

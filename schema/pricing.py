@@ -25,6 +25,7 @@ from loaders.pricing import (
 from loaders.query import PageArgs
 from models.pricing import PriceSource as PriceSourceEnum
 from resolvers import pricing as resolve
+from resolvers.mutations import currency_argument
 from schema import accounts as account_types  # accounts refer back to pricing
 from schema.context import Info, viewer_of
 from schema.errors import UserError, payload, user_errors
@@ -573,6 +574,8 @@ async def price_for_field(info: Info, account_id: int, product_gid: strawberry.I
     """Account.priceFor: batched over every account of the request."""
     if info.context.loaders.viewer.is_partner:
         return None
+    if currency is not None:
+        currency_argument(currency)  # the batch's SQL binds it
     price = await info.context.loaders.get(resolve.PriceLoader).load(
         (account_id, decode_id(product_gid, "Product"), quantity, on or _today(info),
          currency))

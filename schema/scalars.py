@@ -33,7 +33,9 @@ def _decimal(value: Any) -> Decimal:
         parsed = Decimal(str(value))
     except (InvalidOperation, ValueError):
         raise GraphQLError(f"{value!r} is not a decimal number") from None
-    if not parsed.is_finite() or abs(parsed) >= MAX_DECIMAL:
+    # copy_abs, not abs(): abs() rounds to the context, which raises decimal.Overflow (and
+    # a message naming that class) for an exponent such as 1e1000000.
+    if not parsed.is_finite() or parsed.copy_abs() >= MAX_DECIMAL:
         raise GraphQLError(f"{value!r} is out of range")
     return parsed
 
