@@ -26,6 +26,7 @@ import logging
 from datetime import timedelta
 from typing import Any
 
+import anyio
 import orjson
 from graphql import GraphQLError
 from starlette.websockets import WebSocket, WebSocketState
@@ -132,6 +133,10 @@ class _Admission:
             await super().handle_message(message)  # type: ignore[misc]
         except WebSocketDisconnected:
             raise
+        except (anyio.ClosedResourceError, anyio.BrokenResourceError):
+            # The socket was closed meanwhile (by a protocol close such as 4429 for a
+            # second connection_init, or by the client): nobody is left to answer.
+            return
         except Exception:
             logger.exception("unexpected error handling a %r message", message["type"])
             with contextlib.suppress(Exception):
