@@ -29,6 +29,7 @@ from server.auth import Authenticator
 from server.migrate import upgrade_head
 from server.settings import Settings
 from subscriptions.outbox import OPPORTUNITY_TOPIC
+from tests.databases import POSTGRES_URL
 from tests.factories import gid, make_account, make_opportunity, make_org, make_pipeline
 from tests.processes import PostgresServer, free_port, postgres_missing, server_env, serving
 
@@ -50,6 +51,10 @@ READ = "query Read($id: ID!) { node(id: $id) { ... on Opportunity { id name vers
 def private_postgres() -> Iterator[PostgresServer]:
     reason = postgres_missing()
     if reason is not None:
+        # Where PostgreSQL is the test database (TEST_DATABASE_URL, as in CI) its server
+        # binaries are there too: missing, the test must fail, not pass by skipping.
+        if POSTGRES_URL is not None:
+            pytest.fail(f"no private PostgreSQL server: {reason}")
         pytest.skip(f"no private PostgreSQL server: {reason}")
     server = PostgresServer(free_port())
     try:
