@@ -46,6 +46,7 @@ from schema.filters import (
 from schema.inputs import sent_changes
 from schema.periods import Granularity
 from schema.relay import Connection, Node, child_connection, connection
+from schema.rows import RowBacked, reads
 from schema.users import (
     PartnerOrg,
     PartnerOrgFilter,
@@ -179,7 +180,7 @@ class Address:
 
 
 @strawberry.type(description="A company the organisation sells to or works with.")
-class Account(Node):
+class Account(RowBacked, Node):
     id: strawberry.ID
     name: str
     business_id: str | None = strawberry.field(description="The company registration id.")
@@ -197,17 +198,15 @@ class Account(Node):
     _owner_id: Private[int]
     _parent_id: Private[int | None]
 
-    @classmethod
-    def from_row(cls, row: Any) -> Account:
-        return cls(
-            id=encode_id("Account", row.id), name=row.name, business_id=row.business_id,
-            industry=row.industry, type=row.type, website=row.website, phone=row.phone,
-            address=Address(street=row.street, postal_code=row.postal_code, city=row.city,
-                            country=row.country),
-            archived=row.archived, archived_at=row.archived_at, version=row.version,
-            created_at=row.created_at, updated_at=row.updated_at, _key=row.id,
-            _owner_id=row.owner_id, _parent_id=row.parent_id,
-        )
+    _reads = reads(
+        id=lambda row: encode_id("Account", row.id), name="name", business_id="business_id",
+        industry="industry", type="type", website="website", phone="phone",
+        address=lambda row: Address(street=row.street, postal_code=row.postal_code,
+                                    city=row.city, country=row.country),
+        archived="archived", archived_at="archived_at", version="version",
+        created_at="created_at", updated_at="updated_at", _key="id", _owner_id="owner_id",
+        _parent_id="parent_id",
+    )
 
     @strawberry.field(description="The user responsible for the account.")
     async def owner(self, info: Info) -> User:
@@ -344,7 +343,7 @@ class Account(Node):
 
 
 @strawberry.type(description="A person at an account.")
-class Contact(Node):
+class Contact(RowBacked, Node):
     id: strawberry.ID
     first_name: str | None
     last_name: str
@@ -361,16 +360,15 @@ class Contact(Node):
     _account_id: Private[int]
     _owner_id: Private[int]
 
-    @classmethod
-    def from_row(cls, row: Any) -> Contact:
-        full_name = f"{row.first_name} {row.last_name}" if row.first_name else row.last_name
-        return cls(
-            id=encode_id("Contact", row.id), first_name=row.first_name,
-            last_name=row.last_name, name=full_name, email=row.email, phone=row.phone,
-            title=row.title, email_consent=row.email_consent, phone_consent=row.phone_consent,
-            version=row.version, created_at=row.created_at, updated_at=row.updated_at,
-            _key=row.id, _account_id=row.account_id, _owner_id=row.owner_id,
-        )
+    _reads = reads(
+        id=lambda row: encode_id("Contact", row.id), first_name="first_name",
+        last_name="last_name",
+        name=lambda row: f"{row.first_name} {row.last_name}" if row.first_name
+        else row.last_name,
+        email="email", phone="phone", title="title", email_consent="email_consent",
+        phone_consent="phone_consent", version="version", created_at="created_at",
+        updated_at="updated_at", _key="id", _account_id="account_id", _owner_id="owner_id",
+    )
 
     @strawberry.field
     async def account(self, info: Info) -> Account:

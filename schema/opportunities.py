@@ -50,6 +50,7 @@ from schema.inputs import sent_changes
 from schema.live import after_event, bursts, close_behind
 from schema.pricing import OfferingArea
 from schema.relay import Connection, Node, connection
+from schema.rows import RowBacked, reads
 from schema.users import User, UserFilter, user_of
 from subscriptions.hub import Overflowed
 from subscriptions.outbox import EventRecord, last_event_id
@@ -104,7 +105,7 @@ class Pipeline(Node):
 
 
 @strawberry.type(description="One step of a pipeline.")
-class Phase(Node):
+class Phase(RowBacked, Node):
     id: strawberry.ID
     name: str
     position: int
@@ -118,12 +119,10 @@ class Phase(Node):
         "phases and takes no entries, but the phase history still refers to it.")
     _pipeline_id: Private[int]
 
-    @classmethod
-    def from_row(cls, row: Any) -> Phase:
-        return cls(id=encode_id("Phase", row.id), name=row.name, position=row.position,
-                   probability=row.probability, outcome=row.outcome,
-                   forecast_category=row.forecast_category, version=row.version,
-                   removed_at=row.removed_at, _pipeline_id=row.pipeline_id)
+    _reads = reads(
+        id=lambda row: encode_id("Phase", row.id), name="name", position="position",
+        probability="probability", outcome="outcome", forecast_category="forecast_category",
+        version="version", removed_at="removed_at", _pipeline_id="pipeline_id")
 
     @strawberry.field
     async def pipeline(self, info: Info) -> Pipeline:
@@ -168,7 +167,7 @@ class PhaseChange(Node):
 
 
 @strawberry.type(description="A deal being worked through a sales pipeline.")
-class Opportunity(Node):
+class Opportunity(RowBacked, Node):
     id: strawberry.ID
     version: int = strawberry.field(description="Pass as expectedVersion when changing it.")
     name: str
@@ -190,21 +189,19 @@ class Opportunity(Node):
     _offering_area_id: Private[int | None]
     _source_campaign_id: Private[int | None]
 
-    @classmethod
-    def from_row(cls, row: Any) -> Opportunity:
-        return cls(
-            id=encode_id("Opportunity", row.id), version=row.version, name=row.name,
-            amount=row.amount, currency=row.currency, probability=row.probability,
-            # Half a cent up, as the pipeline summary rounds its sums.
-            weighted_amount=(row.amount * row.probability / 100).quantize(
-                resolve.CENT, rounding=ROUND_HALF_UP),
-            expected_close_date=row.expected_close_date, lost_reason=row.lost_reason,
-            closed_at=row.closed_at, days_in_phase=_days_since(row.phase_entered_at),
-            created_at=row.created_at, updated_at=row.updated_at, _key=row.id,
-            _account_id=row.account_id, _owner_id=row.owner_id, _pipeline_id=row.pipeline_id,
-            _phase_id=row.phase_id, _offering_area_id=row.offering_area_id,
-            _source_campaign_id=row.source_campaign_id,
-        )
+    _reads = reads(
+        id=lambda row: encode_id("Opportunity", row.id), version="version", name="name",
+        amount="amount", currency="currency", probability="probability",
+        # Half a cent up, as the pipeline summary rounds its sums.
+        weighted_amount=lambda row: (row.amount * row.probability / 100).quantize(
+            resolve.CENT, rounding=ROUND_HALF_UP),
+        expected_close_date="expected_close_date", lost_reason="lost_reason",
+        closed_at="closed_at", days_in_phase=lambda row: _days_since(row.phase_entered_at),
+        created_at="created_at", updated_at="updated_at", _key="id",
+        _account_id="account_id", _owner_id="owner_id", _pipeline_id="pipeline_id",
+        _phase_id="phase_id", _offering_area_id="offering_area_id",
+        _source_campaign_id="source_campaign_id",
+    )
 
     @strawberry.field
     async def owner(self, info: Info) -> User:

@@ -51,26 +51,35 @@ class Connection(Generic[NodeT]):
     async def total_count(self) -> int:
         return await self._count()
 
+    def __getattr__(self, name: str) -> Any:
+        # A connection made by connection() builds its edges and page info when first
+        # read: most queries read only the nodes of a thousand nested pages.
+        page = self.__dict__.get("_page")
+        if page is None or name not in ("edges", "page_info"):
+            raise AttributeError(f"'Connection' object has no attribute {name!r}")
+        rows = page.rows
+        if name == "edges":
+            value: Any = [Edge(node=node, _page=page, _row=row)
+                          for node, row in zip(self.nodes, rows, strict=True)]
+        else:
+            value = PageInfo(
+                has_next_page=page.has_next,
+                has_previous_page=page.has_previous,
+                start_cursor=page.cursor(rows[0]) if rows else None,
+                end_cursor=page.cursor(rows[-1]) if rows else None,
+            )
+        self.__dict__[name] = value
+        return value
+
 
 def connection(
     page: Page,
     convert: Callable[[Row[Any]], NodeT],
     count: Callable[[], Awaitable[int]],
 ) -> Connection[NodeT]:
-    nodes = [convert(row) for row in page.rows]
-    rows = page.rows
-    return Connection(
-        edges=[Edge(node=node, _page=page, _row=row) for node, row in zip(nodes, rows,
-                                                                        strict=True)],
-        nodes=nodes,
-        page_info=PageInfo(
-            has_next_page=page.has_next,
-            has_previous_page=page.has_previous,
-            start_cursor=page.cursor(rows[0]) if rows else None,
-            end_cursor=page.cursor(rows[-1]) if rows else None,
-        ),
-        _count=count,
-    )
+    made: Connection[NodeT] = object.__new__(Connection)
+    made.__dict__.update(nodes=[convert(row) for row in page.rows], _count=count, _page=page)
+    return made
 
 
 async def child_connection(

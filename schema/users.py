@@ -33,6 +33,7 @@ from schema.filters import (
     enum_filter,
 )
 from schema.relay import Connection, Node, child_connection, connection
+from schema.rows import RowBacked, reads
 
 if TYPE_CHECKING:
     from schema.accounts import Account, AccountFilter, AccountOrder
@@ -160,7 +161,7 @@ class PartnerOrg(Node):
 
 
 @strawberry.type(description="A person who signs in: staff or a partner's user.")
-class User(Node):
+class User(RowBacked, Node):
     id: strawberry.ID
     email: str
     name: str
@@ -173,14 +174,12 @@ class User(Node):
     _team_id: Private[int | None]
     _partner_org_id: Private[int | None]
 
-    @classmethod
-    def from_row(cls, row: Any) -> User:
-        return cls(
-            id=encode_id("User", row.id), email=row.email, name=row.name, role=row.role,
-            active=row.active, version=row.version, created_at=row.created_at,
-            updated_at=row.updated_at, _key=row.id, _team_id=row.team_id,
-            _partner_org_id=row.partner_org_id,
-        )
+    _reads = reads(
+        id=lambda row: encode_id("User", row.id), email="email", name="name", role="role",
+        active="active", version="version", created_at="created_at",
+        updated_at="updated_at", _key="id", _team_id="team_id",
+        _partner_org_id="partner_org_id",
+    )
 
     @strawberry.field(description="The user's sales team; null for partners.")
     async def team(self, info: Info) -> Team | None:
