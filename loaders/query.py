@@ -415,9 +415,10 @@ async def fetch_child_pages(
         ranked.c[parent_column.key], ranked.c._rank
     )
     grouped: dict[int, list[Row[Any]]] = {}
+    parent = [column.key for column in query.selected_columns].index(parent_column.key)
     async with db.read() as connection:
         for row in await connection.execute(query):
-            grouped.setdefault(row._mapping[parent_column.key], []).append(row)
+            grouped.setdefault(row[parent], []).append(row)
     column_keys = [k.column.key for k in win.keys]
     keys = [SortKey(k.name, ranked.c[name], k.descending, k.nullable)
             for k, name in zip(win.keys, column_keys, strict=True)]

@@ -26,6 +26,9 @@ def reads(**fields: str | Callable[[Any], Any]) -> dict[str, Callable[[Any], Any
 
 class RowBacked:
     _reads: ClassVar[dict[str, Callable[[Any], Any]]] = {}
+    # Strawberry looks for a cast (strawberry.cast) on every object it checks the type
+    # of; found on the class, that look-up does not fall through to __getattr__.
+    __as_strawberry_type__: ClassVar[type | None] = None
 
     @classmethod
     def from_row(cls, row: Any) -> Self:

@@ -65,6 +65,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger("crmgraph.compiled")
 
 PLAN_CACHE_SIZE = 1_000
+CAST = "__as_strawberry_type__"  # strawberry.cast's mark on an object
 
 # How a value is completed (Completion.kind).
 LEAF, OBJECT, ABSTRACT, LIST = range(4)
@@ -73,7 +74,8 @@ LEAF, OBJECT, ABSTRACT, LIST = range(4)
 class Completion:
     """How a field's value of one (wrapped) type is completed."""
 
-    __slots__ = ("coerce", "field_details", "inner", "kind", "nullable", "plans", "type")
+    __slots__ = ("checked", "coerce", "field_details", "inner", "kind", "nullable", "plans",
+                 "type")
 
     def __init__(self, kind: int, type_: Any, nullable: bool, field_details: FieldDetailsList,
                  inner: Completion | None = None) -> None:
@@ -85,6 +87,9 @@ class Completion:
         self.coerce = type_.coerce_output_value if kind == LEAF else None
         # Selection plans by runtime object type, made when first needed.
         self.plans: dict[str, SelectionPlan] = {}
+        # Classes whose instances (not cast to another type) passed the type's check:
+        # Strawberry's is_type_of depends on nothing else.
+        self.checked: set[type] = set()
 
 
 class FieldPlan:
@@ -170,7 +175,7 @@ class Position:
     """Where a completed value sits: ``container[key]``. Errors walk ``parent`` up to
     the nearest nullable position, which becomes null."""
 
-    __slots__ = ("container", "key", "nullable", "parent", "path")
+    __slots__ = ("_path", "container", "key", "nullable", "parent")
 
     def __init__(self, container: Any, key: Any, nullable: bool, parent: Position | None,
                  path: Path | None) -> None:
@@ -178,7 +183,11 @@ class Position:
         self.key = key
         self.nullable = nullable
         self.parent = parent
-        self.path = path
+        self._path = path
+
+    @property
+    def path(self) -> Path | None:
+        return self._path
 
 
 class Entry:
@@ -190,6 +199,34 @@ class Entry:
         self.source = source
         self.result = result
         self.position = position
+
+
+class Item(Position):
+    """An object in a list of objects (a page's nodes): its entry and its position in
+    one, its path made only when asked (for a resolver's info or an error)."""
+
+    __slots__ = ("result", "source")
+
+    def __init__(self, source: Any, result: dict[str, Any], items: list[Any], index: int,
+                 nullable: bool, parent: Position) -> None:
+        self.container = items
+        self.key = index
+        self.nullable = nullable
+        self.parent = parent
+        self._path = None
+        self.source = source
+        self.result = result
+
+    @property
+    def path(self) -> Path | None:
+        path = self._path
+        if path is None:
+            path = self._path = Path(self.parent.path, self.key, None)  # type: ignore[union-attr]
+        return path
+
+    @property
+    def position(self) -> Position:
+        return self
 
 
 class Compiler:
@@ -546,22 +583,26 @@ class Run:
         plan = self.subplan(inner, object_type)
         names = plan.names
         is_type_of = object_type.is_type_of
+        checked = inner.checked
         bucket = following.get(id(plan))
         if bucket is None:
             bucket = following[id(plan)] = (plan, [])
         entries = bucket[1]
         nullable = inner.nullable
-        path = position.path
         for index, item in enumerate(values):
-            items.append(None)
-            item_position = Position(items, index, nullable, position, Path(path, index, None))
-            if item is None or isinstance(item, Exception) or (
-                    is_type_of is not None and not is_type_of(item, None)):
-                self.complete(inner, item, item_position, field, following)
-                continue
+            if type(item) not in checked or getattr(item, CAST, None) is not None:
+                if item is None or isinstance(item, Exception) or (
+                        is_type_of is not None and not is_type_of(item, None)):
+                    items.append(None)
+                    self.complete(inner, item, Position(
+                        items, index, nullable, position, Path(position.path, index, None)),
+                        field, following)
+                    continue
+                if getattr(item, CAST, None) is None:
+                    checked.add(type(item))
             result = dict.fromkeys(names)
-            items[index] = result
-            entries.append(Entry(item, result, item_position))
+            items.append(result)
+            entries.append(Item(item, result, items, index, nullable, position))
 
     def runtime_type(self, completion: Completion, value: Any, position: Position,
                      field: FieldPlan) -> GraphQLObjectType:
