@@ -46,7 +46,7 @@ from schema.filters import (
 from schema.inputs import sent_changes
 from schema.periods import Granularity
 from schema.relay import Connection, Node, child_connection, connection
-from schema.rows import RowBacked, reads
+from schema.rows import RowBacked, reads, related
 from schema.users import (
     PartnerOrg,
     PartnerOrgFilter,
@@ -54,6 +54,7 @@ from schema.users import (
     User,
     UserFilter,
     partner_orgs_of_account,
+    user_of,
 )
 
 if TYPE_CHECKING:
@@ -209,10 +210,12 @@ class Account(RowBacked, Node):
     )
 
     @strawberry.field(description="The user responsible for the account.")
+    @related(UserByIdLoader, "_owner_id", User.from_row)
     async def owner(self, info: Info) -> User:
-        return User.from_row(await info.context.loaders.get(UserByIdLoader).load(self._owner_id))
+        return await user_of(info, self._owner_id)  # type: ignore[return-value]
 
     @strawberry.field(description="The parent company, when the viewer may see it.")
+    @related(AccountByIdLoader, "_parent_id", lambda row: Account.from_row(row))
     async def parent(self, info: Info) -> Account | None:
         if self._parent_id is None:
             return None
@@ -371,13 +374,15 @@ class Contact(RowBacked, Node):
     )
 
     @strawberry.field
+    @related(AccountByIdLoader, "_account_id", Account.from_row)
     async def account(self, info: Info) -> Account:
         row = await info.context.loaders.get(AccountByIdLoader).load(self._account_id)
-        return Account.from_row(row)
+        return Account.from_row(row) if row else None  # type: ignore[return-value]
 
     @strawberry.field(description="The user responsible for the contact.")
+    @related(UserByIdLoader, "_owner_id", User.from_row)
     async def owner(self, info: Info) -> User:
-        return User.from_row(await info.context.loaders.get(UserByIdLoader).load(self._owner_id))
+        return await user_of(info, self._owner_id)  # type: ignore[return-value]
 
     @strawberry.field(description="The campaigns the contact is a member of, newest first.")
     async def campaigns(

@@ -25,6 +25,7 @@ from loaders.opportunities import (
 )
 from loaders.pricing import OfferingAreaByIdLoader
 from loaders.query import PageArgs
+from loaders.users import UserByIdLoader
 from models.opportunities import ForecastCategory as ForecastCategoryEnum
 from models.opportunities import PhaseOutcome as PhaseOutcomeEnum
 from models.opportunities import PipelineKind as PipelineKindEnum
@@ -50,7 +51,7 @@ from schema.inputs import sent_changes
 from schema.live import after_event, bursts, close_behind
 from schema.pricing import OfferingArea
 from schema.relay import Connection, Node, connection
-from schema.rows import RowBacked, reads
+from schema.rows import RowBacked, reads, related
 from schema.users import User, UserFilter, user_of
 from subscriptions.hub import Overflowed
 from subscriptions.outbox import EventRecord, last_event_id
@@ -204,20 +205,24 @@ class Opportunity(RowBacked, Node):
     )
 
     @strawberry.field
+    @related(UserByIdLoader, "_owner_id", User.from_row)
     async def owner(self, info: Info) -> User:
         return await user_of(info, self._owner_id)  # type: ignore[return-value]
 
     @strawberry.field
+    @related(AccountByIdLoader, "_account_id", lambda row: account_types.Account.from_row(row))
     async def account(self, info: Info) -> Annotated[Account, strawberry.lazy("schema.accounts")]:
         row = await info.context.loaders.get(AccountByIdLoader).load(self._account_id)
-        return account_types.Account.from_row(row)
+        return account_types.Account.from_row(row) if row else None  # type: ignore[return-value]
 
     @strawberry.field
+    @related(PipelineByIdLoader, "_pipeline_id", Pipeline.from_row)
     async def pipeline(self, info: Info) -> Pipeline:
         row = await info.context.loaders.get(PipelineByIdLoader).load(self._pipeline_id)
-        return Pipeline.from_row(row)
+        return Pipeline.from_row(row) if row else None  # type: ignore[return-value]
 
     @strawberry.field
+    @related(PhaseByIdLoader, "_phase_id", Phase.from_row)
     async def phase(self, info: Info) -> Phase:
         return await _phase(info, self._phase_id)  # type: ignore[return-value]
 

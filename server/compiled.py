@@ -96,7 +96,7 @@ class FieldPlan:
     """One response key of a selection set on an object type."""
 
     __slots__ = ("completion", "definition", "direct", "field_details", "field_name", "getter",
-                 "name", "nodes", "parent_type", "resolve", "static_args")
+                 "name", "nodes", "parent_type", "related", "resolve", "static_args")
 
     def __init__(self, name: str, parent_type: GraphQLObjectType, definition: GraphQLField,
                  field_details: FieldDetailsList, resolve: Callable[..., Any],
@@ -113,6 +113,9 @@ class FieldPlan:
         self.static_args = static_args  # when the arguments use no variables
         self.completion = completion
         self.direct: Direct | None = None
+        # A to-one field whose resolver only loads a row by a key of the source
+        # (schema/rows.py ``related``): loaded for the whole level at once.
+        self.related: Any = None
 
 
 class Direct:
@@ -349,6 +352,8 @@ class Run:
                 _completion(definition.type, field_details))
             if field.getter is None and definition.resolve is not None:
                 field.direct = _direct(definition, strawberry_schema)
+                if field.direct is not None and not definition.args:
+                    field.related = getattr(field.direct.func, "related", None)
             fields.append(field)
         return SelectionPlan(parent_type, fields)
 
@@ -380,8 +385,12 @@ class Run:
         following: dict[int, tuple[SelectionPlan, list[Entry]]] = {}
         pending: list[Any] = []
         waiting: list[tuple[FieldPlan, Entry]] = []
+        related: list[tuple[FieldPlan, list[Entry], Any]] = []
         for plan, entries in level:
             for field in plan.fields:
+                if field.related is not None:
+                    self.load_related(field, entries, following, related)
+                    continue
                 getter = field.getter
                 if getter is not None and field.completion.kind == LEAF:
                     self.read_leaves(field, getter, entries, following)
@@ -424,16 +433,60 @@ class Run:
                         waiting.append((field, entry))
                     else:
                         self.complete_field(field, entry, value, following)
-        if pending:
-            values = await asyncio.gather(*pending, return_exceptions=True)
-            for (field, entry), value in zip(waiting, values, strict=True):
+        if pending or related:
+            values = await asyncio.gather(*pending, *(rows for _f, _e, rows in related),
+                                          return_exceptions=True)
+            for (field, entry), value in zip(waiting, values, strict=False):
                 if isinstance(value, BaseException):
                     if not isinstance(value, Exception):
                         raise value  # cancellation and exits are not field errors
                     self.field_error(value, field, entry)
                 else:
                     self.complete_field(field, entry, value, following)
+            for (field, entries, _rows), rows in zip(related, values[len(waiting):],
+                                                     strict=True):
+                self.complete_related(field, entries, rows, following)
         return list(following.values())
+
+    def load_related(self, field: FieldPlan, entries: list[Entry],
+                     following: dict[int, tuple[SelectionPlan, list[Entry]]],
+                     related: list[tuple[FieldPlan, list[Entry], Any]]) -> None:
+        """A to-one field for every object of the level: one ``load_many`` of the keys
+        (the same loader batch the resolvers would have made, without a call each)."""
+        spec = field.related
+        keyed: list[Entry] = []
+        keys: list[Any] = []
+        for entry in entries:
+            try:
+                key = spec.key(entry.source)
+            except Exception as error:  # a field error
+                self.field_error(error, field, entry)
+                continue
+            if key is None:
+                self.complete_field(field, entry, None, following)
+                continue
+            keyed.append(entry)
+            keys.append(key)
+        if keys:
+            loader = self.executor.context_value.loaders.get(spec.loader)
+            related.append((field, keyed, loader.load_many(keys)))
+
+    def complete_related(self, field: FieldPlan, entries: list[Entry], rows: Any,
+                         following: dict[int, tuple[SelectionPlan, list[Entry]]]) -> None:
+        if isinstance(rows, BaseException):
+            if not isinstance(rows, Exception):
+                raise rows
+            for entry in entries:
+                self.field_error(rows, field, entry)
+            return
+        convert = field.related.convert
+        for entry, row in zip(entries, rows, strict=True):
+            try:
+                value = convert(row) if row else None
+            except Exception as error:  # a field error
+                self.field_error(error, field, entry)
+                continue
+            self.complete_field(field, entry, value, following)
 
     def read_leaves(self, field: FieldPlan, getter: Callable[[Any], Any], entries: list[Entry],
                     following: dict[int, tuple[SelectionPlan, list[Entry]]]) -> None:
