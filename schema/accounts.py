@@ -45,8 +45,8 @@ from schema.filters import (
 )
 from schema.inputs import sent_changes
 from schema.periods import Granularity
-from schema.relay import Connection, Node, child_connection, connection
-from schema.rows import RowBacked, reads, related
+from schema.relay import Children, Connection, Node, child_connection, connection
+from schema.rows import RowBacked, batched, reads, related
 from schema.users import (
     PartnerOrg,
     PartnerOrgFilter,
@@ -223,6 +223,8 @@ class Account(RowBacked, Node):
         return Account.from_row(row) if row else None
 
     @strawberry.field(description="Accounts whose parent this account is.")
+    @batched(Children(AccountsByParentLoader, AccountCountByParentLoader,
+                      lambda row: Account.from_row(row)))
     async def children(
         self, info: Info, first: int | None = None, after: str | None = None,
         last: int | None = None, before: str | None = None,
@@ -235,6 +237,8 @@ class Account(RowBacked, Node):
         )
 
     @strawberry.field(description="The people at this account.")
+    @batched(Children(ContactsByAccountLoader, ContactCountByAccountLoader,
+                      lambda row: Contact.from_row(row)))
     async def contacts(
         self, info: Info, first: int | None = None, after: str | None = None,
         last: int | None = None, before: str | None = None,
@@ -247,6 +251,8 @@ class Account(RowBacked, Node):
         )
 
     @strawberry.field(description="The account's opportunities.")
+    @batched(Children(OpportunitiesByAccountLoader, OpportunityCountByAccountLoader,
+                      lambda row: opportunity_types.Opportunity.from_row(row)))
     async def opportunities(
         self, info: Info, first: int | None = None, after: str | None = None,
         last: int | None = None, before: str | None = None,

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from functools import partial
+from operator import attrgetter
 from typing import Any, Generic, TypeVar
 
 import strawberry
@@ -80,6 +82,30 @@ def connection(
     made: Connection[NodeT] = object.__new__(Connection)
     made.__dict__.update(nodes=[convert(row) for row in page.rows], _count=count, _page=page)
     return made
+
+
+class Children:
+    """A nested connection of every object of a level at once (``batched``): one
+    page loader for the level's arguments, ``load_many`` of the parents' keys."""
+
+    __slots__ = ("convert", "counts", "key", "pages")
+
+    def __init__(self, pages: type[Any], counts: type[Any],
+                 convert: Callable[[Row[Any]], Any]) -> None:
+        self.pages = pages
+        self.counts = counts
+        self.convert = convert
+        self.key = attrgetter("_key")
+
+    async def load(self, loaders: Any, keys: list[int], arguments: dict[str, Any]
+                   ) -> list[Any]:
+        filter, order_by = arguments.get("filter"), arguments.get("order_by")
+        args = PageArgs(arguments.get("first"), arguments.get("after"),
+                        arguments.get("last"), arguments.get("before"))
+        pages = await loaders.get(self.pages, args, filter, order_by).load_many(keys)
+        counts = loaders.get(self.counts, filter)
+        return [connection(page, self.convert, partial(counts.load, key))
+                for key, page in zip(keys, pages, strict=True)]
 
 
 async def child_connection(

@@ -48,7 +48,11 @@ class RowBacked:
 
 class Related:
     """A to-one field: the row of ``loader`` whose key the source holds in ``key``
-    (None: no row), made an object by ``convert`` (a missing or invisible row: null)."""
+    (None: no row), made an object by ``convert`` (a missing or invisible row: null).
+
+    Compiled execution (server/compiled.py) calls ``key`` on every object of a level
+    and ``load`` once for all their keys: the same loader batch the resolvers would
+    have made, without a resolver call per object."""
 
     __slots__ = ("convert", "key", "loader")
 
@@ -57,16 +61,35 @@ class Related:
         self.key = attrgetter(key)
         self.convert = convert
 
+    async def load(self, loaders: Any, keys: list[Any], _arguments: dict[str, Any]
+                   ) -> list[Any]:
+        rows = await loaders.get(self.loader).load_many(keys)
+        return [_converted(self.convert, row) for row in rows]
+
+
+def _converted(convert: Callable[[Any], Any], row: Any) -> Any:
+    if not row:
+        return None
+    try:
+        return convert(row)
+    except Exception as error:  # this object's field error, not the level's
+        return error
+
 
 def related(loader: type[Any], key: str, convert: Callable[[Any], Any]
             ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Marks a resolver that does no more than what ``Related`` says, so that compiled
-    execution (server/compiled.py) loads a whole level's keys at once instead of
-    calling the resolver per object. The resolver stays what graphql-core calls, and
-    the differential tests hold the two to the same answers."""
+    """Marks a resolver that does no more than what ``Related`` says. The resolver
+    stays what graphql-core calls; the differential tests (tests/test_compiled.py)
+    hold the two to the same answers."""
+    return batched(Related(loader, key, convert))
+
+
+def batched(batch: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Marks a resolver with the batch (``key``, ``load``) that gives the same values
+    for a whole level of objects: server/compiled.py uses it."""
 
     def mark(resolver: Callable[..., Any]) -> Callable[..., Any]:
-        resolver.related = Related(loader, key, convert)  # type: ignore[attr-defined]
+        resolver.batch = batch  # type: ignore[attr-defined]
         return resolver
 
     return mark

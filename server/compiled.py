@@ -95,8 +95,8 @@ class Completion:
 class FieldPlan:
     """One response key of a selection set on an object type."""
 
-    __slots__ = ("completion", "definition", "direct", "field_details", "field_name", "getter",
-                 "name", "nodes", "parent_type", "related", "resolve", "static_args")
+    __slots__ = ("batch", "completion", "definition", "direct", "field_details", "field_name",
+                 "getter", "name", "nodes", "parent_type", "resolve", "static_args")
 
     def __init__(self, name: str, parent_type: GraphQLObjectType, definition: GraphQLField,
                  field_details: FieldDetailsList, resolve: Callable[..., Any],
@@ -113,9 +113,9 @@ class FieldPlan:
         self.static_args = static_args  # when the arguments use no variables
         self.completion = completion
         self.direct: Direct | None = None
-        # A to-one field whose resolver only loads a row by a key of the source
-        # (schema/rows.py ``related``): loaded for the whole level at once.
-        self.related: Any = None
+        # A resolver marked with the batch that gives its values for a whole level
+        # (schema/rows.py ``batched``: a to-one row, a nested connection).
+        self.batch: Any = None
 
 
 class Direct:
@@ -352,8 +352,8 @@ class Run:
                 _completion(definition.type, field_details))
             if field.getter is None and definition.resolve is not None:
                 field.direct = _direct(definition, strawberry_schema)
-                if field.direct is not None and not definition.args:
-                    field.related = getattr(field.direct.func, "related", None)
+                if field.direct is not None:
+                    field.batch = getattr(field.direct.func, "batch", None)
             fields.append(field)
         return SelectionPlan(parent_type, fields)
 
@@ -385,11 +385,11 @@ class Run:
         following: dict[int, tuple[SelectionPlan, list[Entry]]] = {}
         pending: list[Any] = []
         waiting: list[tuple[FieldPlan, Entry]] = []
-        related: list[tuple[FieldPlan, list[Entry], Any]] = []
+        batches: list[tuple[FieldPlan, list[Entry], Any]] = []
         for plan, entries in level:
             for field in plan.fields:
-                if field.related is not None:
-                    self.load_related(field, entries, following, related)
+                if field.batch is not None:
+                    self.load_batch(field, entries, following, batches)
                     continue
                 getter = field.getter
                 if getter is not None and field.completion.kind == LEAF:
@@ -433,8 +433,8 @@ class Run:
                         waiting.append((field, entry))
                     else:
                         self.complete_field(field, entry, value, following)
-        if pending or related:
-            values = await asyncio.gather(*pending, *(rows for _f, _e, rows in related),
+        if pending or batches:
+            values = await asyncio.gather(*pending, *(load for _f, _e, load in batches),
                                           return_exceptions=True)
             for (field, entry), value in zip(waiting, values, strict=False):
                 if isinstance(value, BaseException):
@@ -443,22 +443,29 @@ class Run:
                     self.field_error(value, field, entry)
                 else:
                     self.complete_field(field, entry, value, following)
-            for (field, entries, _rows), rows in zip(related, values[len(waiting):],
-                                                     strict=True):
-                self.complete_related(field, entries, rows, following)
+            for (field, entries, _load), loaded in zip(batches, values[len(waiting):],
+                                                       strict=True):
+                self.complete_batch(field, entries, loaded, following)
         return list(following.values())
 
-    def load_related(self, field: FieldPlan, entries: list[Entry],
-                     following: dict[int, tuple[SelectionPlan, list[Entry]]],
-                     related: list[tuple[FieldPlan, list[Entry], Any]]) -> None:
-        """A to-one field for every object of the level: one ``load_many`` of the keys
-        (the same loader batch the resolvers would have made, without a call each)."""
-        spec = field.related
+    def load_batch(self, field: FieldPlan, entries: list[Entry],
+                   following: dict[int, tuple[SelectionPlan, list[Entry]]],
+                   batches: list[tuple[FieldPlan, list[Entry], Any]]) -> None:
+        """A batched field for every object of the level: the keys of the sources,
+        one ``load`` for all of them (a None key is a null without loading)."""
+        batch = field.batch
+        try:
+            arguments = self.converted(field, self.arguments(field)) if (
+                field.definition.args) else {}
+        except Exception as error:  # arguments that do not convert: a field error
+            for entry in entries:
+                self.field_error(error, field, entry)
+            return
         keyed: list[Entry] = []
         keys: list[Any] = []
         for entry in entries:
             try:
-                key = spec.key(entry.source)
+                key = batch.key(entry.source)
             except Exception as error:  # a field error
                 self.field_error(error, field, entry)
                 continue
@@ -468,24 +475,18 @@ class Run:
             keyed.append(entry)
             keys.append(key)
         if keys:
-            loader = self.executor.context_value.loaders.get(spec.loader)
-            related.append((field, keyed, loader.load_many(keys)))
+            loaders = self.executor.context_value.loaders
+            batches.append((field, keyed, batch.load(loaders, keys, arguments)))
 
-    def complete_related(self, field: FieldPlan, entries: list[Entry], rows: Any,
-                         following: dict[int, tuple[SelectionPlan, list[Entry]]]) -> None:
-        if isinstance(rows, BaseException):
-            if not isinstance(rows, Exception):
-                raise rows
+    def complete_batch(self, field: FieldPlan, entries: list[Entry], values: Any,
+                       following: dict[int, tuple[SelectionPlan, list[Entry]]]) -> None:
+        if isinstance(values, BaseException):
+            if not isinstance(values, Exception):
+                raise values  # cancellation and exits are not field errors
             for entry in entries:
-                self.field_error(rows, field, entry)
+                self.field_error(values, field, entry)
             return
-        convert = field.related.convert
-        for entry, row in zip(entries, rows, strict=True):
-            try:
-                value = convert(row) if row else None
-            except Exception as error:  # a field error
-                self.field_error(error, field, entry)
-                continue
+        for entry, value in zip(entries, values, strict=True):
             self.complete_field(field, entry, value, following)
 
     def read_leaves(self, field: FieldPlan, getter: Callable[[Any], Any], entries: list[Entry],
