@@ -185,3 +185,50 @@ async def test_the_compiled_path_runs(apps: dict[str, Starlette], db: Database) 
     await _answer(apps["compiled"], query, {}, token)
     await _answer(apps["compiled"], query, {}, token)
     assert compiler.plans == 1
+
+
+BATCHED = """query Q($after: String) { accounts(first: 4) { nodes { name owner { name }
+  parent { name } children(first: 1) { totalCount nodes { name } }
+  contacts(first: 2, after: $after) { totalCount pageInfo { hasNextPage endCursor }
+    edges { cursor node { name account { name } owner { name } } } }
+  opportunities(first: 2) { nodes { name owner { name } account { name }
+    pipeline { name } phase { name } } } } } }"""
+
+
+def _batched_fields(plan: object, seen: set[int] | None = None) -> set[str]:
+    seen = set() if seen is None else seen
+    names: set[str] = set()
+    if id(plan) in seen:
+        return names
+    seen.add(id(plan))
+    for field in plan.fields:  # type: ignore[attr-defined]
+        if field.batch is not None:
+            names.add(field.field_name)
+        completion = field.completion
+        while completion.inner is not None:
+            completion = completion.inner
+        for subplan in completion.plans.values():
+            names |= _batched_fields(subplan, seen)
+    return names
+
+
+@pytest.mark.parametrize("role", ROLES)
+async def test_batched_fields_answer_as_graphql_core(apps: dict[str, Starlette], db: Database,
+                                                     role: Role) -> None:
+    """To-one rows and nested connections are loaded for a whole level at once
+    (schema/rows.py ``batched``), without a resolver call per object: the same answers,
+    refusals and errors (a bad cursor fails the field on every account) as resolvers."""
+    user_id = await find_user_id_by_email(db, DEMO_EMAILS[role])
+    token = apps["compiled"].state.authenticator.mint(user_id)
+    for variables in ({}, {"after": "not-a-cursor"}):
+        compiled = await _answer(apps["compiled"], BATCHED, variables, token)
+        assert compiled == await _answer(apps["graphql-core"], BATCHED, variables, token)
+        body = orjson.loads(compiled)
+        if "after" in variables:  # a non-null connection's error nulls up to the root
+            assert body["data"] is None, body
+            assert {e["extensions"]["code"] for e in body["errors"]} == {"BAD_USER_INPUT"}
+        else:
+            assert body["data"]["accounts"]["nodes"], body
+    (_operation, plan), = apps["compiled"].state.compiler._plans.values()
+    assert _batched_fields(plan) == {"owner", "parent", "children", "contacts", "account",
+                                     "opportunities", "pipeline", "phase"}
