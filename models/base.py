@@ -58,6 +58,13 @@ class UTCDateTime(TypeDecorator[datetime]):
             return value.replace(tzinfo=UTC)
         return value.astimezone(UTC)
 
+    def result_processor(self, dialect: Dialect, coltype: object) -> Any:
+        # asyncpg reads every timestamptz as an aware datetime in UTC already (the
+        # binary protocol's microseconds since the epoch): no call per value.
+        if dialect.name == "postgresql" and dialect.driver == "asyncpg":
+            return None
+        return super().result_processor(dialect, coltype)
+
 
 MONEY_SCALE = 4
 _MONEY_FACTOR = Decimal(10) ** MONEY_SCALE
