@@ -7,12 +7,25 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from enum import Enum
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, Select, case, false, func, or_, select, true, type_coerce
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    case,
+    false,
+    func,
+    or_,
+    select,
+    true,
+    type_coerce,
+    union,
+)
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import FunctionElement
 
 from loaders.base import Loader, RowByIdLoader
 from loaders.billing import BILLED, INVOICE_LINES, INVOICES
@@ -25,7 +38,6 @@ from models.planning import Budget, Forecast, ForecastKind
 from models.users import Role, Viewer
 
 BUDGETS = Budget.__table__
-CENT = Decimal("0.01")
 FORECASTS = Forecast.__table__
 
 
@@ -94,6 +106,28 @@ def _local_midnights(months: Sequence[date], timezone: str) -> list[datetime]:
 # --- figures ------------------------------------------------------------------------------
 
 
+class _HalfUpCents(FunctionElement[Decimal]):
+    """A sum of amounts x percent as money: divided by 100 and rounded to cents, half
+    away from zero (Python's ROUND_HALF_UP)."""
+
+    name = "half_up_cents"
+    inherit_cache = True
+
+
+@compiles(_HalfUpCents)
+def _half_up_cents(element: _HalfUpCents, compiler: Any, **kw: Any) -> str:
+    return f"round({compiler.process(element.clauses, **kw)} / 100, 2)"
+
+
+@compiles(_HalfUpCents, "sqlite")
+def _half_up_cents_sqlite(element: _HalfUpCents, compiler: Any, **kw: Any) -> str:
+    # Money is an integer of ten-thousandths there (models.base.Money): amount x percent
+    # is in millionths, a cent is 10,000 of them; the answer is in ten-thousandths again.
+    value = compiler.process(element.clauses, **kw)
+    return (f"(CASE WHEN {value} < 0 THEN -((5000 - {value}) / 10000) "
+            f"ELSE ({value} + 5000) / 10000 END * 100)")
+
+
 class PlanGroupBy(Enum):
     ACCOUNT = "ACCOUNT"
     OWNER = "OWNER"
@@ -103,9 +137,10 @@ class PlanGroupBy(Enum):
 
 FIGURES = ("budget", "fixed_forecast", "rolling_forecast", "billed", "won", "open_pipeline",
            "weighted_pipeline")
+ALL_FIGURES = frozenset(FIGURES)
 
 
-@dataclass
+@dataclass(slots=True)
 class Cell:
     """The figures of one group, month and offering area; None where nothing is set."""
 
@@ -129,19 +164,38 @@ class PlanQuery:
     group_by: PlanGroupBy = PlanGroupBy.ACCOUNT
     area_ids: tuple[int, ...] | None = None
     as_of: datetime | None = None  # forecasts submitted up to then
+    # The figures read: the others stay as they are without records. A cell still exists
+    # wherever its group has a record of any figure, so a plan has the same rows whatever
+    # it reads; except in shown_areas, whose rows the caller shows anyway.
+    figures: frozenset[str] = ALL_FIGURES
+    shown_areas: tuple[int, ...] = ()
+
+
+# A group's cells by month index and offering area.
+GroupCells = dict[tuple[int, int | None], Cell]
 
 
 @dataclass
 class PlanFigures:
     months: list[date]
-    cells: dict[tuple[Any, int, int | None], Cell] = field(default_factory=dict)
+    groups: dict[Any, GroupCells] = field(default_factory=dict)
 
-    def cell(self, group: Any, month: int, area: int | None) -> Cell:
-        key = (group, month, area)
-        found = self.cells.get(key)
-        if found is None:
-            found = self.cells[key] = Cell()
-        return found
+
+@dataclass(frozen=True)
+class _Source:
+    """What one aggregating statement sums: its figures, from which rows."""
+
+    figures: tuple[str, ...]
+    account: ColumnElement[Any]
+    area: ColumnElement[Any]
+    month: Any  # the month index of a row
+    values: tuple[Any, ...]
+    conditions: tuple[ColumnElement[bool], ...]
+    joined: Any = None  # the FROM clause, where the columns do not make it
+    # The last value is amount x percent: divided by 100 and rounded to cents per
+    # account, month and area, then added up, so every roll-up of the same accounts has
+    # the same total.
+    weighted: bool = False
 
 
 def _group(account_column: ColumnElement[Any], area_column: ColumnElement[Any],
@@ -158,60 +212,22 @@ def _group(account_column: ColumnElement[Any], area_column: ColumnElement[Any],
     return USERS.c.team_id, [*joined, USERS.c.id == ACCOUNTS.c.owner_id]
 
 
-async def plan_figures(db: Any, query: PlanQuery) -> PlanFigures:
-    """Every figure of the plan in six aggregating statements, whatever the number of
-    accounts, months and offering areas."""
-    months = months_between(query.first, query.last)
-    bounds = [*months, next_month(months[-1])]
-    moments = _local_midnights(bounds, query.timezone)
-    figures = PlanFigures(months)
-
-    def scoped(account_column: ColumnElement[Any], area_column: ColumnElement[Any]
-               ) -> list[ColumnElement[bool]]:
-        conditions: list[ColumnElement[bool]] = []
-        if query.accounts is not None:
-            conditions.append(account_column.in_(query.accounts))
-        if query.area_ids is not None:
-            conditions.append(area_column.in_(query.area_ids))
-        return conditions
-
-    def grouped(account_column: ColumnElement[Any], area_column: ColumnElement[Any],
-                month: Any, values: list[Any], conditions: list[ColumnElement[bool]],
-                source: Any = None, per_account: bool = False) -> Select[Any]:
-        """Sum ``values`` per group, month and area (and account, with ``per_account``).
-        The keys are computed in a subquery and grouped by outside it: a CASE with bound
-        values repeated in GROUP BY would not be recognised as the selected one by
-        PostgreSQL."""
-        group, joins = _group(account_column, area_column, query.group_by)
-        inner = select(group.label("grp"), month.label("idx"), area_column.label("area"),
-                       account_column.label("acct"),
-                       *(value.label(f"v{n}") for n, value in enumerate(values)))
-        if source is not None:
-            inner = inner.select_from(source)
-        rows = inner.where(*joins, *conditions,
-                           *scoped(account_column, area_column)).subquery()
-        keys = [rows.c.grp, rows.c.idx, rows.c.area, *([rows.c.acct] if per_account else [])]
-        return (select(rows.c.grp, rows.c.idx, rows.c.area,
-                       *(type_coerce(func.sum(rows.c[f"v{n}"]), Money())
-                         for n in range(len(values))))
-                .group_by(*keys))
-
-    statements: list[tuple[tuple[str, ...], Select[Any]]] = []
+def _sources(query: PlanQuery, bounds: list[date], moments: list[datetime]) -> list[_Source]:
     # Budgets and forecasts are kept per month already: their period is the month start.
-    statements.append((("budget",), grouped(
-        BUDGETS.c.account_id, BUDGETS.c.offering_area_id,
-        _month_index(BUDGETS.c.period, bounds), [BUDGETS.c.amount],
-        [BUDGETS.c.currency == query.currency, BUDGETS.c.period >= bounds[0],
-         BUDGETS.c.period < bounds[-1]])))
-    months_in_range = [FORECASTS.c.period >= bounds[0], FORECASTS.c.period < bounds[-1]]
+    budget = _Source(
+        ("budget",), BUDGETS.c.account_id, BUDGETS.c.offering_area_id,
+        _month_index(BUDGETS.c.period, bounds), (BUDGETS.c.amount,),
+        (BUDGETS.c.currency == query.currency, BUDGETS.c.period >= bounds[0],
+         BUDGETS.c.period < bounds[-1]))
+    months_in_range = (FORECASTS.c.period >= bounds[0], FORECASTS.c.period < bounds[-1])
     # A FIXED figure has no versions: asOf shows those that existed by then, as they are.
-    fixed_then = [] if query.as_of is None else [or_(
-        FORECASTS.c.created_at <= query.as_of, FORECASTS.c.submitted_at <= query.as_of)]
-    statements.append((("fixed_forecast",), grouped(
-        FORECASTS.c.account_id, FORECASTS.c.offering_area_id,
-        _month_index(FORECASTS.c.period, bounds), [FORECASTS.c.amount],
-        [FORECASTS.c.kind == ForecastKind.FIXED, FORECASTS.c.currency == query.currency,
-         *months_in_range, *fixed_then])))
+    fixed_then = () if query.as_of is None else (or_(
+        FORECASTS.c.created_at <= query.as_of, FORECASTS.c.submitted_at <= query.as_of),)
+    fixed = _Source(
+        ("fixed_forecast",), FORECASTS.c.account_id, FORECASTS.c.offering_area_id,
+        _month_index(FORECASTS.c.period, bounds), (FORECASTS.c.amount,),
+        (FORECASTS.c.kind == ForecastKind.FIXED, FORECASTS.c.currency == query.currency,
+         *months_in_range, *fixed_then))
     # The current rolling version of each account, area and month: its latest submission
     # (as of asOf), in whatever currency; it counts when it is in the plan's.
     submitted = [] if query.as_of is None else [FORECASTS.c.submitted_at <= query.as_of]
@@ -223,49 +239,122 @@ async def plan_figures(db: Any, query: PlanQuery) -> PlanFigures:
                           FORECASTS.c.period],
             order_by=[FORECASTS.c.submitted_at.desc(), FORECASTS.c.id.desc()]).label("rank"),
     ).where(FORECASTS.c.kind == ForecastKind.ROLLING, *months_in_range, *submitted).subquery()
-    statements.append((("rolling_forecast",), grouped(
-        latest.c.account_id, latest.c.offering_area_id, _month_index(latest.c.period, bounds),
-        [latest.c.amount], [latest.c.rank == 1, latest.c.currency == query.currency])))
+    rolling = _Source(
+        ("rolling_forecast",), latest.c.account_id, latest.c.offering_area_id,
+        _month_index(latest.c.period, bounds), (latest.c.amount,),
+        (latest.c.rank == 1, latest.c.currency == query.currency))
     # Billed: SENT and PAID invoice lines, by the product's offering area.
-    lines = (INVOICE_LINES.join(INVOICES, INVOICES.c.id == INVOICE_LINES.c.invoice_id)
-             .outerjoin(PRODUCTS, PRODUCTS.c.id == INVOICE_LINES.c.product_id))
-    statements.append((("billed",), grouped(
-        INVOICES.c.account_id, PRODUCTS.c.offering_area_id,
-        _month_index(INVOICES.c.invoice_date, bounds), [INVOICE_LINES.c.line_total],
-        [INVOICES.c.status.in_(BILLED), INVOICES.c.currency == query.currency,
-         INVOICES.c.invoice_date >= bounds[0], INVOICES.c.invoice_date < bounds[-1]],
-        source=lines)))
+    billed = _Source(
+        ("billed",), INVOICES.c.account_id, PRODUCTS.c.offering_area_id,
+        _month_index(INVOICES.c.invoice_date, bounds), (INVOICE_LINES.c.line_total,),
+        (INVOICES.c.status.in_(BILLED), INVOICES.c.currency == query.currency,
+         INVOICES.c.invoice_date >= bounds[0], INVOICES.c.invoice_date < bounds[-1]),
+        joined=INVOICE_LINES.join(INVOICES, INVOICES.c.id == INVOICE_LINES.c.invoice_id)
+        .outerjoin(PRODUCTS, PRODUCTS.c.id == INVOICE_LINES.c.product_id))
     # Won: closed won in the month (local time); open: by expected close date.
     outcome = select(PHASES.c.outcome).where(
         PHASES.c.id == OPPORTUNITIES.c.phase_id).scalar_subquery()
-    statements.append((("won",), grouped(
-        OPPORTUNITIES.c.account_id, OPPORTUNITIES.c.offering_area_id,
-        _month_index(OPPORTUNITIES.c.closed_at, moments), [OPPORTUNITIES.c.amount],
-        [outcome == PhaseOutcome.WON, OPPORTUNITIES.c.currency == query.currency,
-         OPPORTUNITIES.c.closed_at >= moments[0], OPPORTUNITIES.c.closed_at < moments[-1]])))
-    statements.append((("open_pipeline", "weighted_pipeline"), grouped(
-        OPPORTUNITIES.c.account_id, OPPORTUNITIES.c.offering_area_id,
+    won = _Source(
+        ("won",), OPPORTUNITIES.c.account_id, OPPORTUNITIES.c.offering_area_id,
+        _month_index(OPPORTUNITIES.c.closed_at, moments), (OPPORTUNITIES.c.amount,),
+        (outcome == PhaseOutcome.WON, OPPORTUNITIES.c.currency == query.currency,
+         OPPORTUNITIES.c.closed_at >= moments[0], OPPORTUNITIES.c.closed_at < moments[-1]))
+    pipeline = _Source(
+        ("open_pipeline", "weighted_pipeline"), OPPORTUNITIES.c.account_id,
+        OPPORTUNITIES.c.offering_area_id,
         _month_index(OPPORTUNITIES.c.expected_close_date, bounds),
-        [OPPORTUNITIES.c.amount, OPPORTUNITIES.c.amount * OPPORTUNITIES.c.probability],
-        [outcome == PhaseOutcome.OPEN, OPPORTUNITIES.c.currency == query.currency,
+        (OPPORTUNITIES.c.amount, OPPORTUNITIES.c.amount * OPPORTUNITIES.c.probability),
+        (outcome == PhaseOutcome.OPEN, OPPORTUNITIES.c.currency == query.currency,
          OPPORTUNITIES.c.expected_close_date >= bounds[0],
-         OPPORTUNITIES.c.expected_close_date < bounds[-1]],
-        # Weighted amounts are rounded per account, month and area, then added up: every
-        # roll-up of the same accounts then has the same total.
-        per_account=True)))
+         OPPORTUNITIES.c.expected_close_date < bounds[-1]),
+        weighted=True)
+    return [budget, fixed, rolling, billed, won, pipeline]
+
+
+async def plan_figures(db: Any, query: PlanQuery) -> PlanFigures:
+    """The figures of the plan asked for in one aggregating statement per kind of record
+    (six for all of them), and one more for the rows the others would have made,
+    whatever the number of accounts, months and offering areas."""
+    months = months_between(query.first, query.last)
+    bounds = [*months, next_month(months[-1])]
+    moments = _local_midnights(bounds, query.timezone)
+    figures = PlanFigures(months)
+    sources = _sources(query, bounds, moments)
+
+    def rows(source: _Source, *conditions: ColumnElement[bool], values: bool = True) -> Any:
+        """The source's rows in scope with their keys (and values). The keys are computed
+        in a subquery and grouped by outside it: a CASE with bound values repeated in
+        GROUP BY would not be recognised as the selected one by PostgreSQL."""
+        group, joins = _group(source.account, source.area, query.group_by)
+        inner = select(group.label("grp"), source.month.label("idx"),
+                       source.area.label("area"), source.account.label("acct"),
+                       *(value.label(f"v{n}") for n, value in enumerate(source.values)
+                         if values))
+        if source.joined is not None:
+            inner = inner.select_from(source.joined)
+        if query.accounts is not None:
+            inner = inner.where(source.account.in_(query.accounts))
+        if query.area_ids is not None:
+            inner = inner.where(source.area.in_(query.area_ids))
+        return inner.where(*joins, *source.conditions, *conditions).subquery()
+
+    def sums(source: _Source) -> Select[Any]:
+        found = rows(source)
+        values = [found.c[f"v{n}"] for n in range(len(source.values))]
+        if source.weighted:
+            keys = [found.c.grp, found.c.idx, found.c.area]
+            found = select(*keys, *(func.sum(value).label(value.key) for value in values[:-1]),
+                           _HalfUpCents(func.sum(values[-1])).label(values[-1].key),
+                           ).group_by(*keys, found.c.acct).subquery()
+            values = [found.c[value.key] for value in values]
+        return select(found.c.grp, found.c.idx, found.c.area,
+                      *(type_coerce(func.sum(value), Money()) for value in values)
+                      ).group_by(found.c.grp, found.c.idx, found.c.area)
+
+    def keys(source: _Source) -> Select[Any]:
+        outside = [] if not query.shown_areas else [
+            or_(source.area.is_(None), source.area.not_in(query.shown_areas))]
+        found = rows(source, *outside, values=False)
+        return select(found.c.grp, found.c.idx, found.c.area)
+
+    read = [source for source in sources if not query.figures.isdisjoint(source.figures)]
+    unread = [source for source in sources if query.figures.isdisjoint(source.figures)]
+    if query.area_ids is not None and set(query.area_ids) <= set(query.shown_areas):
+        unread = []  # every row the unread figures could make is shown anyway
+    if not read and not unread:
+        return figures
+
+    groups = figures.groups
+
+    def cell(group: Any, index: int, area: int | None) -> Cell:
+        cells = groups.get(group)
+        if cells is None:
+            cells = groups[group] = {}
+        found = cells.get((index, area))
+        if found is None:
+            found = cells[(index, area)] = Cell()
+        return found
 
     async with db.read() as connection:
-        for names, statement in statements:
-            for row in await connection.execute(statement):
-                if row.idx is None:
-                    continue
-                cell = figures.cell(row.grp, int(row.idx), row.area)
-                for name, value in zip(names, row[3:], strict=True):
-                    value = value or Decimal(0)
-                    if name == "weighted_pipeline":
-                        value = (value / 100).quantize(CENT, ROUND_HALF_UP)
-                    current = getattr(cell, name)
-                    setattr(cell, name, value if current is None else current + value)
+        for source in read:
+            # One row per cell: the statement groups by the cell's keys.
+            result = await connection.execute(sums(source))
+            if len(source.figures) == 1:
+                [name] = source.figures
+                for group, index, area, value in result:
+                    if index is not None:
+                        setattr(cell(group, int(index), area), name, value or Decimal(0))
+                continue
+            for group, index, area, *values in result:
+                if index is not None:
+                    target = cell(group, int(index), area)
+                    for name, value in zip(source.figures, values, strict=True):
+                        setattr(target, name, value or Decimal(0))
+        if unread:
+            for group, index, area in await connection.execute(
+                    union(*(keys(source) for source in unread))):
+                if index is not None:
+                    cell(group, int(index), area)
     return figures
 
 
@@ -282,23 +371,29 @@ class AccountPlanKey:
     timezone: str
     area_ids: tuple[int, ...] | None
     as_of: datetime | None
+    shown_areas: tuple[int, ...]  # the offering areas every plan has rows for
 
 
 class PlanFiguresByAccountLoader(Loader):
-    """Account.plan for a page of accounts: one plan_figures for all of them (six
-    aggregating statements), not six per account. Each account reads its own cells."""
+    """Account.plan for a page of accounts: one plan_figures for all of them (an
+    aggregating statement per kind of record), not one per account. Keyed by account and
+    the figures its plan reads: a batch reads those any of its plans asks for."""
 
     def __init__(self, loaders: Any, key: AccountPlanKey) -> None:
         super().__init__(loaders)
         self.key = key
 
-    async def batch_load_fn(self, keys: list[int]) -> list[PlanFigures]:
+    async def batch_load_fn(self, keys: list[tuple[int, frozenset[str]]]
+                            ) -> list[GroupCells]:
         key = self.key
+        accounts = list(dict.fromkeys(account for account, _figures in keys))
         figures = await plan_figures(self.db, PlanQuery(
-            accounts=select(ACCOUNTS.c.id).where(ACCOUNTS.c.id.in_(keys)), first=key.first,
-            last=key.last, currency=key.currency, timezone=key.timezone,
-            group_by=PlanGroupBy.ACCOUNT, area_ids=key.area_ids, as_of=key.as_of))
-        return [figures for _ in keys]
+            accounts=select(ACCOUNTS.c.id).where(ACCOUNTS.c.id.in_(accounts)),
+            first=key.first, last=key.last, currency=key.currency, timezone=key.timezone,
+            group_by=PlanGroupBy.ACCOUNT, area_ids=key.area_ids, as_of=key.as_of,
+            figures=frozenset().union(*(wanted for _account, wanted in keys)),
+            shown_areas=key.shown_areas))
+        return [figures.groups.get(account, {}) for account, _figures in keys]
 
 
 class PlannedAccountLoader(Loader):

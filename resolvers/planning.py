@@ -3,6 +3,7 @@ offering area, for one account or rolled up; and the budget and forecast mutatio
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
@@ -18,6 +19,7 @@ from loaders.container import Loaders
 from loaders.errors import BadUserInput, Forbidden
 from loaders.planning import (
     ACTIVE_AREAS,
+    ALL_FIGURES,
     FORECASTS,
     AccountPlanKey,
     Cell,
@@ -64,41 +66,77 @@ ON_DUPLICATE = "someone else changed the same plan at the same time; reload and 
 # --- reading plans ------------------------------------------------------------------------
 
 
-@dataclass
+ZERO = Decimal("0.00")
+# The columns of a plan line. A plan computes those its reader asks for (and what they
+# are made of); the others stay as they are without records.
+COLUMNS = ("budget", "fixed_forecast", "rolling_forecast", "forecast", "forecast_kind",
+           "billed", "won", "open_pipeline", "weighted_pipeline", "budget_variance",
+           "billed_to_budget")
+ALL_COLUMNS = frozenset(COLUMNS)
+_MADE_OF = {"forecast_kind": ("forecast",), "budget_variance": ("budget", "forecast"),
+            "billed_to_budget": ("billed", "budget")}
+
+
+def _computed(columns: Iterable[str]) -> frozenset[str]:
+    """The columns asked for and those they are made of."""
+    return frozenset(name for column in columns if column in ALL_COLUMNS
+                     for name in (column, *_MADE_OF.get(column, ())))
+
+
+def _figures(columns: frozenset[str], kind: ForecastKind | None) -> frozenset[str]:
+    """The figures (loaders.planning.FIGURES) the columns are computed from."""
+    figures = set(columns & ALL_FIGURES)
+    if "forecast" in columns:
+        figures.update(("fixed_forecast",) if kind is ForecastKind.FIXED else
+                       ("rolling_forecast",) if kind is ForecastKind.ROLLING else
+                       ("fixed_forecast", "rolling_forecast"))
+    return frozenset(figures)
+
+
+@dataclass(slots=True)
 class PlanLine:
     """One row of a plan: a period (and an offering area or group) and its figures."""
 
     period: date
     group: Any
     area_id: int | None
-    budget: Decimal | None
-    fixed_forecast: Decimal | None
-    rolling_forecast: Decimal | None
-    forecast: Decimal | None
-    forecast_kind: ForecastKind | None  # None: no forecast, or FIXED and ROLLING months
-    billed: Decimal
-    won: Decimal
-    open_pipeline: Decimal
-    weighted_pipeline: Decimal
-
-    @property
-    def budget_variance(self) -> Decimal | None:
-        """forecast - budget: how far the forecast is from the budget."""
-        if self.budget is None or self.forecast is None:
-            return None
-        return self.forecast - self.budget
-
-    @property
-    def billed_to_budget(self) -> float | None:
-        if not self.budget:
-            return None
-        return round(float(self.billed / self.budget), 4)
+    budget: Decimal | None = None
+    fixed_forecast: Decimal | None = None
+    rolling_forecast: Decimal | None = None
+    forecast: Decimal | None = None
+    forecast_kind: ForecastKind | None = None  # None: no forecast, or FIXED and ROLLING months
+    billed: Decimal = ZERO
+    won: Decimal = ZERO
+    open_pipeline: Decimal = ZERO
+    weighted_pipeline: Decimal = ZERO
+    budget_variance: Decimal | None = None  # forecast - budget
+    billed_to_budget: float | None = None
 
 
 def _add(total: Decimal | None, value: Decimal | None) -> Decimal | None:
     if value is None:
         return total
     return value if total is None else total + value
+
+
+def _set_sum(values: Iterable[Decimal | None]) -> Decimal | None:
+    """The sum of the values that are set; None where none is."""
+    total = None
+    for value in values:
+        if value is not None:
+            total = value if total is None else total + value
+    return total
+
+
+def _cents(value: Decimal | None) -> Decimal | None:
+    return None if value is None else value.quantize(CENT)
+
+
+def _derived(line: PlanLine, columns: frozenset[str]) -> None:
+    if "budget_variance" in columns and line.budget is not None and line.forecast is not None:
+        line.budget_variance = line.forecast - line.budget
+    if "billed_to_budget" in columns and line.budget:
+        line.billed_to_budget = round(float(line.billed / line.budget), 4)
 
 
 def _period_of(month: date, granularity: Granularity) -> date:
@@ -110,30 +148,37 @@ def _period_of(month: date, granularity: Granularity) -> date:
 
 
 def _line(period: date, group: Any, area: int | None, cells: list[Cell],
-          kind: ForecastKind | None) -> PlanLine:
+          kind: ForecastKind | None, columns: frozenset[str] = ALL_COLUMNS) -> PlanLine:
     """Months rolled up into a period: each month's figures are rounded to cents first,
-    so a quarter or a year is exactly the sum of its months."""
-    line = PlanLine(period, group, area, None, None, None, None, None, Decimal("0.00"),
-                    Decimal("0.00"), Decimal("0.00"), Decimal("0.00"))
-    kinds = set()
-    for cell in cells:
-        line.budget = _add(line.budget, cell.budget)
-        line.fixed_forecast = _add(line.fixed_forecast, cell.fixed_forecast)
-        line.rolling_forecast = _add(line.rolling_forecast, cell.rolling_forecast)
-        chosen, chosen_kind = _forecast(cell, kind)
-        if chosen is not None:
-            line.forecast = _add(line.forecast, chosen)
-            kinds.add(chosen_kind)
-        line.billed += cell.billed
-        line.won += cell.won
-        line.open_pipeline += cell.open_pipeline
-        line.weighted_pipeline += cell.weighted_pipeline
-    line.forecast_kind = kinds.pop() if len(kinds) == 1 else None
-    for name in ("budget", "fixed_forecast", "rolling_forecast", "forecast"):
-        if (value := getattr(line, name)) is not None:
-            setattr(line, name, value.quantize(CENT))
-    for name in ("billed", "won", "open_pipeline"):
-        setattr(line, name, getattr(line, name).quantize(CENT))
+    so a quarter or a year is exactly the sum of its months. ``columns``: those to
+    compute, with what they are made of (_computed)."""
+    line = PlanLine(period, group, area)
+    if not cells:
+        return line
+    if "budget" in columns:
+        line.budget = _cents(_set_sum([cell.budget for cell in cells]))
+    if "fixed_forecast" in columns:
+        line.fixed_forecast = _cents(_set_sum([cell.fixed_forecast for cell in cells]))
+    if "rolling_forecast" in columns:
+        line.rolling_forecast = _cents(_set_sum([cell.rolling_forecast for cell in cells]))
+    if "forecast" in columns:
+        kinds = set()
+        for cell in cells:
+            chosen, chosen_kind = _forecast(cell, kind)
+            if chosen is not None:
+                line.forecast = _add(line.forecast, chosen)
+                kinds.add(chosen_kind)
+        line.forecast = _cents(line.forecast)
+        line.forecast_kind = kinds.pop() if len(kinds) == 1 else None
+    if "billed" in columns:
+        line.billed = sum([cell.billed for cell in cells], ZERO).quantize(CENT)
+    if "won" in columns:
+        line.won = sum([cell.won for cell in cells], ZERO).quantize(CENT)
+    if "open_pipeline" in columns:
+        line.open_pipeline = sum([cell.open_pipeline for cell in cells], ZERO).quantize(CENT)
+    if "weighted_pipeline" in columns:
+        line.weighted_pipeline = sum([cell.weighted_pipeline for cell in cells], ZERO)
+    _derived(line, columns)
     return line
 
 
@@ -184,49 +229,59 @@ def _as_of_cutoff(as_of: date | None, timezone: str) -> datetime | None:
 async def account_plan(*, loaders: Loaders, account_id: int, first: date, last: date,
                        granularity: Granularity, area_ids: list[int] | None, currency: str,
                        forecast_kind: ForecastKind | None, as_of: date | None,
-                       timezone: str) -> Plan:
+                       timezone: str, columns: Iterable[str] = ALL_COLUMNS) -> Plan:
+    """``columns``: the PlanLine columns the caller reads; only they are computed."""
     _periods(first, last)
     currency = currency_argument(currency)
     await _plan_account(loaders, account_id)
-    areas: list[int | None] = list(await _areas(loaders, area_ids))
+    shown = await _areas(loaders, area_ids)
+    computed = _computed(columns)
     # Batched: Account.plan on a page of accounts reads all their figures at once.
-    figures = await loaders.get(PlanFiguresByAccountLoader, AccountPlanKey(
+    cells = await loaders.get(PlanFiguresByAccountLoader, AccountPlanKey(
         first=first, last=last, currency=currency, timezone=timezone,
-        area_ids=tuple(areas) if area_ids is not None else None,  # type: ignore[arg-type]
-        as_of=_as_of_cutoff(as_of, timezone))).load(account_id)
+        area_ids=tuple(shown) if area_ids is not None else None,
+        as_of=_as_of_cutoff(as_of, timezone), shown_areas=tuple(shown),
+    )).load((account_id, _figures(computed, forecast_kind)))
+    areas: list[int | None] = list(shown)
     if area_ids is None:
         # Figures in an inactive area or in none (free-text invoice lines, deals without
         # an area) get their rows too, after the active areas.
-        seen = {area for (group, _index, area) in figures.cells if group == account_id}
-        areas += sorted(a for a in seen - set(areas) if a is not None) + (
+        seen = {area for (_index, area) in cells}
+        areas += sorted(a for a in seen.difference(shown) if a is not None) + (
             [None] if None in seen else [])  # type: ignore[list-item]
-    months = figures.months
     periods: dict[date, list[int]] = {}
-    for index, month in enumerate(months):
+    for index, month in enumerate(months_between(first, last)):
         periods.setdefault(_period_of(month, granularity), []).append(index)
     rows = []
     for period, indexes in periods.items():
         for area in areas:
-            cells = [figures.cells[key] for index in indexes
-                     if (key := (account_id, index, area)) in figures.cells]
-            rows.append(_line(period, account_id, area, cells, forecast_kind))
-    return Plan(rows, _total(rows))
+            found = [cell for index in indexes
+                     if (cell := cells.get((index, area))) is not None]
+            rows.append(_line(period, account_id, area, found, forecast_kind, computed))
+    return Plan(rows, _total(rows, computed))
 
 
-def _total(rows: list[PlanLine]) -> PlanLine:
-    total = PlanLine(date.min, None, None, None, None, None, None, None, Decimal("0.00"),
-                     Decimal("0.00"), Decimal("0.00"), Decimal("0.00"))
-    kinds = {row.forecast_kind for row in rows if row.forecast is not None}
-    for row in rows:
-        total.budget = _add(total.budget, row.budget)
-        total.fixed_forecast = _add(total.fixed_forecast, row.fixed_forecast)
-        total.rolling_forecast = _add(total.rolling_forecast, row.rolling_forecast)
-        total.forecast = _add(total.forecast, row.forecast)
-        total.billed += row.billed
-        total.won += row.won
-        total.open_pipeline += row.open_pipeline
-        total.weighted_pipeline += row.weighted_pipeline
-    total.forecast_kind = kinds.pop() if len(kinds) == 1 else None
+def _total(rows: list[PlanLine], columns: frozenset[str] = ALL_COLUMNS) -> PlanLine:
+    total = PlanLine(date.min, None, None)
+    if "budget" in columns:
+        total.budget = _set_sum([row.budget for row in rows])
+    if "fixed_forecast" in columns:
+        total.fixed_forecast = _set_sum([row.fixed_forecast for row in rows])
+    if "rolling_forecast" in columns:
+        total.rolling_forecast = _set_sum([row.rolling_forecast for row in rows])
+    if "forecast" in columns:
+        total.forecast = _set_sum([row.forecast for row in rows])
+        kinds = {row.forecast_kind for row in rows if row.forecast is not None}
+        total.forecast_kind = kinds.pop() if len(kinds) == 1 else None
+    if "billed" in columns:
+        total.billed = sum([row.billed for row in rows], ZERO)
+    if "won" in columns:
+        total.won = sum([row.won for row in rows], ZERO)
+    if "open_pipeline" in columns:
+        total.open_pipeline = sum([row.open_pipeline for row in rows], ZERO)
+    if "weighted_pipeline" in columns:
+        total.weighted_pipeline = sum([row.weighted_pipeline for row in rows], ZERO)
+    _derived(total, columns)
     return total
 
 
@@ -242,9 +297,10 @@ async def _areas(loaders: Loaders, area_ids: list[int] | None) -> list[int]:
 async def plan_summary(*, loaders: Loaders, group_by: PlanGroupBy, filter: Any, first: date,
                        last: date, granularity: Granularity, currency: str,
                        as_of: date | None, forecast_kind: ForecastKind | None,
-                       timezone: str) -> Plan:
+                       timezone: str, columns: Iterable[str] = ALL_COLUMNS) -> Plan:
     """The plan columns per group (account, owner, team or offering area) and period, over
-    the accounts the filter picks among those the viewer may see."""
+    the accounts the filter picks among those the viewer may see. ``columns``: the
+    PlanLine columns the caller reads; only they are computed."""
     viewer = loaders.viewer
     _refuse_partner(viewer)
     _periods(first, last)
@@ -253,21 +309,23 @@ async def plan_summary(*, loaders: Loaders, group_by: PlanGroupBy, filter: Any, 
     scope = planned_accounts(viewer)
     if scope is not None:
         accounts = accounts.where(ACCOUNTS.c.id.in_(scope))
+    computed = _computed(columns)
     figures = await plan_figures(loaders.db, PlanQuery(
         accounts=accounts, first=first, last=last, currency=currency, timezone=timezone,
-        group_by=group_by, as_of=_as_of_cutoff(as_of, timezone)))
-    periods = {index: _period_of(month, granularity) for index, month in enumerate(
-        figures.months)}
+        group_by=group_by, as_of=_as_of_cutoff(as_of, timezone),
+        figures=_figures(computed, forecast_kind)))
+    periods = [_period_of(month, granularity) for month in figures.months]
     grouped: dict[tuple[Any, date], list[Cell]] = {}
     # A None group is a row too: accounts whose owner has no team, or figures without an
     # offering area; every roll-up of the same accounts has the same totals.
-    for (group, index, _area), cell in figures.cells.items():
-        grouped.setdefault((group, periods[index]), []).append(cell)
+    for group, cells in figures.groups.items():
+        for (index, _area), cell in cells.items():
+            grouped.setdefault((group, periods[index]), []).append(cell)
     rows = [_line(period, group, group if group_by is PlanGroupBy.OFFERING_AREA else None,
-                  cells, forecast_kind)
+                  cells, forecast_kind, computed)
             for (group, period), cells in grouped.items()]
     rows.sort(key=lambda row: (row.group is None, row.group or 0, row.period))
-    return Plan(rows, _total(rows))
+    return Plan(rows, _total(rows, computed))
 
 
 @dataclass(frozen=True)

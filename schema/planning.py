@@ -3,12 +3,15 @@ roll-ups, and the budget and forecast mutations."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import date, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 from strawberry import Private
+from strawberry.types.nodes import SelectedField, Selection
+from strawberry.utils.str_converters import to_camel_case
 
 from loaders.accounts import AccountByIdLoader
 from loaders.billing import Granularity as GranularityEnum
@@ -219,6 +222,28 @@ class PlanSummary:
     totals: PlanTotals
 
 
+# The plan columns by the names of the PlanRow and PlanTotals fields that show them.
+_COLUMNS = {to_camel_case(column): column for column in resolve.COLUMNS}
+
+
+def _fields(selections: list[Selection]) -> Iterator[SelectedField]:
+    """The fields of a selection set, fragments opened."""
+    for selection in selections:
+        if isinstance(selection, SelectedField):
+            yield selection
+        else:
+            yield from _fields(selection.selections)
+
+
+def plan_columns(info: Info) -> set[str]:
+    """The columns (PlanRow and PlanTotals fields) a plan field's selection reads: only
+    they are computed. Fields under @skip or @include count as read."""
+    return {_COLUMNS[field.name]
+            for plan in _fields(info.selected_fields)
+            for part in _fields(plan.selections) if part.name in ("rows", "totals")
+            for field in _fields(part.selections) if field.name in _COLUMNS}
+
+
 async def account_plan_field(info: Info, account_id: int, first: date, last: date,
                              granularity: GranularityEnum, area_ids: list[strawberry.ID] | None,
                              currency: str, forecast_kind: ForecastKindEnum | None,
@@ -229,7 +254,7 @@ async def account_plan_field(info: Info, account_id: int, first: date, last: dat
         granularity=granularity,
         area_ids=[decode_id(i, "OfferingArea") for i in area_ids] if area_ids else None,
         currency=currency, forecast_kind=forecast_kind, as_of=as_of,
-        timezone=info.context.org_timezone)
+        timezone=info.context.org_timezone, columns=plan_columns(info))
     return AccountPlan(currency=currency, rows=[PlanRow.from_line(r) for r in plan.rows],
                        totals=PlanTotals.from_line(plan.totals))
 
@@ -270,7 +295,8 @@ class PlanningQueries:
         plan = await resolve.plan_summary(
             loaders=info.context.loaders, group_by=group_by, filter=filter, first=from_,
             last=to, granularity=granularity, currency=currency, as_of=as_of,
-            forecast_kind=forecast_kind, timezone=info.context.org_timezone)
+            forecast_kind=forecast_kind, timezone=info.context.org_timezone,
+            columns=plan_columns(info))
         return PlanSummary(group_by=group_by, currency=currency,
                            rows=[PlanRow.from_line(r, group_by) for r in plan.rows],
                            totals=PlanTotals.from_line(plan.totals))

@@ -1274,3 +1274,116 @@ async def test_figures_are_exact_decimals_on_every_database(
     summary = await plan_summary(client, world.org.admin, "OWNER", MARCH, MARCH)
     assert figures(summary["rows"][0]) == figures(plan["rows"][0])
     assert summary["totals"] == plan["totals"] == figures(plan["rows"][0])
+
+
+# --- a plan computes the columns it is asked for ------------------------------------------
+
+# Column sets a client may ask for (PlanTotals has no forecastKind).
+SOME_COLUMNS = [(), ("budget",), ("won", "billedToBudget"), ("forecast", "forecastKind"),
+                ("budgetVariance",), ("fixedForecast", "rollingForecast", "weightedPipeline"),
+                ("openPipeline", "billed")]
+
+
+def some_plan(document: str, columns: tuple[str, ...]) -> str:
+    """``document`` (a plan query asking for every column) asking for ``columns`` only:
+    the rows keep their period and groups."""
+    totals = " ".join(c for c in columns if c != "forecastKind")
+    narrowed = document.replace(f"rows {{ {ROW} ", f"rows {{ period {' '.join(columns)} ")
+    narrowed = narrowed.replace(f"totals {{ {FIGURES} }}",
+                                f"totals {{ {totals} }}" if totals else "")
+    assert narrowed != document
+    return narrowed
+
+
+def only(plan: dict[str, Any], columns: tuple[str, ...]) -> dict[str, Any]:
+    """The whole plan's answer cut down to ``columns``."""
+    kept = {"period", "offeringArea", "account", "owner", "team", *columns}
+    narrowed = {k: v for k, v in plan.items() if k not in ("rows", "totals")}
+    narrowed["rows"] = [{k: v for k, v in row.items() if k in kept} for row in plan["rows"]]
+    if any(c != "forecastKind" for c in columns):
+        narrowed["totals"] = {k: v for k, v in plan["totals"].items() if k in columns}
+    return narrowed
+
+
+async def test_a_plan_asked_for_some_columns_answers_as_the_whole_plan(
+    client: GraphQLClient, db: Database, world: World
+) -> None:
+    """Only the figures a query asks for are read, yet the rows are the same: records in
+    an inactive offering area or in none still get their rows when only budgets are
+    asked for; and a plan asked for fewer figures reads fewer statements."""
+    rep, acme = world.org.rep_a1, world.acme
+    await build_march(client, db, world)
+    old = await make_offering_area(db, "OLD")
+    async with db.transaction() as session:
+        await session.execute(update(OfferingArea).where(OfferingArea.id == old.id)
+                              .values(active=False))
+    await won(db, world, acme, "70.00", datetime(2026, 5, 4, 12, 0, tzinfo=UTC), area=old)
+    await make_opportunity(db, acme, world.phases["Propose"], amount="9.00", probability=50,
+                           expected_close_date=date(2026, 6, 12))
+    payload = ok(await run(client, CREATE_INVOICE, rep, accountId=gid(acme),
+                           invoiceDate="2026-02-10",
+                           lines=[{"description": "Travel", "unitPrice": "50.00"}]))
+    ok(await run(client, INVOICE_STEPS["SENT"], rep, id=payload["invoice"]["id"],
+                 expectedVersion=payload["invoice"]["version"]))
+    ok(await set_budgets(client, rep, [cell(acme, world.area_b, month(2026, 4), "300")]))
+
+    first, last = month(2026, 1), date(2026, 6, 30)
+    plans = {"accountPlan": (ACCOUNT_PLAN, {"id": gid(acme)}),
+             "account": (ACCOUNT_DOT_PLAN, {"id": gid(acme)}),
+             "planSummary": (SUMMARY, {"groupBy": "OFFERING_AREA"})}
+    for (name, (document, extra)), granularity, kind in (
+            (plan, granularity, kind) for plan in plans.items()
+            for granularity in ("MONTH", "QUARTER") for kind in (None, "FIXED", "ROLLING")):
+        variables = {**extra, **plan_variables(first, last, granularity=granularity,
+                                               kind=kind)}
+        if name == "planSummary":
+            del variables["areas"]
+        whole, whole_count = await fewest_statements(client, document, variables, rep)
+        answer = whole["account"]["plan"] if name == "account" else whole[name]
+        if name != "planSummary":
+            # Rows for the inactive area and for none, after the active ones.
+            assert [row["offeringArea"] and row["offeringArea"]["code"]
+                    for row in answer["rows"]][:4] == ["A", "B", "OLD", None]
+        for columns in SOME_COLUMNS:
+            data, count = await fewest_statements(client, some_plan(document, columns),
+                                                  variables, rep)
+            part = data["account"]["plan"] if name == "account" else data[name]
+            assert part == only(answer, columns), (name, granularity, kind, columns)
+            assert count <= whole_count, (name, columns, count, whole_count)
+            if columns == ("budget",):
+                assert count < whole_count, (name, count, whole_count)
+
+
+ALIASED_PLANS = """query($n: Int) { accounts(first: $n, orderBy: [{field: NAME}]) { nodes {
+    name budgets: plan(from: "2026-01-01", to: "2026-12-31") { rows { period budget } }
+    deals: plan(from: "2026-01-01", to: "2026-12-31") { rows { period won }
+    totals { openPipeline } } } } }"""
+
+
+async def test_plans_asking_for_different_columns_on_a_page_share_one_batch(
+    client: GraphQLClient, db: Database, world: World
+) -> None:
+    """Two plans of each account on a page, each asking for other figures: one batch
+    reads what either asks for, in as many statements for 3 accounts as for 31, and no
+    more than one plan asking for everything."""
+    org = world.org
+    await bulk_plans(db, world, 30)
+    await won(db, world, world.acme, "70.00", datetime(2026, 5, 4, 12, 0, tzinfo=UTC))
+    whole = ACCOUNT_PLANS.replace("rows { period budget forecast }", f"rows {{ {ROW} }}")
+    counts = {}
+    for size in (3, 31):
+        data, counts[size] = await fewest_statements(client, ALIASED_PLANS, {"n": size},
+                                                     org.admin)
+        full, full_count = await fewest_statements(client, whole, {"n": size}, org.admin)
+        assert counts[size] < full_count
+        for node, reference in zip(data["accounts"]["nodes"], full["accounts"]["nodes"],
+                                   strict=True):
+            rows = reference["plan"]["rows"]
+            assert node["budgets"]["rows"] == [
+                {"period": r["period"], "budget": r["budget"]} for r in rows]
+            assert node["deals"]["rows"] == [
+                {"period": r["period"], "won": r["won"]} for r in rows]
+            assert node["deals"]["totals"] == {"openPipeline": "0.00"}
+        acme = next(n for n in data["accounts"]["nodes"] if n["name"] == "Acme Oy")
+        assert [r["won"] for r in acme["deals"]["rows"] if r["won"] != "0.00"] == ["70.00"]
+    assert counts[3] == counts[31], counts
