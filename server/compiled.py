@@ -359,7 +359,8 @@ class Run:
             resolve = definition.resolve or default_resolver
             field = FieldPlan(
                 name, parent_type, definition, field_details, resolve,
-                _attribute_getter(resolve, definition), _static_args(definition, field_details),
+                _attribute_getter(resolve, definition, parent_type),
+                _static_args(definition, field_details),
                 _completion(definition.type, field_details))
             if field.getter is None and definition.resolve is not None:
                 field.direct = _direct(definition, strawberry_schema)
@@ -730,8 +731,8 @@ def _completion(type_: Any, field_details: FieldDetailsList) -> Completion:
     return Completion(OBJECT, type_, nullable, field_details)
 
 
-def _attribute_getter(resolve: Callable[..., Any], definition: GraphQLField
-                      ) -> Callable[[Any], Any] | None:
+def _attribute_getter(resolve: Callable[..., Any], definition: GraphQLField,
+                      parent_type: GraphQLObjectType) -> Callable[[Any], Any] | None:
     """A field without resolver reads an attribute of its source, as Strawberry's basic
     fields do (through StrawberryConfig.default_resolver, getattr here)."""
     if not getattr(resolve, "_is_default", False):
@@ -739,7 +740,29 @@ def _attribute_getter(resolve: Callable[..., Any], definition: GraphQLField
     field = (definition.extensions or {}).get("strawberry-definition")
     if field is None or field.base_resolver or field.default_resolver is not getattr:
         return None
-    return attrgetter(field.python_name)
+    name = field.python_name
+    owner = getattr((parent_type.extensions or {}).get("strawberry-definition"), "origin", None)
+    read = getattr(owner, "_reads", {}).get(name)
+    return attrgetter(name) if read is None else _row_getter(name, read)
+
+
+def _row_getter(name: str, read: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """The attribute of an object that keeps its row (schema/rows.py RowBacked), read
+    from the row without the fall-through to ``__getattr__``: what getattr returns."""
+
+    def get(source: Any) -> Any:
+        try:
+            values = source.__dict__
+            if name in values:
+                return values[name]
+            row = values["_row"]
+        except (AttributeError, KeyError):  # not made from a row
+            return getattr(source, name)
+        if row is None:
+            return getattr(source, name)
+        return read(row)
+
+    return get
 
 
 def _static_args(definition: GraphQLField, field_details: FieldDetailsList
