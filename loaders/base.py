@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from aiodataloader import DataLoader
-from sqlalchemy import ColumnElement, Select, Table, select
+from sqlalchemy import BindParameter, ColumnElement, Select, Table, bindparam, select
 
 from loaders.query import (
     FilterSpec,
@@ -28,6 +28,8 @@ if TYPE_CHECKING:
 # PostgreSQL and SQLite accept; only a request touching more keys than this pays
 # a second statement.
 MAX_BATCH = 10_000
+# Statements of RowByIdLoader kept, by loader class and viewer.
+STATEMENT_CACHE_SIZE = 1_000
 
 
 class Loader(DataLoader):
@@ -45,17 +47,39 @@ class Loader(DataLoader):
 
 
 class RowByIdLoader(Loader):
-    """Rows by primary key, through the area's read policy: an invisible row is None."""
+    """Rows by primary key, through the area's read policy: an invisible row is None.
+
+    A policy depends on the viewer alone, so each loader's statement is built once per
+    viewer, with the keys as an expanding parameter: a request reuses it, and so does
+    SQLAlchemy's cache of compiled statements, without building the statement and its
+    cache key again for every batch.
+    """
 
     table: ClassVar[Table]
     visibility: ClassVar[Callable[[Viewer], ColumnElement[bool]]]
 
+    def statement(self) -> Select[Any]:
+        key = (type(self), self.viewer)
+        statement = _BY_ID_STATEMENTS.get(key)
+        if statement is None:
+            table = self.table
+            statement = select(table).where(table.c.id.in_(_KEYS),
+                                            type(self).visibility(self.viewer))
+            if len(_BY_ID_STATEMENTS) >= STATEMENT_CACHE_SIZE:
+                del _BY_ID_STATEMENTS[next(iter(_BY_ID_STATEMENTS))]
+            _BY_ID_STATEMENTS[key] = statement
+        return statement
+
     async def batch_load_fn(self, keys: list[int]) -> list[Any]:
-        table = self.table
-        statement = select(table).where(table.c.id.in_(keys), type(self).visibility(self.viewer))
+        statement = self.statement()
         async with self.db.read() as connection:
-            by_id = {row.id: row for row in await connection.execute(statement)}
+            by_id = {row.id: row for row in await connection.execute(statement, {KEYS: keys})}
         return [by_id.get(key) for key in keys]
+
+
+KEYS = "row_ids"
+_KEYS: BindParameter[Any] = bindparam(KEYS, expanding=True)
+_BY_ID_STATEMENTS: dict[tuple[type[RowByIdLoader], Viewer], Select[Any]] = {}
 
 
 class ChildPageLoader(Loader):

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from contextvars import ContextVar
 from typing import Any
 
-from sqlalchemy import event
-from sqlalchemy.engine import make_url
+from sqlalchemy import event, exc
+from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
@@ -39,6 +40,45 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA busy_timeout=10000")
     cursor.close()
+
+
+# A pooled connection unused for longer than this is pinged when it is checked out.
+PING_AFTER_IDLE_SECONDS = 10.0
+_IDLE_SINCE = "crmgraph_idle_since"
+
+
+class _PrePing:
+    """SQLAlchemy's pool_pre_ping, without its round trips for a connection in use.
+
+    pool_pre_ping asks PostgreSQL on every checkout (three round trips on asyncpg:
+    BEGIN, an empty query, ROLLBACK), a request's reads pay them once per loader
+    batch, and they were a third of a small query's time. A connection the server
+    closed (a restart, a terminated backend) is known without asking: asyncpg marks it
+    closed as the socket ends. One that sat unused for a while (where a proxy or a
+    firewall may have dropped it silently) is still pinged. Either way, as with
+    pool_pre_ping, a dead connection invalidates the pool and the checkout gets a new
+    one.
+    """
+
+    def __init__(self, dialect: Dialect) -> None:
+        self.dialect = dialect
+
+    def checkin(self, _dbapi_connection: Any, record: Any) -> None:
+        record.info[_IDLE_SINCE] = time.monotonic()
+
+    def checkout(self, dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        if record.driver_connection.is_closed():
+            raise exc.InvalidatePoolError()
+        idle_since = record.info.get(_IDLE_SINCE)
+        if idle_since is None or time.monotonic() - idle_since < PING_AFTER_IDLE_SECONDS:
+            return  # freshly connected, or used moments ago
+        dialect = self.dialect
+        try:
+            dialect.do_ping(dbapi_connection)
+        except dialect.loaded_dbapi.Error as error:
+            if dialect.is_disconnect(error, dbapi_connection, None):
+                raise exc.InvalidatePoolError() from error
+            raise
 
 
 # The attribute an error raised while committing carries (read by server/faults.py).
@@ -111,12 +151,17 @@ class Database:
     def __init__(self, url: str, *, pool_size: int = 10, echo: bool = False) -> None:
         self.url = normalize_url(url)
         self.dialect = make_url(self.url).get_backend_name()
-        options: dict[str, Any] = {"echo": echo, "pool_pre_ping": True}
+        asyncpg = make_url(self.url).get_driver_name() == "asyncpg"
+        options: dict[str, Any] = {"echo": echo, "pool_pre_ping": not asyncpg}
         if self.dialect == "postgresql":
             options.update(pool_size=pool_size, max_overflow=pool_size)
         self.engine: AsyncEngine = create_async_engine(self.url, **options)
         if self.dialect == "sqlite":
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+        if asyncpg:
+            pre_ping = _PrePing(self.engine.sync_engine.dialect)
+            event.listen(self.engine.sync_engine, "checkin", pre_ping.checkin)
+            event.listen(self.engine.sync_engine, "checkout", pre_ping.checkout)
         self.read_engine = self.engine.execution_options(isolation_level="AUTOCOMMIT")
         self.session_factory = async_sessionmaker(self.engine, expire_on_commit=False)
         # Counts every statement sent, for tests that pin statements per request (but

@@ -9,6 +9,7 @@ request: a deactivated user or a revoked key is refused at once.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -24,6 +25,11 @@ from resolvers.partner_keys import (
 )
 from resolvers.users import load_viewer
 from server.settings import Settings, SettingsError
+
+# Seconds of clock skew allowed on a token's iat, nbf and exp.
+LEEWAY = 30
+# Tokens whose signature and claims were verified, kept per Authenticator.
+TOKEN_CACHE_SIZE = 1_000
 
 
 class AuthError(Exception):
@@ -42,6 +48,10 @@ class Authenticator:
         self.settings = settings
         self.db = db
         self.verify_key = settings.signing_key()
+        # token -> (subject, valid from, expires at): a client sends the same token with
+        # every request, and checking its signature again cost more than the rest of
+        # reading it. Only the clock can change the answer, so only the clock is read.
+        self._verified: dict[str, tuple[int, float, float]] = {}
 
     def mint(self, user_id: int, ttl_seconds: int | None = None) -> str:
         settings = self.settings
@@ -86,11 +96,21 @@ class Authenticator:
         return Credential(client_id=f"key:{key_hash(key)[:16]}", key=key)
 
     def _subject(self, token: str) -> int:
+        verified = self._verified.get(token)
+        if verified is not None:
+            subject, valid_from, expires_at = verified
+            # PyJWT's checks, in its order: iat and nbf not ahead, then exp not past.
+            now = time.time()
+            if now < valid_from:
+                raise AuthError("the token is not valid")
+            if now >= expires_at:
+                raise AuthError("the token has expired")
+            return subject
         try:
             claims = jwt.decode(
                 token, self.verify_key, algorithms=[self.settings.jwt_algorithm],
                 audience=self.settings.jwt_audience, issuer=self.settings.jwt_issuer,
-                options={"require": ["exp", "sub", "iat"]}, leeway=30,
+                options={"require": ["exp", "sub", "iat"]}, leeway=LEEWAY,
             )
         except jwt.ExpiredSignatureError:
             raise AuthError("the token has expired") from None
@@ -99,6 +119,11 @@ class Authenticator:
         subject = str(claims["sub"])
         if not subject.isdigit():
             raise AuthError("the token is not valid")
+        # As PyJWT reads them (it has just accepted them): whole seconds.
+        valid_from = max(int(claims["iat"]), int(claims.get("nbf", claims["iat"]))) - LEEWAY
+        if len(self._verified) >= TOKEN_CACHE_SIZE:
+            del self._verified[next(iter(self._verified))]
+        self._verified[token] = (int(subject), valid_from, int(claims["exp"]) + LEEWAY)
         return int(subject)
 
     async def viewer_for(self, credential: Credential) -> Viewer:

@@ -6,23 +6,34 @@ same error codes.
 
 from __future__ import annotations
 
+import contextlib
+import inspect
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import suppress
+from functools import lru_cache, partial
 from typing import Any, cast
 
 import strawberry
 from graphql import ExecutionResult as GraphQLExecutionResult
-from graphql import GraphQLError, GraphQLObjectType, GraphQLSyntaxError
-from strawberry.extensions import (
-    AddValidationRules,
-    MaxTokensLimiter,
-    ParserCache,
-    SchemaExtension,
-    ValidationCache,
+from graphql import GraphQLError, GraphQLObjectType, GraphQLSyntaxError, parse
+from strawberry.extensions import SchemaExtension
+from strawberry.extensions.context import (
+    ExecutingContextManager,
+    ExtensionContextManagerBase,
+    OperationContextManager,
+    ParsingContextManager,
+    StreamResultContextManager,
+    ValidationContextManager,
+    WrappedHook,
 )
+from strawberry.extensions.runner import SchemaExtensionsRunner
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
-from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext, SubscriptionResult
+from strawberry.schema.schema import (
+    StrawberryGraphQLCoreExecutionContext,
+    SubscriptionResult,
+    validate_document,
+)
 from strawberry.types import ExecutionContext, ExecutionResult
 from strawberry.types.execution import StreamExecutionResult
 
@@ -43,20 +54,35 @@ VALIDATION_FAILED = "GRAPHQL_VALIDATION_FAILED"
 BAD_USER_INPUT = "BAD_USER_INPUT"
 QUERY_TOO_COMPLEX = "QUERY_TOO_COMPLEX"
 INTERNAL = "INTERNAL_SERVER_ERROR"
+DOCUMENT_CACHE_SIZE = 1_000
 
 
 class OperationContext(SchemaExtension):
-    """Each operation gets its own loaders, also when a WebSocket runs many at once."""
+    """Each operation gets its own loaders, also when a WebSocket runs many at once;
+    and its limits: the most tokens its document may have and our validation rules.
+
+    One hook doing what Strawberry's MaxTokensLimiter and AddValidationRules do in
+    theirs: each extension costs every operation an instance and a context manager
+    per hook, whether it has anything to do or not.
+    """
+
+    def __init__(self, max_tokens: int, rules: tuple[Any, ...]) -> None:
+        self.max_tokens = max_tokens
+        self.rules = rules
 
     def on_operation(self) -> Iterator[None]:
-        context = self.execution_context.context
+        execution = self.execution_context
+        context = execution.context
         if hasattr(context, "for_operation"):
-            self.execution_context.context = context.for_operation()
+            execution.context = context.for_operation()
+        execution.parse_options["max_tokens"] = self.max_tokens
+        execution.validation_rules = execution.validation_rules + self.rules
         yield
 
 
-class DocumentCache(ParserCache):
-    """Strawberry's ParserCache, except for documents that do not parse.
+class DocumentCache(SchemaExtension):
+    """Strawberry's ParserCache and ValidationCache in one extension, except for
+    documents that do not parse.
 
     ParserCache parses in its hook, outside Strawberry's handling of parse errors, so
     a syntax error (too many tokens, nested too deeply) would escape the operation:
@@ -67,9 +93,19 @@ class DocumentCache(ParserCache):
     def on_parse(self) -> Iterator[None]:
         context = self.execution_context
         with suppress(GraphQLError, RecursionError):
-            context.graphql_document = self.cached_parse_document(
-                context.query, **context.parse_options)
+            context.graphql_document = _cached_parse(context.query, **context.parse_options)
         yield
+
+    def on_validate(self) -> Iterator[None]:
+        context = self.execution_context
+        context.pre_execution_errors = _cached_validate(
+            context.schema._schema, context.graphql_document, context.validation_rules)
+        yield
+
+
+# Shared by every request, as ParserCache's and ValidationCache's are.
+_cached_parse = lru_cache(maxsize=DOCUMENT_CACHE_SIZE)(parse)
+_cached_validate = lru_cache(maxsize=DOCUMENT_CACHE_SIZE)(validate_document)
 
 
 class ErrorCodes(SchemaExtension):
@@ -176,7 +212,110 @@ class CrmExecutor(StrawberryGraphQLCoreExecutionContext):
         return executor
 
 
+# (extension class, hook name) -> (context manager factory taking the extension, is
+# async), or None where the class leaves the hook as SchemaExtension has it.
+_HOOKS: dict[tuple[type, str], tuple[Callable[..., Any], bool] | None] = {}
+_NO_HOOK = object()
+
+
+def _hook_factory(extension_class: type, name: str) -> Any:
+    """What Strawberry's ExtensionContextManagerBase.get_hook makes of a hook, once per
+    class instead of once per operation: it decorates the hook anew for every
+    operation (contextmanager over a bound method, functools.wraps included), for
+    every extension and every step. Hooks that are plain functions are left to it."""
+    key = (extension_class, name)
+    known = _HOOKS.get(key, _NO_HOOK)
+    if known is not _NO_HOOK:
+        return known
+    hook = getattr(extension_class, name)
+    factory: tuple[Callable[..., Any], bool] | None
+    if hook is getattr(SchemaExtension, name):
+        factory = None
+    elif inspect.isgeneratorfunction(hook):
+        factory = (contextlib.contextmanager(hook), False)
+    elif inspect.isasyncgenfunction(hook):
+        factory = (contextlib.asynccontextmanager(hook), True)
+    else:
+        return _NO_HOOK  # not cached: Strawberry wraps it per extension
+    _HOOKS[key] = factory
+    return factory
+
+
+class _CachedHooks(ExtensionContextManagerBase):
+    """Strawberry's context manager for one step, its hooks made from cached factories;
+    entered and exited by Strawberry's own code, so hooks run exactly as before."""
+
+    def __init__(self, extensions: list[SchemaExtension], *args: Any) -> None:
+        super().__init__([], *args)
+        hooks = self.hooks
+        for extension in extensions:
+            factory = _hook_factory(type(extension), self.HOOK_NAME)
+            if factory is None:
+                continue
+            if factory is _NO_HOOK:
+                wrapped = self.get_hook(extension)
+                if wrapped is not None:
+                    hooks.append(wrapped)
+                continue
+            hooks.append(WrappedHook(extension=extension, hook=partial(factory[0], extension),
+                                     is_async=factory[1]))
+
+
+class _OperationHooks(_CachedHooks, OperationContextManager):
+    pass
+
+
+class _ValidationHooks(_CachedHooks, ValidationContextManager):
+    pass
+
+
+class _ParsingHooks(_CachedHooks, ParsingContextManager):
+    pass
+
+
+class _ExecutingHooks(_CachedHooks, ExecutingContextManager):
+    pass
+
+
+class _StreamResultHooks(_CachedHooks, StreamResultContextManager):
+    pass
+
+
+class ExtensionsRunner(SchemaExtensionsRunner):
+    """Strawberry's runner, with hooks from cached factories, and get_results asked
+    only of the extensions that have results (the others add an empty dict)."""
+
+    def operation(self) -> OperationContextManager:
+        return _OperationHooks(self.extensions)
+
+    def validation(self) -> ValidationContextManager:
+        return _ValidationHooks(self.extensions)
+
+    def parsing(self) -> ParsingContextManager:
+        return _ParsingHooks(self.extensions)
+
+    def executing(self) -> ExecutingContextManager:
+        return _ExecutingHooks(self.extensions)
+
+    def on_stream_result(self, result: Any) -> StreamResultContextManager:
+        return _StreamResultHooks(self.extensions, result)
+
+    async def get_extensions_results(self, ctx: ExecutionContext) -> dict[str, Any]:
+        data: dict[str, Any] = {}
+        default = SchemaExtension.get_results
+        for extension in self.extensions:
+            if type(extension).get_results is not default:
+                results = extension.get_results()
+                data.update(await results if inspect.isawaitable(results) else results)
+        data.update(ctx.extensions_results)
+        return data
+
+
 class CrmSchema(strawberry.federation.Schema):
+    def create_extensions_runner(self, execution_context: ExecutionContext,
+                                 extensions: list[SchemaExtension]) -> SchemaExtensionsRunner:
+        return ExtensionsRunner(execution_context=execution_context, extensions=extensions)
+
     def process_errors(self, errors: list[GraphQLError],
                        execution_context: ExecutionContext | None = None) -> None:
         # ErrorCodes logs what matters, with the request id; client mistakes are
@@ -203,14 +342,11 @@ def executable_schema(settings: Settings, *, metrics: Metrics | None = None,
                       costs: CostLimits | None = None) -> strawberry.Schema:
     """The schema with its extensions. ``costs`` holds the app's budgets (and the
     Redis connection behind them), which the app closes when it stops."""
-    rules = [depth_limit(settings.max_depth), alias_limit(settings.max_aliases)]
+    rules = (depth_limit(settings.max_depth), alias_limit(settings.max_aliases))
     extensions: list[Any] = [
         lambda: OperationTelemetry(metrics),
-        OperationContext,
-        lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
-        lambda: DocumentCache(maxsize=1_000),
-        lambda: AddValidationRules(rules),
-        lambda: ValidationCache(maxsize=1_000),
+        lambda: OperationContext(settings.max_tokens, rules),
+        DocumentCache,
         costs or CostLimits(settings),
         Access,
         ErrorCodes,

@@ -15,6 +15,7 @@ import logging
 import re
 import uuid
 from collections.abc import Awaitable
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -48,10 +49,12 @@ def request_id_of(headers: Any) -> str:
     return given if given and REQUEST_ID.match(given) else uuid.uuid4().hex
 
 
+@lru_cache(maxsize=256)
 def negotiate(accept: str | None) -> str | None:
     """The response media type for an Accept header, or None for 406.
 
-    No Accept header, or */*, gets application/json, which every client reads.
+    No Accept header, or */*, gets application/json, which every client reads. A
+    client sends the same header with every request: its answer is kept.
     """
     if not accept:
         return JSON

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hmac
+import logging
 import math
 import re
 import time
@@ -35,7 +36,7 @@ from strawberry.types import ExecutionResult
 from strawberry.types.execution import StreamExecutionResult
 from strawberry.types.graphql import OperationType
 
-from server.logs import request_log
+from server.logs import request_log, request_logger
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -394,6 +395,8 @@ class OperationTelemetry(SchemaExtension):
             else:
                 self.metrics.requests.inc(**labels)
                 self.metrics.duration.observe(seconds, **labels)
+        if not request_logger.isEnabledFor(logging.INFO):
+            return  # LOG_LEVEL above INFO: no line to write, none to build
         name = context.operation_name
         fields: dict[str, Any] = {
             "request_id": getattr(context.context, "request_id", None),
