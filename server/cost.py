@@ -42,7 +42,7 @@ from __future__ import annotations
 import math
 from collections import OrderedDict
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -98,6 +98,16 @@ class Priced:
 
     own: int
     children: dict[str, Priced] | None
+    # The children that cost anything (free leaves are not walked): made once.
+    costly: tuple[tuple[str, Priced], ...] = field(init=False, default=(), compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "costly", _costly(self.children or {}))
+
+
+def _costly(shape: dict[str, Priced]) -> tuple[tuple[str, Priced], ...]:
+    return tuple((key, priced) for key, priced in shape.items()
+                 if priced.own or priced.costly)
 
 
 _LEAF = Priced(0, None)
@@ -109,24 +119,31 @@ class Cost:
     shape: dict[str, Priced]
 
     def actual(self, data: Any) -> int:
-        return min(MAX_COST, _count(data, self.shape)) if isinstance(data, dict) else 0
+        if not isinstance(data, dict):
+            return 0
+        return min(MAX_COST, _count(data, _costly(self.shape)))
 
 
-def _count(data: dict[str, Any], shape: dict[str, Priced]) -> int:
+def _count(data: dict[str, Any], costly: tuple[tuple[str, Priced], ...]) -> int:
+    """What the values returned cost: only keys that cost anything are walked (a page
+    of a thousand deals' names and amounts is its length times the deal's price)."""
     total = 0
-    for key, value in data.items():
-        priced = shape.get(key)
-        if priced is not None and value is not None:
+    for key, priced in costly:
+        value = data.get(key)
+        if value is not None:
             total += _count_value(value, priced)
     return total
 
 
 def _count_value(value: Any, priced: Priced) -> int:
     if isinstance(value, list):
+        if not priced.costly:
+            return sum(_count_value(item, priced) if isinstance(item, list) else priced.own
+                       for item in value if item is not None)
         return sum(_count_value(item, priced) for item in value if item is not None)
-    if priced.children is None or not isinstance(value, dict):
+    if not priced.costly or not isinstance(value, dict):
         return priced.own
-    return priced.own + _count(value, priced.children)
+    return priced.own + _count(value, priced.costly)
 
 
 class _TooComplex(Exception):
