@@ -138,11 +138,14 @@ class Mover:
 
 
 async def one_event(subscribers: list[Subscriber], mover: Mover, pid: int,
-                    within: float) -> tuple[list[float], tuple[float, float]]:
+                    within: float) -> tuple[list[float], tuple[float, float], float]:
     """Delivery times (ms after the mutation was sent) of the subscribers that got the
-    event within ``within`` seconds, and the server CPU ms it took (user, system)."""
+    event within ``within`` seconds, the server CPU ms it took (user, system), and this
+    client's CPU ms meanwhile: all subscribers read in one process, so past some point
+    the delivery times are this process's, not the server's."""
     counts = [len(s.arrivals) for s in subscribers]
     cpu_before = cpu_ms(pid)
+    client_before = time.process_time()
     sent = time.perf_counter()
     await mover.move()
     deadline = sent + within
@@ -151,10 +154,11 @@ async def one_event(subscribers: list[Subscriber], mover: Mover, pid: int,
             break
         await asyncio.sleep(0.005)
     cpu_after = cpu_ms(pid)
+    client = (time.process_time() - client_before) * 1000
     cpu = (cpu_after[0] - cpu_before[0], cpu_after[1] - cpu_before[1])
     delays = [(s.arrivals[n] - sent) * 1000 for s, n in zip(subscribers, counts, strict=True)
               if len(s.arrivals) > n]
-    return delays, cpu
+    return delays, cpu, client
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -183,25 +187,27 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         await asyncio.sleep(args.settle)  # the last subscribes finish joining
         rss_idle = rss_kb(args.server_pid)
 
-        warm, _ = await one_event(subscribers, mover, args.server_pid, args.timeout)
+        warm, _, _ = await one_event(subscribers, mover, args.server_pid, args.timeout)
         if len(warm) < len(subscribers):
             print(f"warm-up: {len(warm)} of {len(subscribers)} received", file=sys.stderr)
         delays: list[float] = []
         cpus: list[float] = []
         system: list[float] = []
         received: list[int] = []
+        clients: list[float] = []
         for _ in range(args.events):
             await asyncio.sleep(args.pause)
-            event_delays, cpu = await one_event(subscribers, mover, args.server_pid,
-                                                args.timeout)
+            event_delays, cpu, client = await one_event(subscribers, mover, args.server_pid,
+                                                        args.timeout)
             delays += event_delays
             cpus.append(sum(cpu))
+            clients.append(client)
             system.append(cpu[1])
             received.append(len(event_delays))
             print(f"event: {len(event_delays)} received, p50 "
                   f"{percentile(event_delays, 0.5):.0f} ms, p99 "
                   f"{percentile(event_delays, 0.99):.0f} ms, server CPU {sum(cpu):.0f} ms "
-                  f"({cpu[1]:.0f} ms system)", file=sys.stderr)
+                  f"({cpu[1]:.0f} ms system), client CPU {client:.0f} ms", file=sys.stderr)
         errors = [e for s in subscribers for e in s.errors]
         for subscriber in subscribers:
             subscriber.reader.cancel()
@@ -216,6 +222,8 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         "server_cpu_ms_per_event_each": [round(c, 1) for c in cpus],
         # In the kernel: one send() per socket, on loopback the receiver's side too.
         "server_system_cpu_ms_per_event": round(statistics.median(system), 1) if system else None,
+        # This process's CPU over the same time: the receiving side of the figures.
+        "client_cpu_ms_per_event": round(statistics.median(clients), 1) if clients else None,
         "memory_kb_per_idle_subscription": round(
             (rss_idle - rss_before) / max(1, len(subscribers)), 2),
         "server_rss_kb_before": rss_before,

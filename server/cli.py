@@ -98,6 +98,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         # subscriber, and compressing per socket undoes subscriptions/fanout.py's one
         # serialization per event. Our frames are small JSON.
         ws_per_message_deflate=False,
+        # websockets-sansio with less held per idle socket and a direct way out for
+        # fan-out frames (server/websocket.py).
+        ws="server.websocket:LeanWebSocketProtocol",
         # SIGTERM: stop accepting, close WebSockets with 1012 (clients reconnect to
         # another process), let requests in flight finish for SHUTDOWN_GRACE_SECONDS,
         # then cancel what is left (with its database work) and exit 0.

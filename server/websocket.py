@@ -23,6 +23,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import sys
 from datetime import timedelta
 from typing import Any
 
@@ -40,6 +41,8 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
 )
 from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
 from strawberry.types.unset import UNSET
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from websockets.protocol import State
 
 from models.db import Database
 from resolvers.documents import DocumentStore
@@ -48,7 +51,16 @@ from server.context import Context
 from server.http import request_id_of
 from server.revocation import ViewerSockets
 from server.settings import Settings
-from subscriptions.fanout import PROBE, Fanout, Group, Member, group_key, groupable
+from subscriptions.fanout import (
+    FRAMES,
+    PROBE,
+    Fanout,
+    Group,
+    Member,
+    finish,
+    group_key,
+    groupable,
+)
 from subscriptions.hub import EventHub
 
 logger = logging.getLogger("crmgraph.websocket")
@@ -149,7 +161,8 @@ class PingingTransportWS(_Admission, BaseGraphQLTransportWSHandler[Context, None
     codes, the viewer re-checked per subscribe, and a coded per-connection limit."""
 
     ping_seconds: float = 20.0
-    _pinger: asyncio.Task[None] | None = None
+    _pinger: asyncio.TimerHandle | None = None
+    _sending: asyncio.Future[None] | None = None
 
     async def handle_message(self, message: Any) -> None:
         reason = invalid_message(message)
@@ -162,8 +175,15 @@ class PingingTransportWS(_Admission, BaseGraphQLTransportWSHandler[Context, None
 
     async def handle_connection_init(self, message: Any) -> None:
         await super().handle_connection_init(message)
-        if self.connection_acknowledged and self.ping_seconds > 0 and self._pinger is None:
-            self._pinger = asyncio.create_task(self._ping())
+        if self.connection_acknowledged:
+            # Its sleep (a task, a timer and a frame) would otherwise be held for the
+            # rest of the wait by every board that connected within it.
+            timeout, self.connection_init_timeout_task = self.connection_init_timeout_task, None
+            if timeout is not None and not timeout.done():
+                timeout.cancel()
+            if self.ping_seconds > 0 and self._pinger is None:
+                self._pinger = asyncio.get_running_loop().call_later(
+                    self.ping_seconds, self._ping)
 
     async def handle_subscribe(self, message: Any) -> None:
         # Unacknowledged (4401) and duplicate ids (4409) are Strawberry's to refuse.
@@ -184,9 +204,12 @@ class PingingTransportWS(_Admission, BaseGraphQLTransportWSHandler[Context, None
         if not groupable(operation.query, operation.operation_name, operation.variables):
             await super().run_operation(operation)
             return
+        # Held for as long as the member stays: one copy for all boards asking the same.
+        operation.query = sys.intern(operation.query)
         try:
             if await self._admitted(operation):
-                await self._grouped(operation)
+                self._join(operation)
+                return  # a member now: its end is _member_ended's
             await operation.send_operation_message({"id": operation.id, "type": "complete"})
         except _OperationStreamClosed:
             return
@@ -218,7 +241,11 @@ class PingingTransportWS(_Admission, BaseGraphQLTransportWSHandler[Context, None
             await self._send_result_stream(operation, each)
         return sent == 0
 
-    async def _grouped(self, operation: Operation[Context, None]) -> None:
+    def _join(self, operation: Operation[Context, None]) -> None:
+        """Makes the operation a member of its group. From then on it holds no task:
+        ``operation.task`` is the member's ``ended`` future, which Strawberry cancels on
+        `complete` or at shutdown (the member leaves its group), and which the group
+        ends when its feed ends or is refused (then `error` and `complete` are sent)."""
         view = self.view
         viewer = self.context.viewer
         assert viewer is not None  # admitted
@@ -234,23 +261,65 @@ class PingingTransportWS(_Admission, BaseGraphQLTransportWSHandler[Context, None
                 operation.query, variable_values=operation.variables, context_value=context,
                 root_value=self.root_value, operation_name=operation.operation_name)
 
-        errors = await view.fanout.join(key, member, start)
-        await member.flushed()
-        if errors:
-            await operation.send_operation_message(
-                {"id": operation.id, "type": "error", "payload": errors})
+        group = view.fanout.add(key, member, start)
+        operation.task = member.ended  # type: ignore[assignment]
+        member.ended.add_done_callback(
+            lambda ended: self._member_ended(operation, group, member, ended))
 
-    async def _ping(self) -> None:
-        with contextlib.suppress(Exception):
-            while True:
-                await asyncio.sleep(self.ping_seconds)
-                await self.send_message({"type": "ping"})
+    def _member_ended(self, operation: Operation[Context, None], group: Group,
+                      member: Member, ended: asyncio.Future[list[Any] | None]) -> None:
+        self.view.fanout.leave(group, member)
+        if ended.cancelled():  # completed by the client, or the connection is closing
+            return
+        # Held as the operation's task, so a `complete` or the shutdown cancels it.
+        operation.task = asyncio.ensure_future(  # type: ignore[assignment]
+            self._end_member(operation, member, ended.result()))
+
+    async def _end_member(self, operation: Operation[Context, None], member: Member,
+                          errors: list[Any] | None) -> None:
+        with contextlib.suppress(_OperationStreamClosed):
+            await member.flushed()
+            if errors:
+                await operation.send_operation_message(
+                    {"id": operation.id, "type": "error", "payload": errors})
+            await operation.send_operation_message({"id": operation.id, "type": "complete"})
+
+    def _ping(self) -> None:
+        """A timer, not a task per connection (a task, its frame and its sleep are
+        about 1.5 KB held by every idle board): the ping is written at once when the
+        socket takes it, as it nearly always does, else by a task of its own."""
+        self._pinger = None
+        step = self._send_ping()
+        try:
+            waiting = step.send(None)
+        except StopIteration:
+            pass
+        except Exception:
+            return  # gone: no more pings, as before
+        else:
+            self._sending = asyncio.ensure_future(finish(step, waiting))
+            self._sending.add_done_callback(self._sent)
+            return
+        self._pinger = asyncio.get_running_loop().call_later(self.ping_seconds, self._ping)
+
+    def _sent(self, task: asyncio.Task[None]) -> None:
+        self._sending = None
+        if not task.cancelled() and task.exception() is None and self._pinger is None \
+                and self.ping_seconds > 0:
+            self._pinger = asyncio.get_running_loop().call_later(self.ping_seconds, self._ping)
+
+    async def _send_ping(self) -> None:
+        await self.send_message({"type": "ping"})
 
     async def shutdown(self) -> None:
         if self._pinger is not None:
             self._pinger.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._pinger
+            self._pinger = None
+        if self._sending is not None:
+            self._sending.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._sending
+        self.ping_seconds = 0.0
         await super().shutdown()
 
 
@@ -300,6 +369,117 @@ class _SocketAdapter(ASGIWebSocketAdapter):
         if self.ws.application_state == WebSocketState.DISCONNECTED:
             return
         await super().send_json(message)
+
+
+class _Inbox:
+    """asyncio.Queue as uvicorn's protocol uses it (put_nowait, get, empty), for one
+    reader: a Queue holds four deques, about 3 KB per idle socket; this, two slots."""
+
+    __slots__ = ("_items", "_waiter")
+
+    def __init__(self) -> None:
+        self._items: list[Any] = []
+        self._waiter: asyncio.Future[None] | None = None
+
+    def put_nowait(self, item: Any) -> None:
+        self._items.append(item)
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+    async def get(self) -> Any:
+        while not self._items:
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        return self._items.pop(0)
+
+    def empty(self) -> bool:
+        return not self._items
+
+
+class _Writable:
+    """asyncio.Event as uvicorn's protocol uses it for flow control, without an Event's
+    deque (about 800 bytes) per idle socket."""
+
+    __slots__ = ("_set", "_waiters")
+
+    def __init__(self) -> None:
+        self._set = False
+        self._waiters: list[asyncio.Future[None]] | None = None
+
+    def is_set(self) -> bool:
+        return self._set
+
+    def set(self) -> None:
+        self._set = True
+        waiters, self._waiters = self._waiters, None
+        for waiter in waiters or ():
+            if not waiter.done():
+                waiter.set_result(None)
+
+    def clear(self) -> None:
+        self._set = False
+
+    async def wait(self) -> bool:
+        if self._set:
+            return True
+        waiter = asyncio.get_running_loop().create_future()
+        if self._waiters is None:
+            self._waiters = []
+        self._waiters.append(waiter)
+        try:
+            await waiter
+        finally:
+            if self._waiters is not None and waiter in self._waiters:
+                self._waiters.remove(waiter)
+        return True
+
+
+class LeanWebSocketProtocol(WebSocketsSansIOProtocol):
+    """uvicorn's websockets-sansio protocol (server/cli.py), lighter per idle socket and
+    with a direct way out for fan-out frames.
+
+    Ten thousand boards hold ten thousand of these: the receive queue and the
+    flow-control flag are replaced by two-slot equivalents, and the handshake's request
+    and response (their headers) are let go once the socket is accepted.
+
+    ``write_frame`` hands a ready-made text frame (subscriptions/fanout.py
+    ``text_frame``) to the transport when the socket is open and not applying
+    back-pressure, and says False otherwise: the caller then goes the ordinary way
+    (Starlette, ASGI ``websocket.send``), which waits.
+    A fan-out group serializes one frame for all its members with the same operation id.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.queue = _Inbox()  # type: ignore[assignment]
+        self.writable = _Writable()  # type: ignore[assignment]
+        self.writable.set()
+
+    def handle_connect(self, event: Any) -> None:
+        super().handle_connect(event)
+        scope = getattr(self, "scope", None)
+        if scope is not None and not self.conn.extensions:
+            scope["extensions"][FRAMES] = self
+
+    async def send(self, message: Any) -> None:
+        await super().send(message)
+        if message["type"] == "websocket.accept" and self.handshake_complete:
+            # The request also stays in websockets' parser (a local of its generator):
+            # its headers, copied into the ASGI scope already, are emptied in place.
+            for handshake in (self.request, self.response):
+                if handshake is not None:
+                    handshake.headers.clear()
+            self.request = self.response = None  # type: ignore[assignment]
+
+    def write_frame(self, frame: bytes) -> bool:
+        if self.close_sent or self.disconnected or not self.writable.is_set() or \
+                self.conn.state is not State.OPEN or self.transport.is_closing():
+            return False
+        self.transport.write(frame)
+        return True
 
 
 class GraphQLWebSocket(GraphQL):
@@ -368,8 +548,12 @@ class GraphQLWebSocket(GraphQL):
         return orjson.dumps(data).decode()
 
     async def handle_websocket(self, websocket: WebSocket) -> None:
-        with websocket.app.state.metrics.websocket_open():
-            try:
-                await self.run(websocket)
-            finally:
-                self.viewer_sockets.discard(websocket)
+        # Up and down by hand: a context manager (a generator) would be held by every
+        # idle socket for its lifetime.
+        open_sockets = websocket.app.state.metrics.websockets_open
+        open_sockets.inc()
+        try:
+            await self.run(websocket)
+        finally:
+            self.viewer_sockets.discard(websocket)
+            open_sockets.dec()

@@ -16,7 +16,14 @@ A member never holds up the others: a send that completes at once (the socket's
 buffer has room, the common case) costs no task; one that must wait is finished by
 a task of the member's own while later frames queue behind it, up to the
 subscription queue size. A member past that is closed with 1013, as a subscriber
-that fell behind always was, and resumes with ``after``.
+that fell behind always was, and resumes with ``after``. On the server's own WebSocket
+protocol (server/websocket.py) a send that need not wait is one ready-made frame,
+made once per event for all members with the same operation id, written straight to
+the transport.
+
+An idle member holds no task: its operation's task is its ``ended`` future, which a
+`complete` or the connection's end cancels (it leaves its group; the last to leave
+stops it) and the group resolves when its feed ends.
 """
 
 from __future__ import annotations
@@ -34,6 +41,7 @@ import orjson
 from graphql import DocumentNode, FieldNode, OperationDefinitionNode, OperationType, parse
 from starlette.websockets import WebSocketState
 from strawberry.types.execution import PreExecutionError
+from websockets.frames import Frame, Opcode
 
 from models.users import Role, Viewer
 
@@ -136,6 +144,15 @@ PROBE = ProbeHub()
 
 _FINISHED = object()
 
+# The scope extension under which the server's WebSocket protocol takes whole frames
+# (server/websocket.py LeanWebSocketProtocol.write_frame).
+FRAMES = "crmgraph.frames"
+
+
+def text_frame(text: str) -> bytes:
+    """A server's (unmasked, uncompressed) text frame, as websockets would write it."""
+    return Frame(Opcode.TEXT, text.encode()).serialize(mask=False)
+
 
 def _drive(step: Coroutine[Any, Any, None]) -> Any:
     """Run a coroutine until it first waits: what it waits on, or _FINISHED when it
@@ -146,7 +163,7 @@ def _drive(step: Coroutine[Any, Any, None]) -> Any:
         return _FINISHED
 
 
-async def _finish(step: Coroutine[Any, Any, None], waiting: Any) -> None:
+async def finish(step: Coroutine[Any, Any, None], waiting: Any) -> None:
     """Carry on, in a task, a coroutine ``_drive`` started, as a task would have."""
     while True:
         try:
@@ -170,10 +187,14 @@ class Member:
     """One subscriber in a group: its socket, its operation id spliced into each
     frame, and the frames a slow socket has not taken yet."""
 
-    __slots__ = ("_backlog", "_sender", "behind", "capacity", "ended", "prefix", "websocket")
+    __slots__ = ("_backlog", "_sender", "behind", "capacity", "ended", "prefix", "sink",
+                 "websocket")
 
     def __init__(self, operation_id: str, websocket: Any, capacity: int) -> None:
         self.websocket = websocket  # the starlette WebSocket
+        # The protocol under it, when it takes ready-made frames: those of one event are
+        # then made once per operation id, not once per member.
+        self.sink = (websocket.scope.get("extensions") or {}).get(FRAMES)
         self.prefix = '{"id":' + orjson.dumps(operation_id).decode() + \
             ',"type":"next","payload":'
         self.capacity = capacity
@@ -183,8 +204,10 @@ class Member:
         self.ended: asyncio.Future[list[Any] | None] = \
             asyncio.get_running_loop().create_future()
 
-    def offer(self, payload: str) -> None:
-        """Never waits: a send that would, continues in a task of its own."""
+    def offer(self, payload: str, frames: dict[str, bytes]) -> None:
+        """Never waits: a send that would, continues in a task of its own. ``frames``
+        holds this event's frames by operation-id prefix, made by the first member
+        that needs one."""
         if self.behind:
             return
         if self._backlog is not None:
@@ -193,8 +216,15 @@ class Member:
             else:  # the payload every member shares, not a frame of its own
                 self._backlog.append(payload)
             return
-        if self.websocket.application_state == WebSocketState.DISCONNECTED:
+        state = self.websocket.application_state
+        if state == WebSocketState.DISCONNECTED:
             return
+        if self.sink is not None and state == WebSocketState.CONNECTED:
+            frame = frames.get(self.prefix)
+            if frame is None:
+                frame = frames[self.prefix] = text_frame(self.prefix + payload + "}")
+            if self.sink.write_frame(frame):
+                return
         step = self._send(payload)
         waiting = _drive(step)
         if waiting is not _FINISHED:
@@ -206,7 +236,7 @@ class Member:
             await self.websocket.send_text(self.prefix + payload + "}")
 
     async def _drain(self, step: Coroutine[Any, Any, None], waiting: Any) -> None:
-        await _finish(step, waiting)
+        await finish(step, waiting)
         while self._backlog:
             await self._send(self._backlog.popleft())
         self._backlog = None
@@ -303,8 +333,9 @@ class Group:
         text = orjson.dumps(payload).decode()
         counts = self.fanout.counts
         counts.payloads += 1
+        frames: dict[str, bytes] = {}
         for member in list(self.members):
-            member.offer(text)
+            member.offer(text, frames)
         counts.frames += len(self.members)
 
 
@@ -323,9 +354,10 @@ class Fanout:
     def members(self) -> int:
         return sum(len(group.members) for group in self.groups.values())
 
-    async def join(self, key: GroupKey, member: Member, start: Starter) -> list[Any] | None:
-        """Be a member until the group's feed ends (None) or is refused (its errors);
-        cancelling the caller leaves the group, and the last to leave stops it."""
+    def add(self, key: GroupKey, member: Member, start: Starter) -> Group:
+        """Makes ``member`` one of the group of ``key``, started (with ``start``) if
+        there is none; ``member.ended`` is resolved when the group's feed ends (None)
+        or is refused (its errors)."""
         group = self.groups.get(key)
         if group is None:
             group = self.groups[key] = Group(self, key)
@@ -334,13 +366,14 @@ class Fanout:
             group.task = asyncio.create_task(group.run(start), name="fanout-group")
         else:
             group.members[member] = None
-        try:
-            return await member.ended
-        finally:
-            group.members.pop(member, None)
-            if not group.members and group.task is not None and not group.task.done():
-                self._ended(group)
-                group.task.cancel()
+        return group
+
+    def leave(self, group: Group, member: Member) -> None:
+        """The last member to leave stops the group."""
+        group.members.pop(member, None)
+        if not group.members and group.task is not None and not group.task.done():
+            self._ended(group)
+            group.task.cancel()
 
     def _ended(self, group: Group) -> None:
         # Taken out at once, not when its task finishes: a newcomer meanwhile starts a

@@ -5,14 +5,22 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import json
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import replace
 from typing import Any
 
+import httpx
 import strawberry
+import uvicorn
 from graphql import GraphQLList, GraphQLNonNull, GraphQLObjectType
 from httpx_ws import AsyncWebSocketSession
 from sqlalchemy.dialects import postgresql
+from websockets.asyncio.client import connect
+from websockets.protocol import State
+from websockets.server import ServerProtocol
+from websockets.typing import Subprotocol
 
 import loaders.accounts
 import loaders.activities
@@ -24,10 +32,13 @@ import loaders.planning
 import loaders.pricing
 import loaders.users
 from models.users import Role, Viewer
-from subscriptions.fanout import groupable, visibility_key
+from server.app import create_app
+from server.websocket import LeanWebSocketProtocol
+from subscriptions.fanout import groupable, text_frame, visibility_key
 from tests.factories import make_account, make_org, make_user, share
 from tests.graphql_client import GraphQLClient, websocket
 from tests.live import create_deal, make_sales_pipeline, move_deal, next_data, nothing_more
+from tests.processes import free_port
 
 # No `after`: a feed many boards share.
 FEED = """subscription($pipelineId: ID) {
@@ -274,3 +285,84 @@ def _schema(app: Any) -> Any:
     route = next(r for r in app.routes if getattr(r, "path", None) == "/graphql"
                  and r.__class__.__name__ == "WebSocketRoute")
     return inspect.getclosurevars(route.endpoint).nonlocals["state"]["ws"].schema
+
+
+def test_a_ready_made_frame_is_the_frame_websockets_would_write() -> None:
+    for size in (10, 126, 200, 70_000):
+        text = '{"id":"1","type":"next","payload":' + '"' + "é" * size + '"}'
+        protocol = ServerProtocol()
+        protocol.state = State.OPEN
+        protocol.send_text(text.encode())
+        assert text_frame(text) == b"".join(protocol.data_to_send())
+
+
+async def test_a_served_socket_takes_the_groups_frames_whole(app, client, db):
+    """Through uvicorn with the server's WebSocket protocol (server/cli.py), members
+    with the same operation id get one frame made once, others their own; each is the
+    message the ordinary send path writes."""
+    org = await make_org(db)
+    _, phases = await make_sales_pipeline(db, "Sales")
+    account = await make_account(db, org.rep_a1, name="Acme")
+    deal = await create_deal(client, org.rep_a1, account, phases["Prospect"])
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(
+        app, host="127.0.0.1", port=port, lifespan="off", log_level="warning",
+        ws="server.websocket:LeanWebSocketProtocol", ws_per_message_deflate=False))
+    serving = asyncio.create_task(server.serve())
+    try:
+        while not server.started:  # noqa: ASYNC110 - uvicorn offers no event to wait on
+            await asyncio.sleep(0.02)
+        async with AsyncExitStack() as stack:
+            sockets = []
+            for operation_id in ("board", "board", "other"):
+                ws = await stack.enter_async_context(connect(
+                    f"ws://127.0.0.1:{port}/graphql", subprotocols=[
+                        Subprotocol("graphql-transport-ws")]))
+                await ws.send(json.dumps({"type": "connection_init", "payload": {
+                    "Authorization": f"Bearer {client.token(org.admin)}"}}))
+                assert json.loads(await ws.recv())["type"] == "connection_ack"
+                await ws.send(json.dumps({"id": operation_id, "type": "subscribe",
+                                          "payload": {"query": FEED, "variables": {}}}))
+                sockets.append((operation_id, ws))
+            await _members(app, 3)
+            members = [m for g in _fanout(app).groups.values() for m in g.members]
+            assert all(isinstance(m.sink, LeanWebSocketProtocol) for m in members)
+            await move_deal(client, org.rep_a1, deal, phases["Offer"])
+            texts = [await asyncio.wait_for(ws.recv(), 5) for _, ws in sockets]
+            for (operation_id, _), text in zip(sockets, texts, strict=True):
+                message = json.loads(text)
+                assert message["id"] == operation_id
+                assert message["type"] == "next"
+                assert message["payload"]["data"]["opportunityPhaseChanged"]["toPhase"] == \
+                    {"name": "Offer"}
+            assert texts[0] == texts[1]
+            assert texts[2] == texts[0].replace('"id":"board"', '"id":"other"', 1)
+            await sockets[0][1].send(json.dumps({"id": "board", "type": "complete"}))
+            await _members(app, 2)
+    finally:
+        server.should_exit = True
+        await serving
+
+
+async def test_an_idle_board_is_pinged_and_outlives_the_init_timeout(settings, db):
+    """Server pings run on a timer, not a task per connection, and the wait for
+    connection_init ends with the ack: an idle board is neither cut nor left unpinged."""
+    org = await make_org(db)
+    quick = create_app(replace(settings, ws_ping_seconds=0.15, ws_init_timeout_seconds=0.3))
+    async with quick.router.lifespan_context(quick), \
+            httpx.AsyncClient(transport=httpx.ASGITransport(quick),
+                              base_url="http://testserver") as http:
+        token = GraphQLClient(quick, http).token(org.admin)
+        async with websocket(quick) as ws:
+            await ws.send_json({"type": "connection_init",
+                                "payload": {"Authorization": f"Bearer {token}"}})
+            assert (await ws.receive_json())["type"] == "connection_ack"
+            await ws.send_json({"id": "board", "type": "subscribe",
+                                "payload": {"query": FEED, "variables": {}}})
+            await _members(quick, 1)
+            for _ in range(4):  # 0.6 s: past the init timeout
+                assert await ws.receive_json(timeout=2) == {"type": "ping"}
+                await ws.send_json({"type": "pong"})
+            assert _fanout(quick).members == 1
+            await ws.send_json({"id": "board", "type": "complete"})
+            await _members(quick, 0)
