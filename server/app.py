@@ -17,8 +17,9 @@ from starlette.datastructures import Headers
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route, WebSocketRoute
+from starlette.routing import Route, WebSocketRoute, get_route_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.websockets import WebSocket
 
 from models.db import Database
 from resolvers.documents import DocumentStore
@@ -130,6 +131,26 @@ def tune_gc() -> None:
     gc.set_threshold(*GC_THRESHOLDS)
 
 
+class CrmApp(Starlette):
+    """Starlette, with WebSockets on /graphql handed to the view directly.
+
+    Through the middleware stack and the router, a WebSocket keeps a dozen suspended
+    coroutines (about 5 KB) for as long as it is open, none of which does anything for
+    it: the middlewares here act on HTTP only, and the view answers every error
+    itself. A live board holds its socket all day, and a server ten thousand of them.
+    """
+
+    graphql_ws: Any = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket" and self.graphql_ws is not None and \
+                get_route_path(scope) == "/graphql":
+            scope["app"] = self
+            await self.graphql_ws(WebSocket(scope, receive, send))
+            return
+        await super().__call__(scope, receive, send)
+
+
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings.from_env()
     state: dict[str, Any] = {}
@@ -199,7 +220,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                      200 if ready else 503)
 
     methods = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
-    app = Starlette(
+    app = CrmApp(
         routes=[
             Route("/graphql", graphql_http, methods=methods),
             WebSocketRoute("/graphql", graphql_ws),
@@ -209,6 +230,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         ],
         lifespan=lifespan,
     )
+    app.graphql_ws = graphql_ws
     app.state.settings = settings
     app.state.metrics = Metrics()  # per app, so apps in one process keep apart figures
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)

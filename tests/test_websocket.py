@@ -414,3 +414,23 @@ async def test_legacy_start_before_init_closes_4401(app: Starlette) -> None:
     async with websocket(app, LEGACY_WS) as ws:
         await ws.send_json({"id": "1", "type": "start", "payload": {"query": "{ __typename }"}})
         assert await closed_with(ws) == 4401
+
+
+async def test_a_websocket_on_graphql_goes_straight_to_the_view(
+        app: Starlette, client: GraphQLClient, org: Org) -> None:
+    """server/app.py CrmApp: the middlewares and the router (a dozen coroutines held
+    for the socket's lifetime) are for HTTP; a WebSocket on /graphql does not enter
+    them. With the stack broken, the socket still works and HTTP does not."""
+
+    async def broken(_scope: Any, _receive: Any, _send: Any) -> None:
+        raise RuntimeError("the middleware stack was entered")
+
+    app.middleware_stack = broken  # type: ignore[assignment]
+    async with websocket(app) as ws:
+        await ws.send_json({"type": "connection_init", "payload": {
+            "Authorization": f"Bearer {client.token(org.rep_a1)}"}})
+        assert (await ws.receive_json(timeout=10))["type"] == "connection_ack"
+        await ws.send_json({"type": "ping"})
+        assert (await ws.receive_json(timeout=10))["type"] == "pong"
+    with pytest.raises(RuntimeError, match="middleware stack"):
+        await client.post("{ viewer { id } }", as_user=org.rep_a1)
