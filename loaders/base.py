@@ -83,21 +83,31 @@ _BY_ID_STATEMENTS: dict[tuple[type[RowByIdLoader], Viewer], Select[Any]] = {}
 
 
 class ChildPageLoader(Loader):
-    """One connection page per parent id, for all parents in one statement."""
+    """One connection page per parent id, for all parents in one statement.
+
+    ``columns``: the columns the query reads of each row, when it says (a page of
+    deals' names and amounts need not fetch and decode twenty columns); the keys, the
+    parent and the sort keys are always fetched, for the pages and their cursors.
+    """
 
     parent_column: ClassVar[ColumnElement[Any]]
     filter_spec: ClassVar[FilterSpec]
     orderable: ClassVar[dict[str, Sortable]]
     default_order: ClassVar[tuple[str, ...]]
 
-    def __init__(self, loaders: Loaders, args: PageArgs, filter: Any, order_by: Any) -> None:
+    def __init__(self, loaders: Loaders, args: PageArgs, filter: Any, order_by: Any,
+                 columns: tuple[str, ...] | None = None) -> None:
         super().__init__(loaders)
         keys = sort_keys(self.orderable, order_by, self.default_order, self.id_column())
         self.window = window(args, keys, default_size=loaders.default_page_size,
                              max_size=loaders.max_page_size)
-        self.statement = self.base_statement().where(
-            compile_filter(self.filter_spec, filter, self.viewer)
-        )
+        statement = self.base_statement()
+        if columns is not None:
+            wanted = {*columns, self.id_column().key, self.parent_column.key,
+                      *(key.column.key for key in keys)}
+            statement = statement.with_only_columns(
+                *(column for column in statement.selected_columns if column.key in wanted))
+        self.statement = statement.where(compile_filter(self.filter_spec, filter, self.viewer))
 
     def id_column(self) -> ColumnElement[Any]:
         return self.parent_column.table.c.id  # type: ignore[attr-defined]

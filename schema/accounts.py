@@ -46,7 +46,7 @@ from schema.filters import (
 from schema.inputs import sent_changes
 from schema.periods import Granularity
 from schema.relay import Children, Connection, Node, child_connection, connection
-from schema.rows import RowBacked, batched, reads, related
+from schema.rows import RowBacked, batched, reads, related, using
 from schema.users import (
     PartnerOrg,
     PartnerOrgFilter,
@@ -200,10 +200,12 @@ class Account(RowBacked, Node):
     _parent_id: Private[int | None]
 
     _reads = reads(
-        id=lambda row: encode_id("Account", row.id), name="name", business_id="business_id",
+        id=using("id")(lambda row: encode_id("Account", row.id)), name="name",
+        business_id="business_id",
         industry="industry", type="type", website="website", phone="phone",
-        address=lambda row: Address(street=row.street, postal_code=row.postal_code,
-                                    city=row.city, country=row.country),
+        address=using("street", "postal_code", "city", "country")(
+            lambda row: Address(street=row.street, postal_code=row.postal_code,
+                                city=row.city, country=row.country)),
         archived="archived", archived_at="archived_at", version="version",
         created_at="created_at", updated_at="updated_at", _key="id", _owner_id="owner_id",
         _parent_id="parent_id",
@@ -370,10 +372,11 @@ class Contact(RowBacked, Node):
     _owner_id: Private[int]
 
     _reads = reads(
-        id=lambda row: encode_id("Contact", row.id), first_name="first_name",
+        id=using("id")(lambda row: encode_id("Contact", row.id)), first_name="first_name",
         last_name="last_name",
-        name=lambda row: f"{row.first_name} {row.last_name}" if row.first_name
-        else row.last_name,
+        name=using("first_name", "last_name")(
+            lambda row: f"{row.first_name} {row.last_name}" if row.first_name
+            else row.last_name),
         email="email", phone="phone", title="title", email_consent="email_consent",
         phone_consent="phone_consent", version="version", created_at="created_at",
         updated_at="updated_at", _key="id", _account_id="account_id", _owner_id="owner_id",

@@ -51,7 +51,7 @@ from schema.inputs import sent_changes
 from schema.live import after_event, bursts, close_behind
 from schema.pricing import OfferingArea
 from schema.relay import Connection, Node, connection
-from schema.rows import RowBacked, reads, related
+from schema.rows import RowBacked, reads, related, using
 from schema.users import User, UserFilter, user_of
 from subscriptions.hub import Overflowed
 from subscriptions.outbox import EventRecord, last_event_id
@@ -121,7 +121,7 @@ class Phase(RowBacked, Node):
     _pipeline_id: Private[int]
 
     _reads = reads(
-        id=lambda row: encode_id("Phase", row.id), name="name", position="position",
+        id=using("id")(lambda row: encode_id("Phase", row.id)), name="name", position="position",
         probability="probability", outcome="outcome", forecast_category="forecast_category",
         version="version", removed_at="removed_at", _pipeline_id="pipeline_id")
 
@@ -191,13 +191,16 @@ class Opportunity(RowBacked, Node):
     _source_campaign_id: Private[int | None]
 
     _reads = reads(
-        id=lambda row: encode_id("Opportunity", row.id), version="version", name="name",
+        id=using("id")(lambda row: encode_id("Opportunity", row.id)), version="version",
+        name="name",
         amount="amount", currency="currency", probability="probability",
         # Half a cent up, as the pipeline summary rounds its sums.
-        weighted_amount=lambda row: (row.amount * row.probability / 100).quantize(
-            resolve.CENT, rounding=ROUND_HALF_UP),
+        weighted_amount=using("amount", "probability")(
+            lambda row: (row.amount * row.probability / 100).quantize(
+                resolve.CENT, rounding=ROUND_HALF_UP)),
         expected_close_date="expected_close_date", lost_reason="lost_reason",
-        closed_at="closed_at", days_in_phase=lambda row: _days_since(row.phase_entered_at),
+        closed_at="closed_at", days_in_phase=using("phase_entered_at")(
+            lambda row: _days_since(row.phase_entered_at)),
         created_at="created_at", updated_at="updated_at", _key="id",
         _account_id="account_id", _owner_id="owner_id", _pipeline_id="pipeline_id",
         _phase_id="phase_id", _offering_area_id="offering_area_id",

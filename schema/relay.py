@@ -86,23 +86,35 @@ def connection(
 
 class Children:
     """A nested connection of every object of a level at once (``batched``): one
-    page loader for the level's arguments, ``load_many`` of the parents' keys."""
+    page loader for the level's arguments, ``load_many`` of the parents' keys.
+
+    Its connections read their rows only for the nodes (made by ``convert``) and for
+    the cursors (the sort keys, always fetched), so a plan that knows which columns
+    its nodes read passes them to ``load_columns``."""
 
     __slots__ = ("convert", "counts", "key", "pages")
+
+    key_field = "_key"
 
     def __init__(self, pages: type[Any], counts: type[Any],
                  convert: Callable[[Row[Any]], Any]) -> None:
         self.pages = pages
         self.counts = counts
         self.convert = convert
-        self.key = attrgetter("_key")
+        self.key = attrgetter(self.key_field)
 
     async def load(self, loaders: Any, keys: list[int], arguments: dict[str, Any]
                    ) -> list[Any]:
+        return await self.load_columns(loaders, keys, arguments, None)
+
+    async def load_columns(self, loaders: Any, keys: list[int], arguments: dict[str, Any],
+                           columns: tuple[str, ...] | None) -> list[Any]:
         filter, order_by = arguments.get("filter"), arguments.get("order_by")
         args = PageArgs(arguments.get("first"), arguments.get("after"),
                         arguments.get("last"), arguments.get("before"))
-        pages = await loaders.get(self.pages, args, filter, order_by).load_many(keys)
+        page_loader = (loaders.get(self.pages, args, filter, order_by) if columns is None
+                       else loaders.get(self.pages, args, filter, order_by, columns))
+        pages = await page_loader.load_many(keys)
         counts = loaders.get(self.counts, filter)
         return [connection(page, self.convert, partial(counts.load, key))
                 for key, page in zip(keys, pages, strict=True)]

@@ -18,14 +18,52 @@ from operator import attrgetter
 from typing import Any, ClassVar, Self
 
 
-def reads(**fields: str | Callable[[Any], Any]) -> dict[str, Callable[[Any], Any]]:
-    """How each field is read from the row: ``name="column"`` or ``name=function``."""
-    return {name: attrgetter(source) if isinstance(source, str) else source
-            for name, source in fields.items()}
+class Reads(dict[str, Callable[[Any], Any]]):
+    """How each field is read from the row (name -> function of the row), and the
+    columns each reads (``columns``; None where a function did not say): a page of
+    rows for a query that selects three fields of twenty need not fetch the rest
+    (server/compiled.py, schema/relay.py ``Children``)."""
+
+    def __init__(self, getters: dict[str, Callable[[Any], Any]],
+                 columns: dict[str, tuple[str, ...] | None]) -> None:
+        super().__init__(getters)
+        self.columns = columns
+
+
+class Using:
+    """A field computed from the row by a function that reads the columns given."""
+
+    __slots__ = ("columns", "compute")
+
+    def __init__(self, columns: tuple[str, ...], compute: Callable[[Any], Any]) -> None:
+        self.columns = columns
+        self.compute = compute
+
+
+def using(*columns: str) -> Callable[[Callable[[Any], Any]], Using]:
+    """``name=using("amount", "probability")(lambda row: ...)``: a computed field and
+    the columns its function reads (a column it reads but does not name would be
+    missing from a page fetched for a selection of that field)."""
+    return lambda compute: Using(columns, compute)
+
+
+def reads(**fields: str | Using | Callable[[Any], Any]) -> Reads:
+    """How each field is read from the row: ``name="column"``, ``name=using(...)(function)``
+    or ``name=function`` (columns not declared: selecting it fetches whole rows)."""
+    getters: dict[str, Callable[[Any], Any]] = {}
+    columns: dict[str, tuple[str, ...] | None] = {}
+    for name, source in fields.items():
+        if isinstance(source, str):
+            getters[name], columns[name] = attrgetter(source), (source,)
+        elif isinstance(source, Using):
+            getters[name], columns[name] = source.compute, source.columns
+        else:
+            getters[name], columns[name] = source, None
+    return Reads(getters, columns)
 
 
 class RowBacked:
-    _reads: ClassVar[dict[str, Callable[[Any], Any]]] = {}
+    _reads: ClassVar[Reads] = Reads({}, {})
     # Strawberry looks for a cast (strawberry.cast) on every object it checks the type
     # of; found on the class, that look-up does not fall through to __getattr__.
     __as_strawberry_type__: ClassVar[type | None] = None
@@ -52,13 +90,15 @@ class Related:
 
     Compiled execution (server/compiled.py) calls ``key`` on every object of a level
     and ``load`` once for all their keys: the same loader batch the resolvers would
-    have made, without a resolver call per object."""
+    have made, without a resolver call per object. ``key_field``: the source's field
+    the key is, which is all of the source this field reads."""
 
-    __slots__ = ("convert", "key", "loader")
+    __slots__ = ("convert", "key", "key_field", "loader")
 
     def __init__(self, loader: type[Any], key: str, convert: Callable[[Any], Any]) -> None:
         self.loader = loader
         self.key = attrgetter(key)
+        self.key_field = key
         self.convert = convert
 
     async def load(self, loaders: Any, keys: list[Any], _arguments: dict[str, Any]

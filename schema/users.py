@@ -33,7 +33,7 @@ from schema.filters import (
     enum_filter,
 )
 from schema.relay import Connection, Node, child_connection, connection
-from schema.rows import RowBacked, reads
+from schema.rows import RowBacked, reads, using
 
 if TYPE_CHECKING:
     from schema.accounts import Account, AccountFilter, AccountOrder
@@ -175,7 +175,8 @@ class User(RowBacked, Node):
     _partner_org_id: Private[int | None]
 
     _reads = reads(
-        id=lambda row: encode_id("User", row.id), email="email", name="name", role="role",
+        id=using("id")(lambda row: encode_id("User", row.id)), email="email", name="name",
+        role="role",
         active="active", version="version", created_at="created_at",
         updated_at="updated_at", _key="id", _team_id="team_id",
         _partner_org_id="partner_org_id",

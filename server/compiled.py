@@ -70,6 +70,9 @@ CAST = "__as_strawberry_type__"  # strawberry.cast's mark on an object
 # A leaf of a selection of attribute leaves: response key, getter, coerce, nullable.
 Leaf = tuple[str, Callable[[Any], Any], Callable[[Any], Any], bool]
 
+# FieldPlan.columns before it is first needed.
+NOT_PLANNED = object()
+
 # How a value is completed (Completion.kind).
 LEAF, OBJECT, ABSTRACT, LIST = range(4)
 
@@ -98,8 +101,9 @@ class Completion:
 class FieldPlan:
     """One response key of a selection set on an object type."""
 
-    __slots__ = ("batch", "completion", "definition", "direct", "field_details", "field_name",
-                 "getter", "name", "nodes", "parent_type", "resolve", "static_args")
+    __slots__ = ("batch", "columns", "completion", "definition", "direct", "field_details",
+                 "field_name", "getter", "name", "nodes", "parent_type", "resolve",
+                 "static_args")
 
     def __init__(self, name: str, parent_type: GraphQLObjectType, definition: GraphQLField,
                  field_details: FieldDetailsList, resolve: Callable[..., Any],
@@ -119,6 +123,8 @@ class FieldPlan:
         # A resolver marked with the batch that gives its values for a whole level
         # (schema/rows.py ``batched``: a to-one row, a nested connection).
         self.batch: Any = None
+        # The row columns the objects of a batch that can fetch fewer read (Run.columns).
+        self.columns: tuple[str, ...] | object | None = NOT_PLANNED
 
 
 class Direct:
@@ -488,7 +494,55 @@ class Run:
             keys.append(key)
         if keys:
             loaders = self.executor.context_value.loaders
-            batches.append((field, keyed, batch.load(loaders, keys, arguments)))
+            if hasattr(batch, "load_columns"):
+                load = batch.load_columns(loaders, keys, arguments, self.columns(field))
+            else:
+                load = batch.load(loaders, keys, arguments)
+            batches.append((field, keyed, load))
+
+    def columns(self, field: FieldPlan) -> tuple[str, ...] | None:
+        """The columns the selection of a batched field reads of the rows its objects
+        are made from (None: it cannot be told, so every column)."""
+        columns = field.columns
+        if columns is NOT_PLANNED:
+            found: set[str] = set()
+            columns = field.columns = (tuple(sorted(found))
+                                       if self.row_columns(field.completion, found) else None)
+        return columns  # type: ignore[return-value]
+
+    def row_columns(self, completion: Completion, found: set[str]) -> bool:
+        """Adds to ``found`` the columns that the row-backed objects (schema/rows.py)
+        first met under ``completion`` read: a plain field its declared columns, a
+        batched one its key's. Objects on the way (a connection, its edges, its page
+        info) are walked through. False when a field reads what cannot be told (a
+        resolver, a computed field that declares nothing, an abstract type)."""
+        while completion.kind == LIST:
+            completion = completion.inner  # type: ignore[assignment]
+        if completion.kind == LEAF:
+            return True
+        if completion.kind == ABSTRACT:
+            return False
+        object_type = completion.type
+        plan = self.subplan(completion, object_type)
+        origin = getattr((object_type.extensions or {}).get("strawberry-definition"),
+                         "origin", None)
+        reads = getattr(origin, "_reads", None)
+        if reads is None:
+            return all(self.row_columns(field.completion, found) for field in plan.fields)
+        for field in plan.fields:
+            if field.field_name.startswith("__"):
+                continue  # __typename
+            if field.getter is not None:
+                name = _python_name(field.definition)
+            elif field.batch is not None:
+                name = getattr(field.batch, "key_field", None)
+            else:
+                return False
+            columns = reads.columns.get(name)
+            if columns is None:
+                return False
+            found.update(columns)
+        return True
 
     def complete_batch(self, field: FieldPlan, entries: list[Entry], values: Any,
                        following: dict[int, tuple[SelectionPlan, list[Entry]]]) -> None:
@@ -714,6 +768,11 @@ def _leaves(leaves: list[Leaf], item: Any) -> dict[str, Any] | None:
     except Exception:  # reported by the general path, with its position
         return None
     return result
+
+
+def _python_name(definition: GraphQLField) -> str | None:
+    field = (definition.extensions or {}).get("strawberry-definition")
+    return getattr(field, "python_name", None)
 
 
 def _completion(type_: Any, field_details: FieldDetailsList) -> Completion:

@@ -29,6 +29,7 @@ from graphql import (
     is_non_null_type,
 )
 from graphql.pyutils import Undefined
+from sqlalchemy import event
 from starlette.applications import Starlette
 
 from loaders.ids import encode_id
@@ -232,3 +233,60 @@ async def test_batched_fields_answer_as_graphql_core(apps: dict[str, Starlette],
     (_operation, plan), = apps["compiled"].state.compiler._plans.values()
     assert _batched_fields(plan) == {"owner", "parent", "children", "contacts", "account",
                                      "opportunities", "pipeline", "phase"}
+
+
+PRUNED = """query Q($after: String) { accounts(first: 4) { nodes { name
+  opportunities(first: 2, after: $after, orderBy: [{field: EXPECTED_CLOSE_DATE}]) {
+    pageInfo { hasNextPage endCursor }
+    edges { cursor node { id name amount weightedAmount owner { name } } } }
+  contacts(first: 2) { nodes { name account { name } } } } } }"""
+
+WHOLE_ROWS = """{ accounts(first: 4) { nodes { name
+  opportunities(first: 2) { nodes { name offeringArea { name } } } } } }"""
+
+
+def _page_statements(app: Starlette, table: str) -> list[str]:
+    """The statements ``app`` sends from now on that page ``table``'s rows per parent."""
+    sent: list[str] = []
+
+    def keep(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        if "row_number()" in statement and f"FROM {table}" in statement:
+            sent.append(statement)
+
+    event.listen(app.state.db.engine.sync_engine, "before_cursor_execute", keep)
+    return sent
+
+
+async def test_nested_pages_fetch_only_the_columns_their_nodes_read(
+        apps: dict[str, Starlette], db: Database) -> None:
+    """A page of deals whose nodes read a few declared columns fetches those, the keys
+    and the sort keys, not every column: the same answers and cursors (a cursor from a
+    pruned page pages on as one from a whole row does). A node field the plan cannot
+    see into (a resolver) fetches whole rows."""
+    user_id = await find_user_id_by_email(db, DEMO_EMAILS[Role.ADMIN])
+    token = apps["compiled"].state.authenticator.mint(user_id)
+    opportunities = _page_statements(apps["compiled"], "opportunities")
+    contacts = _page_statements(apps["compiled"], "contacts")
+    compiled = await _answer(apps["compiled"], PRUNED, {}, token)
+    assert compiled == await _answer(apps["graphql-core"], PRUNED, {}, token)
+    [statement] = opportunities
+    for column in ("id", "account_id", "name", "amount", "probability", "owner_id",
+                   "expected_close_date"):
+        assert f"opportunities.{column}" in statement, column
+    for column in ("lost_reason", "phase_id", "currency", "created_at", "version"):
+        assert f"opportunities.{column}" not in statement, column
+    [statement] = contacts
+    assert "contacts.last_name" in statement
+    assert "contacts.email" not in statement
+    body = orjson.loads(compiled)
+    account = next(node for node in body["data"]["accounts"]["nodes"]
+                   if node["opportunities"]["pageInfo"]["hasNextPage"])
+    after = {"after": account["opportunities"]["pageInfo"]["endCursor"]}
+    assert await _answer(apps["compiled"], PRUNED, after, token) == await _answer(
+        apps["graphql-core"], PRUNED, after, token)
+
+    opportunities.clear()
+    assert await _answer(apps["compiled"], WHOLE_ROWS, {}, token) == await _answer(
+        apps["graphql-core"], WHOLE_ROWS, {}, token)
+    [statement] = opportunities
+    assert "opportunities.lost_reason" in statement
