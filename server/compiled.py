@@ -173,7 +173,7 @@ def _direct(definition: GraphQLField, strawberry_schema: Any) -> Direct | None:
 
 
 class SelectionPlan:
-    __slots__ = ("fields", "leaves", "names", "type")
+    __slots__ = ("complete_leaves", "fields", "names", "type")
 
     def __init__(self, type_: GraphQLObjectType, fields: list[FieldPlan]) -> None:
         self.type = type_
@@ -182,13 +182,13 @@ class SelectionPlan:
         # arrive level by level, not in that order.
         self.names = [field.name for field in fields]
         # A selection of attribute leaves only (a page of deals' names and amounts, a
-        # plan's rows): an object of it is completed where it is met, in one loop.
-        self.leaves: list[Leaf] | None = [
+        # plan's rows): an object of it is completed where it is met, by one function.
+        self.complete_leaves: Callable[[Any], dict[str, Any] | None] | None = _leaves_function([
             (field.name, field.getter, field.completion.coerce,  # type: ignore[misc]
              field.completion.nullable)
             for field in fields
-        ] if fields and all(field.getter is not None and field.completion.kind == LEAF
-                            for field in fields) else None
+        ]) if fields and all(field.getter is not None and field.completion.kind == LEAF
+                             for field in fields) else None
 
 
 class Position:
@@ -702,7 +702,7 @@ class Run:
         object_type = inner.type
         plan = self.subplan(inner, object_type)
         names = plan.names
-        leaves = plan.leaves
+        complete_leaves = plan.complete_leaves
         is_type_of = object_type.is_type_of
         checked = inner.checked
         entries: list[Any] | None = None
@@ -718,8 +718,8 @@ class Run:
                     continue
                 if getattr(item, CAST, None) is None:
                     checked.add(type(item))
-            if leaves is not None:
-                result = _leaves(leaves, item)
+            if complete_leaves is not None:
+                result = complete_leaves(item)
                 if result is not None:
                     items.append(result)
                     continue
@@ -748,26 +748,55 @@ class Run:
             name, abstract, completion.field_details, info, value)
 
 
-def _leaves(leaves: list[Leaf], item: Any) -> dict[str, Any] | None:
-    """The object's result, its leaves read and coerced; None when one is an error,
-    fails to coerce or is null where it may not be: the general path then completes
-    the object, and places and reports the error."""
-    result: dict[str, Any] = {}
-    try:
-        for name, getter, coerce, nullable in leaves:
-            value = getter(item)
-            if value is None and nullable:
-                result[name] = None
-                continue
-            if value is None or isinstance(value, Exception):
-                return None
-            coerced = coerce(value)
-            if coerced is None or coerced is Undefined:
-                return None
-            result[name] = coerced
-    except Exception:  # reported by the general path, with its position
-        return None
-    return result
+def _leaves_function(leaves: list[Leaf]) -> Callable[[Any], dict[str, Any] | None]:
+    """A function of an object giving its result, its leaves read and coerced; None
+    when one is an error, fails to coerce or is null where it may not be: the general
+    path then completes the object, and places and reports the error.
+
+    Its code is written for the selection, one statement per leaf, as graphql-jit
+    does: a loop over the leaves cost more than reading them. When every leaf is read
+    from a row (schema/rows.py), an object that holds only its row (nothing read from
+    it yet: every object of a fresh page) is read from the row directly."""
+    names = {"Undefined": Undefined, "Exception": Exception, "isinstance": isinstance}
+    for index, (name, getter, coerce, _nullable) in enumerate(leaves):
+        names.update({f"k{index}": name, f"g{index}": getter, f"c{index}": coerce,
+                      f"r{index}": getattr(getter, "read", None)})
+    by_getter = _leaves_code("from_getters", "", [f"g{i}(item)" for i in range(len(leaves))],
+                             leaves)
+    if not all(names[f"r{index}"] is not None for index in range(len(leaves))):
+        exec(by_getter, names)  # our own code, made from the plan
+        return names["from_getters"]  # type: ignore[no-any-return]
+    from_row = _leaves_code(
+        "complete",
+        "        values = item.__dict__\n"
+        "        if len(values) != 1:\n"
+        "            return from_getters(item)\n"
+        "        row = values['_row']\n",
+        [f"r{i}(row)" for i in range(len(leaves))], leaves)
+    exec(by_getter + from_row, names)  # our own code, made from the plan
+    return names["complete"]  # type: ignore[no-any-return]
+
+
+def _leaves_code(function: str, prologue: str, reads: list[str], leaves: list[Leaf]) -> str:
+    lines = [f"def {function}(item):", "    try:", prologue.rstrip("\n")] if prologue else [
+        f"def {function}(item):", "    try:"]
+    for index, ((_name, _getter, _coerce, nullable), read) in enumerate(
+            zip(leaves, reads, strict=True)):
+        value = f"v{index}"
+        lines += [f"        {value} = {read}",
+                  f"        if {value} is None:",
+                  "            pass" if nullable else "            return None",
+                  f"        elif isinstance({value}, Exception):",
+                  "            return None",
+                  "        else:",
+                  f"            {value} = c{index}({value})",
+                  f"            if {value} is None or {value} is Undefined:",
+                  "                return None"]
+    lines += ["    except Exception:  # reported by the general path, with its position",
+              "        return None",
+              "    return {" + ", ".join(f"k{i}: v{i}" for i in range(len(leaves))) + "}",
+              ""]
+    return "\n".join(lines)
 
 
 def _python_name(definition: GraphQLField) -> str | None:
@@ -821,6 +850,7 @@ def _row_getter(name: str, read: Callable[[Any], Any]) -> Callable[[Any], Any]:
             return getattr(source, name)
         return read(row)
 
+    get.read = read  # type: ignore[attr-defined]
     return get
 
 

@@ -12,7 +12,9 @@ from __future__ import annotations
 import random
 from collections.abc import AsyncIterator
 from dataclasses import replace
+from operator import attrgetter
 from pathlib import Path
+from types import SimpleNamespace
 
 import httpx
 import orjson
@@ -36,6 +38,8 @@ from loaders.ids import encode_id
 from models.db import Database
 from models.users import Role
 from resolvers.users import find_user_id_by_email
+from schema.rows import RowBacked, reads
+from server import compiled as plans
 from server.app import create_app
 from server.demo import DEMO_EMAILS, seed_demo
 from server.settings import Settings
@@ -290,3 +294,39 @@ async def test_nested_pages_fetch_only_the_columns_their_nodes_read(
         apps["graphql-core"], WHOLE_ROWS, {}, token)
     [statement] = opportunities
     assert "opportunities.lost_reason" in statement
+
+
+def test_a_selection_of_leaves_is_completed_by_code_written_for_it() -> None:
+    """The function written for a selection of attribute leaves gives the object's
+    result, or None where the general path must place an error or a null: a null
+    where none may be, an error as a value, a value that does not coerce, a getter
+    that raises. An object holding only its row is read from the row."""
+    class Deal(RowBacked):
+        _reads = reads(name="name", amount="amount")
+
+    def getter(name: str) -> object:
+        return plans._row_getter(name, Deal._reads[name])
+
+    def leaves(*, name_nullable: bool) -> list[plans.Leaf]:
+        return [("name", getter("name"), str.upper, name_nullable),
+                ("amount", getter("amount"), lambda value: None if value < 0 else value,
+                 True)]
+
+    complete = plans._leaves_function(leaves(name_nullable=False))
+    row = SimpleNamespace(name="acme", amount=3)
+    assert complete(Deal.from_row(row)) == {"name": "ACME", "amount": 3}
+    read = Deal.from_row(row)
+    read.__dict__["name"] = "kept"  # read before: the object's value, not the row's
+    assert complete(read) == {"name": "KEPT", "amount": 3}
+    made = Deal()
+    made.__dict__.update(name="made", amount=None)  # not from a row: its attributes
+    assert complete(made) == {"name": "MADE", "amount": None}
+    assert complete(Deal.from_row(SimpleNamespace(name=None, amount=1))) is None
+    assert complete(Deal.from_row(SimpleNamespace(name=ValueError(), amount=1))) is None
+    assert complete(Deal.from_row(SimpleNamespace(name="acme", amount=-1))) is None
+    assert complete(Deal.from_row(SimpleNamespace(name=5, amount=1))) is None  # raises
+    nullable = plans._leaves_function(leaves(name_nullable=True))
+    assert nullable(Deal.from_row(SimpleNamespace(name=None, amount=1))) == {
+        "name": None, "amount": 1}
+    plain = plans._leaves_function([("name", attrgetter("name"), str.upper, False)])
+    assert plain(SimpleNamespace(name="x")) == {"name": "X"}
