@@ -417,7 +417,8 @@ async def fetch_child_pages(
     grouped: dict[int, list[Row[Any]]] = {}
     parent = [column.key for column in query.selected_columns].index(parent_column.key)
     async with db.read() as connection:
-        for row in await connection.execute(query):
+        # all(): fetched at once, not row by row through the cursor.
+        for row in (await connection.execute(query)).all():
             grouped.setdefault(row[parent], []).append(row)
     column_keys = [k.column.key for k in win.keys]
     keys = [SortKey(k.name, ranked.c[name], k.descending, k.nullable)
