@@ -106,27 +106,27 @@ class _TooLarge(Exception):
     pass
 
 
-# The youngest generation collected every 50,000 objects more alive instead of 700, the
-# older ones every 50 and 100 of those instead of 10 and 10.
-GC_THRESHOLDS = (50_000, 50, 100)
+# The youngest generation collected automatically only past a million objects more
+# alive (instead of 700), the older ones every 50 and 100 of those (instead of 10 and
+# 10); between requests, collect_garbage() collects the young every second.
+GC_THRESHOLDS = (1_000_000, 50, 100)
+GC_EVERY_SECONDS = 1.0
 _gc_tuned = False
 
 
 def tune_gc() -> None:
     """Once per process, after start-up: the objects made so far (the schema, the
     tables, the plans' types: a few hundred thousand) leave the collector's view, and
-    the youngest generation is collected less often.
+    it runs on a clock (collect_garbage), not in the middle of requests.
 
     A response of 1,000 accounts with 10,000 deals allocates a few hundred thousand
     containers; with Python's defaults the cyclic collector ran hundreds of times per
     request and walked every start-up object at each older collection: about 40% of
-    the CPU of such a request (bench/README.md). With the older generations at their
-    default of 10, a full collection still came every few large answers and walked
-    their objects, alive until sent (one request in thirty took three times as long).
-    The count is of objects alive, not made: garbage without cycles is freed by
-    reference counting as before and does not add up. The youngest generation stays
-    at 50,000, not more: idle subscriptions' start-up cycles would wait, and with a
-    million each held ~3 KB more.
+    the CPU of such a request (bench/README.md). Counted in objects alive (garbage
+    without cycles is freed by reference counting and does not add up), any threshold
+    a large answer passes makes a collection walk that answer while it is being built;
+    collected on a clock, the young are mostly the little a request left behind, and
+    idle sockets' start-up cycles do not wait for a million more objects.
     """
     global _gc_tuned
     if _gc_tuned:
@@ -135,6 +135,16 @@ def tune_gc() -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(*GC_THRESHOLDS)
+
+
+async def collect_garbage() -> None:
+    """Every GC_EVERY_SECONDS, the collection the thresholds' older generations say is
+    due: the youngest, every 50th time also the middle one, every 100th of those all."""
+    _young, middle, old = GC_THRESHOLDS
+    while True:
+        await asyncio.sleep(GC_EVERY_SECONDS)
+        _count, middle_count, old_count = gc.get_count()
+        gc.collect(2 if old_count >= old else 1 if middle_count >= middle else 0)
 
 
 class CrmApp(Starlette):
@@ -192,7 +202,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 app.state.authenticator = authenticator
                 app.state.viewer_sockets = viewer_sockets
                 tune_gc()
-                yield
+                collector = asyncio.create_task(collect_garbage())
+                try:
+                    yield
+                finally:
+                    collector.cancel()
             finally:
                 await events.stop()
                 await costs.aclose()
