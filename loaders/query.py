@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections import namedtuple
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from enum import Enum
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -371,8 +373,7 @@ class Page:
     keys: list[SortKey]
 
     def cursor(self, row: Row[Any]) -> str:
-        mapping = row._mapping
-        return encode_cursor(self.keys, [mapping[k.column] for k in self.keys])
+        return encode_cursor(self.keys, [getattr(row, k.column.key) for k in self.keys])
 
 
 def _page(rows: list[Row[Any]], win: Window) -> Page:
@@ -411,15 +412,22 @@ async def fetch_child_pages(
         .where(parent_column.in_(parent_ids), *win.bounds())
         .subquery()
     )
-    query = select(ranked).where(ranked.c._rank <= win.limit + 1).order_by(
+    columns = [column for column in ranked.c if column.key != "_rank"]
+    query = select(*columns).where(ranked.c._rank <= win.limit + 1).order_by(
         ranked.c[parent_column.key], ranked.c._rank
     )
     grouped: dict[int, list[Row[Any]]] = {}
-    parent = [column.key for column in query.selected_columns].index(parent_column.key)
+    names = tuple(column.key for column in columns)
+    parent = names.index(parent_column.key)
+    page_row = _page_row(names)
     async with db.read() as connection:
         # all(): fetched at once, not row by row through the cursor.
-        for row in (await connection.execute(query)).all():
-            grouped.setdefault(row[parent], []).append(row)
+        rows = (await connection.execute(query)).all()
+    if page_row is not None:
+        make = tuple.__new__
+        rows = [make(page_row, row) for row in rows]
+    for row in rows:
+        grouped.setdefault(row[parent], []).append(row)
     column_keys = [k.column.key for k in win.keys]
     keys = [SortKey(k.name, ranked.c[name], k.descending, k.nullable)
             for k, name in zip(win.keys, column_keys, strict=True)]
@@ -428,6 +436,19 @@ async def fetch_child_pages(
                                                   win.before, keys))
         for parent_id in parent_ids
     ]
+
+
+@lru_cache(maxsize=256)
+def _page_row(names: tuple[str, ...]) -> type[tuple[Any, ...]] | None:
+    """A row of child pages as a named tuple: a page of 10,000 deals reads three or
+    four fields of each, and a field of SQLAlchemy's Row costs ~0.3 us to read by
+    name (its attribute look-up first asks its class), of a named tuple ~0.04 us.
+    It reads like a Row: by name, by index, unpacked. None for columns a named tuple
+    cannot name (a leading underscore, a keyword): those pages keep SQLAlchemy's rows."""
+    try:
+        return namedtuple("PageRow", names)  # type: ignore[return-value]
+    except ValueError:
+        return None
 
 
 async def count(db: Database, statement: Select[Any]) -> int:

@@ -8,6 +8,7 @@ from decimal import Decimal
 import pytest
 
 from loaders.ids import encode_id
+from loaders.query import _page_row
 from models.accounts import AccountType
 from models.users import Role
 from tests.factories import (
@@ -321,3 +322,14 @@ async def test_products_and_offering_areas(client, db):
         {"code": "B", "listPrice": "99.90", "active": True, "offeringArea": {"code": "SW"}},
     ]
     assert data["sw"]["nodes"] == [{"code": "A"}, {"code": "B"}]
+
+
+def test_child_page_rows_read_as_rows_do() -> None:
+    """Rows of nested pages are named tuples (fast to read by name): by name, by
+    index and unpacked as a Row is; columns a named tuple cannot name keep the Row."""
+    page_row = _page_row(("id", "account_id", "name"))
+    assert page_row is not None
+    row = tuple.__new__(page_row, (7, 3, "Acme"))
+    assert (row.id, row[1], *row) == (7, 3, 7, 3, "Acme")
+    assert _page_row(("id", "_secret")) is None
+    assert _page_row(("id", "class")) is None
