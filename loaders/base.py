@@ -41,7 +41,9 @@ class Loader(DataLoader):
 
     def __init__(self, loaders: Loaders) -> None:
         super().__init__(max_batch_size=MAX_BATCH)
-        self.loaders = loaders
+        # Not the Loaders itself: it holds this loader, and that cycle made every
+        # request's loaded rows, pages and objects garbage that only the cyclic
+        # collector could free.
         self.db = loaders.db
         self.viewer: Viewer = loaders.viewer
 

@@ -117,8 +117,11 @@ class RequestWork:
 
     def enlist(self) -> None:
         task = asyncio.current_task()
-        if task is not None:
+        if task is not None and task not in self._tasks:
             self._tasks.add(task)
+            # A task's context holds this RequestWork: kept after it is done, that
+            # cycle held its result (a loader's rows) until the cyclic collector ran.
+            task.add_done_callback(self._tasks.discard)
 
     async def cancel(self) -> None:
         """Cancel every enlisted task that is still running and wait for each to

@@ -78,6 +78,11 @@ class OperationContext(SchemaExtension):
         execution.parse_options["max_tokens"] = self.max_tokens
         execution.validation_rules = execution.validation_rules + self.rules
         yield
+        # graphql-core's executor refers to itself, and so to this context: its
+        # loaders (every row, page and object of the operation) are let go here, not
+        # left to the cyclic collector.
+        if hasattr(execution.context, "renew_loaders"):
+            execution.context.renew_loaders()
 
 
 class DocumentCache(SchemaExtension):

@@ -10,7 +10,12 @@ import gc
 import weakref
 from typing import Any
 
+from loaders.base import Loader
+from loaders.container import Loaders
+from loaders.query import Page
+from schema.rows import RowBacked
 from server.app import GC_EVERY_SECONDS, GC_THRESHOLDS
+from tests.factories import make_account, make_opportunity, make_org, make_pipeline
 
 
 async def test_a_started_server_has_frozen_its_start_up_objects(app: Any) -> None:
@@ -36,3 +41,32 @@ async def test_cyclic_garbage_is_collected_on_a_clock(app: Any) -> None:
             break
         await asyncio.sleep(0.1)
     assert collected() is None
+
+
+async def test_a_request_leaves_no_cyclic_garbage_holding_its_rows(client: Any) -> None:
+    """Once answered, a request's loaders, pages, rows and objects are freed by reference
+    counting: none of them waits for the cyclic collector (graphql-core's executor
+    refers to itself and to the context; a loader task's context to the request's
+    RequestWork)."""
+    org = await make_org(client.db)
+    _pipeline, phases = await make_pipeline(client.db)
+    for _ in range(3):
+        account = await make_account(client.db, org.rep_a1)
+        await make_opportunity(client.db, account, phases[0])
+    query = """{ accounts(first: 10) { nodes { name owner { name }
+                 opportunities(first: 5) { nodes { name amount } } } } }"""
+    await client.query(query, as_user=org.admin)  # plans and caches made
+    gc.collect()
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        data = await client.query(query, as_user=org.admin)
+        gc.collect()
+        left = {type(thing) for thing in gc.garbage}
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+    assert len(data["accounts"]["nodes"]) == 3
+    held = {kind.__name__ for kind in left
+            if issubclass(kind, (Loaders, Loader, Page, RowBacked, asyncio.Future))
+            or kind.__name__ == "PageRow"}
+    assert not held, held
