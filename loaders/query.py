@@ -20,7 +20,7 @@ from typing import Any
 
 import orjson
 from sqlalchemy import ColumnElement, Select, and_, exists, false, func, not_, or_, select, true
-from sqlalchemy.engine import Row
+from sqlalchemy.engine import Result, Row
 
 from loaders.errors import BadUserInput
 from loaders.ids import decode_id
@@ -392,7 +392,7 @@ async def fetch_page(db: Database, statement: Select[Any], win: Window) -> Page:
         .limit(win.limit + 1)
     )
     async with db.read() as connection:
-        rows = list((await connection.execute(statement)).all())
+        rows = _named_rows(await connection.execute(statement))
     return _page(rows, win)
 
 
@@ -417,15 +417,9 @@ async def fetch_child_pages(
         ranked.c[parent_column.key], ranked.c._rank
     )
     grouped: dict[int, list[Row[Any]]] = {}
-    names = tuple(column.key for column in columns)
-    parent = names.index(parent_column.key)
-    page_row = _page_row(names)
+    parent = [column.key for column in columns].index(parent_column.key)
     async with db.read() as connection:
-        # all(): fetched at once, not row by row through the cursor.
-        rows = (await connection.execute(query)).all()
-    if page_row is not None:
-        make = tuple.__new__
-        rows = [make(page_row, row) for row in rows]
+        rows = _named_rows(await connection.execute(query))
     for row in rows:
         grouped.setdefault(row[parent], []).append(row)
     column_keys = [k.column.key for k in win.keys]
@@ -438,13 +432,24 @@ async def fetch_child_pages(
     ]
 
 
+def _named_rows(result: Result[Any]) -> list[Any]:
+    """A page's rows, fetched at once (not row by row through the cursor), as named
+    tuples where their columns allow."""
+    page_row = _page_row(tuple(result.keys()))
+    rows = result.all()
+    if page_row is None:
+        return list(rows)
+    make = tuple.__new__
+    return [make(page_row, row) for row in rows]
+
+
 @lru_cache(maxsize=256)
 def _page_row(names: tuple[str, ...]) -> type[tuple[Any, ...]] | None:
-    """A row of child pages as a named tuple: a page of 10,000 deals reads three or
+    """A row of a page as a named tuple: a page of 10,000 deals reads three or
     four fields of each, and a field of SQLAlchemy's Row costs ~0.3 us to read by
     name (its attribute look-up first asks its class), of a named tuple ~0.04 us.
     It reads like a Row: by name, by index, unpacked. None for columns a named tuple
-    cannot name (a leading underscore, a keyword): those pages keep SQLAlchemy's rows."""
+    cannot name (a leading underscore, a keyword, a name twice): those keep the Row."""
     try:
         return namedtuple("PageRow", names)  # type: ignore[return-value]
     except ValueError:
