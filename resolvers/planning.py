@@ -3,10 +3,12 @@ offering area, for one account or rolled up; and the budget and forecast mutatio
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
+from functools import lru_cache
+from operator import attrgetter
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -93,24 +95,10 @@ def _figures(columns: frozenset[str], kind: ForecastKind | None) -> frozenset[st
     return frozenset(figures)
 
 
-@dataclass(slots=True)
-class PlanLine:
-    """One row of a plan: a period (and an offering area or group) and its figures."""
-
-    period: date
-    group: Any
-    area_id: int | None
-    budget: Decimal | None = None
-    fixed_forecast: Decimal | None = None
-    rolling_forecast: Decimal | None = None
-    forecast: Decimal | None = None
-    forecast_kind: ForecastKind | None = None  # None: no forecast, or FIXED and ROLLING months
-    billed: Decimal = ZERO
-    won: Decimal = ZERO
-    open_pipeline: Decimal = ZERO
-    weighted_pipeline: Decimal = ZERO
-    budget_variance: Decimal | None = None  # forecast - budget
-    billed_to_budget: float | None = None
+# A line of a plan: its "period", "group" and "area_id" (and "group_by" in roll-ups), and
+# the columns computed, by name. A dict, made in one go: a plan of a page of accounts has
+# thousands of lines, and the schema's rows keep them as they are (schema/planning.py).
+PlanLine = dict[str, Any]
 
 
 def _add(total: Decimal | None, value: Decimal | None) -> Decimal | None:
@@ -128,15 +116,94 @@ def _set_sum(values: Iterable[Decimal | None]) -> Decimal | None:
     return total
 
 
-def _cents(value: Decimal | None) -> Decimal | None:
-    return None if value is None else value.quantize(CENT)
+# How a column is made for every line of a plan from the cells of each line's months
+# (a list per line): each sets its column (forecast also forecast_kind), the derived ones
+# from the columns before them. A call per column, not per line and column: a plan of a
+# page of accounts has thousands of lines.
+Maker = Callable[[list[PlanLine], list[list[Cell]]], None]
 
 
-def _derived(line: PlanLine, columns: frozenset[str]) -> None:
-    if "budget_variance" in columns and line.budget is not None and line.forecast is not None:
-        line.budget_variance = line.forecast - line.budget
-    if "billed_to_budget" in columns and line.budget:
-        line.billed_to_budget = round(float(line.billed / line.budget), 4)
+def _set_cents(name: str) -> Maker:
+    """A figure that may be unset: the sum of the months that have it, in cents."""
+    figure = attrgetter(name)
+
+    def make(lines: list[PlanLine], cells: list[list[Cell]]) -> None:
+        for line, found in zip(lines, cells, strict=True):
+            total = None
+            for cell in found:
+                value = figure(cell)
+                if value is not None:
+                    total = value if total is None else total + value
+            line[name] = None if total is None else total.quantize(CENT)
+
+    return make
+
+
+def _cents(name: str) -> Maker:
+    figure = attrgetter(name)
+
+    def make(lines: list[PlanLine], cells: list[list[Cell]]) -> None:
+        for line, found in zip(lines, cells, strict=True):
+            total = ZERO
+            for cell in found:
+                total += figure(cell)
+            line[name] = total.quantize(CENT)
+
+    return make
+
+
+def _weighted(lines: list[PlanLine], cells: list[list[Cell]]) -> None:
+    # In cents already: rounded per account, month and area in SQL.
+    for line, found in zip(lines, cells, strict=True):
+        total = ZERO
+        for cell in found:
+            total += cell.weighted_pipeline
+        line["weighted_pipeline"] = total
+
+
+def _forecast_of(kind: ForecastKind | None) -> Maker:
+    def make(lines: list[PlanLine], cells: list[list[Cell]]) -> None:
+        for line, found in zip(lines, cells, strict=True):
+            total, kinds = None, set()
+            for cell in found:
+                chosen, chosen_kind = _forecast(cell, kind)
+                if chosen is not None:
+                    total = _add(total, chosen)
+                    kinds.add(chosen_kind)
+            line["forecast"] = None if total is None else total.quantize(CENT)
+            line["forecast_kind"] = kinds.pop() if len(kinds) == 1 else None
+
+    return make
+
+
+def _budget_variance(lines: list[PlanLine], _cells: list[list[Cell]]) -> None:
+    for line in lines:
+        budget, forecast = line["budget"], line["forecast"]
+        line["budget_variance"] = (
+            None if budget is None or forecast is None else forecast - budget)
+
+
+def _billed_to_budget(lines: list[PlanLine], _cells: list[list[Cell]]) -> None:
+    for line in lines:
+        budget = line["budget"]
+        line["billed_to_budget"] = (
+            round(float(line["billed"] / budget), 4) if budget else None)
+
+
+def _made(lines: list[PlanLine], cells: list[list[Cell]], columns: frozenset[str],
+          kind: ForecastKind | None) -> list[PlanLine]:
+    """The lines with their ``columns`` (_computed) made of the cells of their months:
+    the months' figures summed, then rounded to cents."""
+    makers: dict[str, Maker] = {
+        "budget": _set_cents("budget"), "fixed_forecast": _set_cents("fixed_forecast"),
+        "rolling_forecast": _set_cents("rolling_forecast"), "forecast": _forecast_of(kind),
+        "billed": _cents("billed"), "won": _cents("won"),
+        "open_pipeline": _cents("open_pipeline"), "weighted_pipeline": _weighted,
+        "budget_variance": _budget_variance, "billed_to_budget": _billed_to_budget}
+    for column, make in makers.items():  # the derived columns last
+        if column in columns:
+            make(lines, cells)
+    return lines
 
 
 def _period_of(month: date, granularity: Granularity) -> date:
@@ -147,39 +214,15 @@ def _period_of(month: date, granularity: Granularity) -> date:
     return date(month.year, 1, 1)
 
 
-def _line(period: date, group: Any, area: int | None, cells: list[Cell],
-          kind: ForecastKind | None, columns: frozenset[str] = ALL_COLUMNS) -> PlanLine:
-    """Months rolled up into a period: each month's figures are rounded to cents first,
-    so a quarter or a year is exactly the sum of its months. ``columns``: those to
-    compute, with what they are made of (_computed)."""
-    line = PlanLine(period, group, area)
-    if not cells:
-        return line
-    if "budget" in columns:
-        line.budget = _cents(_set_sum([cell.budget for cell in cells]))
-    if "fixed_forecast" in columns:
-        line.fixed_forecast = _cents(_set_sum([cell.fixed_forecast for cell in cells]))
-    if "rolling_forecast" in columns:
-        line.rolling_forecast = _cents(_set_sum([cell.rolling_forecast for cell in cells]))
-    if "forecast" in columns:
-        kinds = set()
-        for cell in cells:
-            chosen, chosen_kind = _forecast(cell, kind)
-            if chosen is not None:
-                line.forecast = _add(line.forecast, chosen)
-                kinds.add(chosen_kind)
-        line.forecast = _cents(line.forecast)
-        line.forecast_kind = kinds.pop() if len(kinds) == 1 else None
-    if "billed" in columns:
-        line.billed = sum([cell.billed for cell in cells], ZERO).quantize(CENT)
-    if "won" in columns:
-        line.won = sum([cell.won for cell in cells], ZERO).quantize(CENT)
-    if "open_pipeline" in columns:
-        line.open_pipeline = sum([cell.open_pipeline for cell in cells], ZERO).quantize(CENT)
-    if "weighted_pipeline" in columns:
-        line.weighted_pipeline = sum([cell.weighted_pipeline for cell in cells], ZERO)
-    _derived(line, columns)
-    return line
+@lru_cache(maxsize=1024)
+def _layout(first: date, last: date, granularity: Granularity
+            ) -> tuple[tuple[date, tuple[int, ...]], ...]:
+    """The periods of a plan, each with the indexes of its months: the same for every
+    plan of a page of accounts."""
+    periods: dict[date, list[int]] = {}
+    for index, month in enumerate(months_between(first, last)):
+        periods.setdefault(_period_of(month, granularity), []).append(index)
+    return tuple((period, tuple(indexes)) for period, indexes in periods.items())
 
 
 def _forecast(cell: Cell, kind: ForecastKind | None) -> tuple[Decimal | None, ForecastKind]:
@@ -193,7 +236,7 @@ def _forecast(cell: Cell, kind: ForecastKind | None) -> tuple[Decimal | None, Fo
 def _periods(first: date, last: date) -> None:
     if last < first:
         raise BadUserInput("`to` comes before `from`")
-    if len(months_between(first, last)) > MAX_MONTHS:
+    if (last.year - first.year) * 12 + last.month - first.month >= MAX_MONTHS:
         raise BadUserInput(f"a plan covers at most {MAX_MONTHS} months")
 
 
@@ -249,40 +292,33 @@ async def account_plan(*, loaders: Loaders, account_id: int, first: date, last: 
         seen = {area for (_index, area) in cells}
         areas += sorted(a for a in seen.difference(shown) if a is not None) + (
             [None] if None in seen else [])  # type: ignore[list-item]
-    periods: dict[date, list[int]] = {}
-    for index, month in enumerate(months_between(first, last)):
-        periods.setdefault(_period_of(month, granularity), []).append(index)
-    rows = []
-    for period, indexes in periods.items():
+    found = cells.get
+    lines, line_cells = [], []
+    for period, indexes in _layout(first, last, granularity):
         for area in areas:
-            found = [cell for index in indexes
-                     if (cell := cells.get((index, area))) is not None]
-            rows.append(_line(period, account_id, area, found, forecast_kind, computed))
+            lines.append({"period": period, "group": account_id, "area_id": area})
+            # A loop, not a comprehension: that is a function call per line on Python 3.11.
+            found_cells = []
+            for index in indexes:
+                cell = found((index, area))
+                if cell is not None:
+                    found_cells.append(cell)
+            line_cells.append(found_cells)
+    rows = _made(lines, line_cells, computed, forecast_kind)
     return Plan(rows, _total(rows, computed))
 
 
 def _total(rows: list[PlanLine], columns: frozenset[str] = ALL_COLUMNS) -> PlanLine:
-    total = PlanLine(date.min, None, None)
-    if "budget" in columns:
-        total.budget = _set_sum([row.budget for row in rows])
-    if "fixed_forecast" in columns:
-        total.fixed_forecast = _set_sum([row.fixed_forecast for row in rows])
-    if "rolling_forecast" in columns:
-        total.rolling_forecast = _set_sum([row.rolling_forecast for row in rows])
-    if "forecast" in columns:
-        total.forecast = _set_sum([row.forecast for row in rows])
-        kinds = {row.forecast_kind for row in rows if row.forecast is not None}
-        total.forecast_kind = kinds.pop() if len(kinds) == 1 else None
-    if "billed" in columns:
-        total.billed = sum([row.billed for row in rows], ZERO)
-    if "won" in columns:
-        total.won = sum([row.won for row in rows], ZERO)
-    if "open_pipeline" in columns:
-        total.open_pipeline = sum([row.open_pipeline for row in rows], ZERO)
-    if "weighted_pipeline" in columns:
-        total.weighted_pipeline = sum([row.weighted_pipeline for row in rows], ZERO)
-    _derived(total, columns)
-    return total
+    """The columns of the totals (PlanTotals: no forecast_kind) over the rows."""
+    total: PlanLine = {}
+    for name in ("budget", "fixed_forecast", "rolling_forecast", "forecast"):
+        if name in columns:
+            total[name] = _set_sum([row[name] for row in rows])
+    for name in ("billed", "won", "open_pipeline", "weighted_pipeline"):
+        if name in columns:
+            total[name] = sum([row[name] for row in rows], ZERO)
+    derived = frozenset(("budget_variance", "billed_to_budget")) & columns
+    return _made([total], [[]], derived, None)[0]
 
 
 async def _areas(loaders: Loaders, area_ids: list[int] | None) -> list[int]:
@@ -321,10 +357,11 @@ async def plan_summary(*, loaders: Loaders, group_by: PlanGroupBy, filter: Any, 
     for group, cells in figures.groups.items():
         for (index, _area), cell in cells.items():
             grouped.setdefault((group, periods[index]), []).append(cell)
-    rows = [_line(period, group, group if group_by is PlanGroupBy.OFFERING_AREA else None,
-                  cells, forecast_kind, computed)
-            for (group, period), cells in grouped.items()]
-    rows.sort(key=lambda row: (row.group is None, row.group or 0, row.period))
+    rows = _made([{"period": period, "group": group, "group_by": group_by,
+                   "area_id": group if group_by is PlanGroupBy.OFFERING_AREA else None}
+                  for group, period in grouped], list(grouped.values()), computed,
+                 forecast_kind)
+    rows.sort(key=lambda row: (row["group"] is None, row["group"] or 0, row["period"]))
     return Plan(rows, _total(rows, computed))
 
 

@@ -125,86 +125,92 @@ async def _area(info: Info, key: int | None) -> OfferingArea | None:
 @strawberry.type(description="Budget, forecast, billed, won and pipeline of one period side "
                  "by side. Amounts in the plan's currency; null where nothing is set.")
 class PlanRow:
+    # A row is its plan line as it is (from_lines): the columns not computed, which its
+    # reader does not select, keep these defaults; and the private fields are named as
+    # the line names them.
     period: date = strawberry.field(description="The first day of the period.")
-    budget: Decimal | None
+    budget: Decimal | None = None
     forecast: Decimal | None = strawberry.field(
+        default=None,
         description="The current ROLLING version where there is one, else the FIXED figure "
         "(or the kind asked for with forecastKind).")
     forecast_kind: ForecastKind | None = strawberry.field(  # type: ignore[valid-type]
+        default=None,
         description="The kind `forecast` is; null without one, or where months of the "
         "period use different kinds.")
-    fixed_forecast: Decimal | None
+    fixed_forecast: Decimal | None = None
     rolling_forecast: Decimal | None = strawberry.field(
-        description="The current rolling versions.")
-    billed: Decimal = strawberry.field(description="SENT and PAID invoice lines.")
-    won: Decimal = strawberry.field(description="Opportunities closed won in the period.")
+        default=None, description="The current rolling versions.")
+    billed: Decimal = strawberry.field(default=resolve.ZERO,
+                                       description="SENT and PAID invoice lines.")
+    won: Decimal = strawberry.field(default=resolve.ZERO,
+                                    description="Opportunities closed won in the period.")
     open_pipeline: Decimal = strawberry.field(
-        description="Open opportunities expected to close in the period.")
-    weighted_pipeline: Decimal = strawberry.field(description="openPipeline x probability.")
-    budget_variance: Decimal | None = strawberry.field(description="forecast - budget.")
-    billed_to_budget: float | None = strawberry.field(description="billed / budget.")
-    _group: Private[Any]
-    _group_by: Private[PlanGroupByEnum | None]
-    _area_id: Private[int | None]
+        default=resolve.ZERO, description="Open opportunities expected to close in the period.")
+    weighted_pipeline: Decimal = strawberry.field(default=resolve.ZERO,
+                                                  description="openPipeline x probability.")
+    budget_variance: Decimal | None = strawberry.field(default=None,
+                                                       description="forecast - budget.")
+    billed_to_budget: float | None = strawberry.field(default=None,
+                                                      description="billed / budget.")
+    group: Private[Any] = None
+    group_by: Private[PlanGroupByEnum | None] = None
+    area_id: Private[int | None] = None
 
     @classmethod
-    def from_line(cls, line: PlanLine, group_by: PlanGroupByEnum | None = None) -> PlanRow:
-        return cls(period=line.period, budget=line.budget, forecast=line.forecast,
-                   forecast_kind=line.forecast_kind, fixed_forecast=line.fixed_forecast,
-                   rolling_forecast=line.rolling_forecast, billed=line.billed, won=line.won,
-                   open_pipeline=line.open_pipeline,
-                   weighted_pipeline=line.weighted_pipeline,
-                   budget_variance=line.budget_variance,
-                   billed_to_budget=line.billed_to_budget, _group=line.group,
-                   _group_by=group_by, _area_id=line.area_id)
+    def from_lines(cls, lines: list[PlanLine]) -> list[PlanRow]:
+        # Not the dataclass __init__ of fifteen arguments: a page of accounts' plans has
+        # thousands of rows, and a line holds only what its reader selects.
+        rows = []
+        for line in lines:
+            row = object.__new__(cls)
+            row.__dict__ = line
+            rows.append(row)
+        return rows
 
     @strawberry.field(description="Per offering area rows; null in other roll-ups.")
     async def offering_area(self, info: Info) -> OfferingArea | None:
-        return await _area(info, self._area_id)
+        return await _area(info, self.area_id)
 
     @strawberry.field(description="The account of a row grouped by ACCOUNT.")
     async def account(self, info: Info
                       ) -> Annotated[Account, strawberry.lazy("schema.accounts")] | None:
-        if self._group_by is not PlanGroupByEnum.ACCOUNT:
+        if self.group_by is not PlanGroupByEnum.ACCOUNT:
             return None
-        return await _account(info, self._group)
+        return await _account(info, self.group)
 
     @strawberry.field(description="The account owner of a row grouped by OWNER.")
     async def owner(self, info: Info) -> User | None:
-        if self._group_by is not PlanGroupByEnum.OWNER:
+        if self.group_by is not PlanGroupByEnum.OWNER:
             return None
-        row = await info.context.loaders.get(UserByIdLoader).load(self._group)
+        row = await info.context.loaders.get(UserByIdLoader).load(self.group)
         return User.from_row(row) if row else None
 
     @strawberry.field(description="The owner's team of a row grouped by TEAM.")
     async def team(self, info: Info) -> Team | None:
-        if self._group_by is not PlanGroupByEnum.TEAM or self._group is None:
+        if self.group_by is not PlanGroupByEnum.TEAM or self.group is None:
             return None
-        row = await info.context.loaders.get(TeamByIdLoader).load(self._group)
+        row = await info.context.loaders.get(TeamByIdLoader).load(self.group)
         return Team.from_row(row) if row else None
 
 
 @strawberry.type(description="The columns of a plan summed over its rows.")
 class PlanTotals:
-    budget: Decimal | None
-    forecast: Decimal | None
-    fixed_forecast: Decimal | None
-    rolling_forecast: Decimal | None
-    billed: Decimal
-    won: Decimal
-    open_pipeline: Decimal
-    weighted_pipeline: Decimal
-    budget_variance: Decimal | None
-    billed_to_budget: float | None
+    # The columns not computed, which its reader does not select, keep these defaults.
+    budget: Decimal | None = None
+    forecast: Decimal | None = None
+    fixed_forecast: Decimal | None = None
+    rolling_forecast: Decimal | None = None
+    billed: Decimal = resolve.ZERO
+    won: Decimal = resolve.ZERO
+    open_pipeline: Decimal = resolve.ZERO
+    weighted_pipeline: Decimal = resolve.ZERO
+    budget_variance: Decimal | None = None
+    billed_to_budget: float | None = None
 
     @classmethod
     def from_line(cls, line: PlanLine) -> PlanTotals:
-        return cls(budget=line.budget, forecast=line.forecast,
-                   fixed_forecast=line.fixed_forecast, rolling_forecast=line.rolling_forecast,
-                   billed=line.billed, won=line.won, open_pipeline=line.open_pipeline,
-                   weighted_pipeline=line.weighted_pipeline,
-                   budget_variance=line.budget_variance,
-                   billed_to_budget=line.billed_to_budget)
+        return cls(**line)
 
 
 @strawberry.type(description="An account's plan: a row per period and offering area.")
@@ -255,7 +261,7 @@ async def account_plan_field(info: Info, account_id: int, first: date, last: dat
         area_ids=[decode_id(i, "OfferingArea") for i in area_ids] if area_ids else None,
         currency=currency, forecast_kind=forecast_kind, as_of=as_of,
         timezone=info.context.org_timezone, columns=plan_columns(info))
-    return AccountPlan(currency=currency, rows=[PlanRow.from_line(r) for r in plan.rows],
+    return AccountPlan(currency=currency, rows=PlanRow.from_lines(plan.rows),
                        totals=PlanTotals.from_line(plan.totals))
 
 
@@ -298,7 +304,7 @@ class PlanningQueries:
             forecast_kind=forecast_kind, timezone=info.context.org_timezone,
             columns=plan_columns(info))
         return PlanSummary(group_by=group_by, currency=currency,
-                           rows=[PlanRow.from_line(r, group_by) for r in plan.rows],
+                           rows=PlanRow.from_lines(plan.rows),
                            totals=PlanTotals.from_line(plan.totals))
 
     @strawberry.field(description="Every rolling version of one month's forecast, oldest "
