@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from aiodataloader import DataLoader
-from sqlalchemy import BindParameter, ColumnElement, Select, Table, bindparam, select
+from sqlalchemy import ARRAY, ColumnElement, Select, Table, any_, bindparam, select
 
 from loaders.query import (
     FilterSpec,
@@ -19,6 +19,7 @@ from loaders.query import (
     sort_keys,
     window,
 )
+from models.db import Read
 from models.users import Viewer
 
 if TYPE_CHECKING:
@@ -52,36 +53,39 @@ class RowByIdLoader(Loader):
     """Rows by primary key, through the area's read policy: an invisible row is None.
 
     A policy depends on the viewer alone, so each loader's statement is built once per
-    viewer, with the keys as an expanding parameter: a request reuses it, and so does
-    SQLAlchemy's cache of compiled statements, without building the statement and its
-    cache key again for every batch.
+    viewer and database kind: a request reuses it, without building the statement
+    again for every batch. On PostgreSQL the keys are one array (``= ANY``), so the
+    statement's text is the same whatever the number of keys (one prepared statement);
+    SQLite has no arrays and gets an IN list expanded at each run.
     """
 
     table: ClassVar[Table]
     visibility: ClassVar[Callable[[Viewer], ColumnElement[bool]]]
 
-    def statement(self) -> Select[Any]:
-        key = (type(self), self.viewer)
+    def statement(self) -> Read:
+        dialect = self.db.dialect
+        key = (type(self), self.viewer, dialect)
         statement = _BY_ID_STATEMENTS.get(key)
         if statement is None:
             table = self.table
-            statement = select(table).where(table.c.id.in_(_KEYS),
-                                            type(self).visibility(self.viewer))
+            if dialect == "postgresql":
+                keys = table.c.id == any_(bindparam(KEYS, type_=ARRAY(table.c.id.type)))
+            else:
+                keys = table.c.id.in_(bindparam(KEYS, expanding=True))
+            statement = Read(select(table).where(keys, type(self).visibility(self.viewer)))
             if len(_BY_ID_STATEMENTS) >= STATEMENT_CACHE_SIZE:
                 del _BY_ID_STATEMENTS[next(iter(_BY_ID_STATEMENTS))]
             _BY_ID_STATEMENTS[key] = statement
         return statement
 
     async def batch_load_fn(self, keys: list[int]) -> list[Any]:
-        statement = self.statement()
-        async with self.db.read() as connection:
-            by_id = {row.id: row for row in await connection.execute(statement, {KEYS: keys})}
+        rows = await self.db.rows(self.statement(), {KEYS: keys})
+        by_id = {row.id: row for row in rows}
         return [by_id.get(key) for key in keys]
 
 
 KEYS = "row_ids"
-_KEYS: BindParameter[Any] = bindparam(KEYS, expanding=True)
-_BY_ID_STATEMENTS: dict[tuple[type[RowByIdLoader], Viewer], Select[Any]] = {}
+_BY_ID_STATEMENTS: dict[tuple[type[RowByIdLoader], Viewer, str], Read] = {}
 
 
 class ChildPageLoader(Loader):

@@ -9,8 +9,9 @@ from contextlib import asynccontextmanager, contextmanager
 from contextvars import ContextVar
 from typing import Any
 
-from sqlalchemy import event, exc
-from sqlalchemy.engine import Dialect, make_url
+from sqlalchemy import Select, event, exc
+from sqlalchemy.engine import Dialect, Row, make_url
+from sqlalchemy.engine.result import SimpleResultMetaData
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
@@ -18,6 +19,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.util import await_only, greenlet_spawn
 
 
 def normalize_url(url: str) -> str:
@@ -143,6 +145,84 @@ def _enlist() -> RequestWork | None:
     return work
 
 
+class Read:
+    """A read statement that many requests run (``Database.rows``), built once.
+
+    On asyncpg it is compiled once to SQL text and sent by the driver itself: running
+    a cached statement through SQLAlchemy (its cache key, execution context, greenlet,
+    cursor and result) cost more CPU than the driver's own work. The values bound in
+    the statement are fixed when it is built; only ``params`` change per run.
+    """
+
+    def __init__(self, statement: Select[Any]) -> None:
+        self.statement = statement
+        self._driver: _DriverStatement | None = None
+
+    def for_driver(self, dialect: Dialect) -> _DriverStatement:
+        """The statement as asyncpg runs it, for a dialect that has met the server."""
+        if self._driver is None:
+            compiled = self.statement.compile(dialect=dialect)
+            if compiled.post_compile_params or compiled.literal_execute_params:
+                # Only SQLAlchemy's execution expands a list into the SQL at each run.
+                raise ValueError("a Read takes lists as arrays (= ANY), not IN lists")
+            self._driver = _DriverStatement(compiled, dialect)
+        return self._driver
+
+
+class _DriverStatement:
+    """SQL text for asyncpg, its arguments in order, and rows as SQLAlchemy makes them
+    (the same result processors: enums, Money's presentation)."""
+
+    def __init__(self, compiled: Any, dialect: Dialect) -> None:
+        self.sql: str = compiled.string
+        self.dialect = dialect
+        names = compiled.positiontup or []
+        binds = compiled.binds
+        fixed = {name: bind.effective_value for name, bind in binds.items()
+                 if not bind.required}
+        # (name given at each run or None, fixed value, bind processor) per argument
+        self.arguments = [
+            (None if name in fixed else name, fixed.get(name),
+             binds[name].type.dialect_impl(dialect).bind_processor(dialect))
+            for name in names
+        ]
+        columns = list(compiled.statement.selected_columns)
+        self.types = [column.type for column in columns]
+        self.metadata = SimpleResultMetaData(
+            [column.key for column in columns], extra=[(column,) for column in columns])
+        # Result processors depend on the types the server reports, known once it has
+        # described the statement (at the first run): None where no value needs one.
+        self.described = False
+        self.processors: list[Any] | None = None
+
+    def args(self, params: dict[str, Any]) -> list[Any]:
+        args = []
+        for name, value, process in self.arguments:
+            if name is not None:
+                value = params[name]
+            args.append(process(value) if process is not None else value)
+        return args
+
+    async def fetch(self, driver: Any, params: dict[str, Any]) -> list[Row[Any]]:
+        args = self.args(params)
+        if not self.described:
+            prepared = await driver.prepare(self.sql)
+            dialect = self.dialect
+            processors = [
+                type_.dialect_impl(dialect).result_processor(dialect, attribute.type.oid)
+                for type_, attribute in zip(self.types, prepared.get_attributes(),
+                                            strict=True)]
+            self.processors = processors if any(processors) else None
+            self.described = True
+            records = await prepared.fetch(*args)
+        else:
+            records = await driver.fetch(self.sql, *args)
+        metadata = self.metadata
+        processors = self.processors
+        key_to_index = metadata._key_to_index
+        return [Row(metadata, processors, key_to_index, record) for record in records]
+
+
 class Database:
     """One engine per process, shared by every request.
 
@@ -155,6 +235,8 @@ class Database:
         self.url = normalize_url(url)
         self.dialect = make_url(self.url).get_backend_name()
         asyncpg = make_url(self.url).get_driver_name() == "asyncpg"
+        # rows() runs its statements on the driver itself, but where SQLAlchemy echoes SQL.
+        self.direct = asyncpg and not echo
         options: dict[str, Any] = {"echo": echo, "pool_pre_ping": not asyncpg}
         if self.dialect == "postgresql":
             options.update(pool_size=pool_size, max_overflow=pool_size)
@@ -181,6 +263,40 @@ class Database:
         _enlist()
         async with self.read_engine.connect() as connection:
             yield connection
+
+    async def rows(self, read: Read, params: dict[str, Any]) -> list[Row[Any]]:
+        """The rows of ``read``, as SQLAlchemy gives them, in a connection of its own.
+
+        On asyncpg the statement goes to the driver's connection, checked out of the
+        pool as any other (pinged when idle long, see _PrePing), counted as any other,
+        outside a transaction as AUTOCOMMIT reads are. A connection whose statement
+        was cancelled or died under it is not put back in the pool: as SQLAlchemy
+        does, it is invalidated.
+        """
+        if not self.direct:
+            async with self.read() as connection:
+                return list(await connection.execute(read.statement, params))
+        _enlist()
+        # Checkout, statement and return in one greenlet, as SQLAlchemy runs an execute:
+        # a Connection (or an AsyncConnection) and a greenlet for each step cost more
+        # than the statement itself.
+        return await greenlet_spawn(self._rows_on_driver, read, params)
+
+    def _rows_on_driver(self, read: Read, params: dict[str, Any]) -> list[Row[Any]]:
+        engine = self.engine.sync_engine
+        connection = engine.pool.connect()  # the dialect has met the server from here on
+        try:
+            statement = read.for_driver(engine.dialect)
+            driver = connection.driver_connection
+            self._count()
+            try:
+                return await_only(statement.fetch(driver, params))
+            except BaseException as error:
+                if not isinstance(error, Exception) or driver.is_closed():
+                    connection.invalidate()
+                raise
+        finally:
+            connection.close()
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:

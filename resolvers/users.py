@@ -9,7 +9,7 @@ from sqlalchemy import Select, bindparam, or_, select
 from loaders.container import Loaders
 from loaders.query import PageArgs
 from loaders.users import TEAMS, USER_FILTER, USER_ORDER, USERS, users_statement, visible_teams
-from models.db import Database
+from models.db import Database, Read
 from models.users import PartnerOrg, Viewer
 from resolvers.pages import Listing, list_rows
 
@@ -39,14 +39,13 @@ def viewer_from_row(row: Any, *, key_id: int | None = None,
 
 # Built once: every request reads its viewer, and building the statement costs more
 # than running it.
-VIEWER_BY_ID = viewer_statement().where(USERS.c.id == bindparam("user_id"))
+VIEWER_BY_ID = Read(viewer_statement().where(USERS.c.id == bindparam("user_id")))
 
 
 async def load_viewer(db: Database, user_id: int) -> Viewer | None:
     """The active user a token names, or None: a deactivated user is nobody."""
-    async with db.read() as connection:
-        row = (await connection.execute(VIEWER_BY_ID, {"user_id": user_id})).first()
-    return viewer_from_row(row) if row is not None else None
+    rows = await db.rows(VIEWER_BY_ID, {"user_id": user_id})
+    return viewer_from_row(rows[0]) if rows else None
 
 
 async def find_user_id_by_email(db: Database, email: str) -> int | None:

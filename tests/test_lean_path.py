@@ -1,22 +1,31 @@
 """What the lean request path keeps across requests must not change an answer: a
 verified token still expires, statements built once still apply each viewer's policy,
-and a pooled connection the server closed is replaced without a round trip per
-checkout (issue 9)."""
+rows the driver reads are those SQLAlchemy would give, and a pooled connection the
+server closed is replaced without a round trip per checkout (issue 9)."""
 
 from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any
 
 import jwt
 import pytest
-from sqlalchemy import text
+from sqlalchemy import select, text
 
 import models.db
+from loaders.base import KEYS, RowByIdLoader
+from loaders.container import Loaders
 from models.db import Database
+from models.users import Role
+from resolvers.users import VIEWER_BY_ID, find_user_id_by_email, load_viewer
+from schema.root import NODE_TYPES
+from server.demo import DEMO_EMAILS, seed_demo
+from server.settings import Settings
 from tests.conftest import TEST_SECRET
 from tests.factories import Org, gid, make_account, make_org, share
 from tests.graphql_client import GraphQLClient
+from tests.test_timeouts import app_with, holding, post, quiet, token
 
 VIEWER = "{ viewer { name } }"
 ACCOUNT = "query($id: ID!) { account(id: $id) { name owner { name } } }"
@@ -64,6 +73,64 @@ async def test_rows_by_id_follow_each_viewers_policy(client: GraphQLClient, org:
                 "account": seen}
             assert await client.query(ACCOUNT, variables, as_user=org.partner) == {
                 "account": seen if partner_sees else None}
+
+
+def _loader_classes() -> list[type[RowByIdLoader]]:
+    found: list[type[RowByIdLoader]] = []
+    pending = [RowByIdLoader]
+    while pending:
+        for subclass in pending.pop().__subclasses__():
+            found.append(subclass)
+            pending.append(subclass)
+    return found
+
+
+def _shown(rows: list[Any]) -> list[Any]:
+    # repr: a Decimal's digits and a value's type count, not only equality.
+    return [(row._fields, repr(tuple(row)), {key: repr(value) for key, value in
+                                               row._mapping.items()}) for row in rows]
+
+
+async def test_rows_read_by_the_driver_are_those_sqlalchemy_reads(db: Database) -> None:
+    if not db.direct:
+        pytest.skip("only asyncpg reads rows on the driver")
+    assert NODE_TYPES  # every area's loaders are imported
+    await seed_demo(db)
+    viewers = [await load_viewer(db, await find_user_id_by_email(db, DEMO_EMAILS[role]))
+               for role in Role]
+    assert all(viewers)
+    async with db.read() as connection:
+        for user in viewers:
+            expected = list(await connection.execute(VIEWER_BY_ID.statement,
+                                                     {"user_id": user.user_id}))
+            assert _shown(await db.rows(VIEWER_BY_ID, {"user_id": user.user_id})) == \
+                _shown(expected)
+        for loader_class in _loader_classes():
+            table = loader_class.table
+            ids = [*(await connection.execute(select(table.c.id))).scalars(), 0]
+            for viewer in viewers:
+                read = Loaders(db, viewer).get(loader_class).statement()
+                expected = list(await connection.execute(read.statement, {KEYS: ids}))
+                rows = await db.rows(read, {KEYS: ids})
+                assert _shown(rows) == _shown(expected), (loader_class, viewer.role)
+                assert rows or ids == [0] or viewer.role is Role.PARTNER, loader_class
+
+
+async def test_a_read_on_the_driver_is_cancelled_in_postgresql_too(
+        settings: Settings, db: Database, org: Org) -> None:
+    if not db.direct:
+        pytest.skip("only asyncpg reads rows on the driver")
+    account = await make_account(db, org.rep_a1)
+    async with app_with(settings, request_timeout=0.5) as app:
+        # The viewer is read; the account then waits for the lock until the timeout.
+        async with holding(db, "LOCK TABLE accounts IN ACCESS EXCLUSIVE MODE") as holder:
+            response = await post(app, ACCOUNT, {"id": gid(account)}, token(app, org.rep_a1))
+            await quiet(db, holder)
+            assert app.state.db.engine.pool.checkedout() == 0
+        assert response.status_code == 504, response.text
+        served = await post(app, ACCOUNT, {"id": gid(account)}, token(app, org.rep_a1))
+    assert served.json()["data"]["account"] == {"name": account.name,
+                                                "owner": {"name": "Rep A1"}}
 
 
 async def _backend_pid(db: Database) -> int:
