@@ -140,6 +140,8 @@ def _set_cents(name: str) -> Maker:
 
 
 def _cents(name: str) -> Maker:
+    """A figure every month has (zero where nothing was billed, won or open): its sum in
+    cents. Apart from _set_cents, as a loop per line without a test per value."""
     figure = attrgetter(name)
 
     def make(lines: list[PlanLine], cells: list[list[Cell]]) -> None:
