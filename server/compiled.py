@@ -769,9 +769,9 @@ def _leaves_function(leaves: list[Leaf]) -> Callable[[Any], dict[str, Any] | Non
     from_row = _leaves_code(
         "complete",
         "        values = item.__dict__\n"
-        "        if len(values) != 1:\n"
-        "            return from_getters(item)\n"
-        "        row = values['_row']\n",
+        "        row = values.get('_row') if len(values) == 1 else None\n"
+        "        if row is None:\n"
+        "            return from_getters(item)\n",
         [f"r{i}(row)" for i in range(len(leaves))], leaves)
     exec(by_getter + from_row, names)  # our own code, made from the plan
     return names["complete"]  # type: ignore[no-any-return]
