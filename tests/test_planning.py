@@ -1314,10 +1314,14 @@ async def test_a_plan_asked_for_some_columns_answers_as_the_whole_plan(
     rep, acme = world.org.rep_a1, world.acme
     await build_march(client, db, world)
     old = await make_offering_area(db, "OLD")
+    # Billed alone in an inactive area: the row comes from an invoice line's product.
+    retired = await make_offering_area(db, "RETIRED")
     async with db.transaction() as session:
-        await session.execute(update(OfferingArea).where(OfferingArea.id == old.id)
-                              .values(active=False))
+        await session.execute(update(OfferingArea).where(OfferingArea.id.in_(
+            [old.id, retired.id])).values(active=False))
     await won(db, world, acme, "70.00", datetime(2026, 5, 4, 12, 0, tzinfo=UTC), area=old)
+    await invoice(client, rep, acme, date(2026, 3, 3),
+                  [(await make_product(db, retired, code="PR"), "60.00")])
     await make_opportunity(db, acme, world.phases["Propose"], amount="9.00", probability=50,
                            expected_close_date=date(2026, 6, 12))
     payload = ok(await run(client, CREATE_INVOICE, rep, accountId=gid(acme),
@@ -1341,9 +1345,9 @@ async def test_a_plan_asked_for_some_columns_answers_as_the_whole_plan(
         whole, whole_count = await fewest_statements(client, document, variables, rep)
         answer = whole["account"]["plan"] if name == "account" else whole[name]
         if name != "planSummary":
-            # Rows for the inactive area and for none, after the active ones.
+            # Rows for the inactive areas and for none, after the active ones.
             assert [row["offeringArea"] and row["offeringArea"]["code"]
-                    for row in answer["rows"]][:4] == ["A", "B", "OLD", None]
+                    for row in answer["rows"]][:5] == ["A", "B", "OLD", "RETIRED", None]
         for columns in SOME_COLUMNS:
             data, count = await fewest_statements(client, some_plan(document, columns),
                                                   variables, rep)
