@@ -112,9 +112,9 @@ class Children:
         filter, order_by = arguments.get("filter"), arguments.get("order_by")
         args = PageArgs(arguments.get("first"), arguments.get("after"),
                         arguments.get("last"), arguments.get("before"))
-        page_loader = (loaders.get(self.pages, args, filter, order_by) if columns is None
-                       else loaders.get(self.pages, args, filter, order_by, columns))
-        pages = await page_loader.load_many(keys)
+        # Without columns, the loader graphql-core's resolvers share (child_connection).
+        extra = () if columns is None else (columns,)
+        pages = await loaders.get(self.pages, args, filter, order_by, *extra).load_many(keys)
         counts = loaders.get(self.counts, filter)
         return [connection(page, self.convert, partial(counts.load, key))
                 for key, page in zip(keys, pages, strict=True)]

@@ -761,25 +761,25 @@ def _leaves_function(leaves: list[Leaf]) -> Callable[[Any], dict[str, Any] | Non
     for index, (name, getter, coerce, _nullable) in enumerate(leaves):
         names.update({f"k{index}": name, f"g{index}": getter, f"c{index}": coerce,
                       f"r{index}": getattr(getter, "read", None)})
-    by_getter = _leaves_code("from_getters", "", [f"g{i}(item)" for i in range(len(leaves))],
+    by_getter = _leaves_code("from_getters", [], [f"g{i}(item)" for i in range(len(leaves))],
                              leaves)
     if not all(names[f"r{index}"] is not None for index in range(len(leaves))):
         exec(by_getter, names)  # our own code, made from the plan
         return names["from_getters"]  # type: ignore[no-any-return]
     from_row = _leaves_code(
         "complete",
-        "        values = item.__dict__\n"
-        "        row = values.get('_row') if len(values) == 1 else None\n"
-        "        if row is None:\n"
-        "            return from_getters(item)\n",
+        ["        values = item.__dict__",
+         "        row = values.get('_row') if len(values) == 1 else None",
+         "        if row is None:",
+         "            return from_getters(item)"],
         [f"r{i}(row)" for i in range(len(leaves))], leaves)
     exec(by_getter + from_row, names)  # our own code, made from the plan
     return names["complete"]  # type: ignore[no-any-return]
 
 
-def _leaves_code(function: str, prologue: str, reads: list[str], leaves: list[Leaf]) -> str:
-    lines = [f"def {function}(item):", "    try:", prologue.rstrip("\n")] if prologue else [
-        f"def {function}(item):", "    try:"]
+def _leaves_code(function: str, prologue: list[str], reads: list[str], leaves: list[Leaf]
+                 ) -> str:
+    lines = [f"def {function}(item):", "    try:", *prologue]
     for index, ((_name, _getter, _coerce, nullable), read) in enumerate(
             zip(leaves, reads, strict=True)):
         value = f"v{index}"
