@@ -19,8 +19,22 @@ from functools import lru_cache
 from typing import Any
 
 import orjson
-from sqlalchemy import ColumnElement, Select, and_, exists, false, func, not_, or_, select, true
-from sqlalchemy.engine import Result, Row
+from sqlalchemy import (
+    ARRAY,
+    ColumnElement,
+    Select,
+    and_,
+    any_,
+    bindparam,
+    exists,
+    false,
+    func,
+    not_,
+    or_,
+    select,
+    true,
+)
+from sqlalchemy.engine import Row
 
 from loaders.errors import BadUserInput
 from loaders.ids import decode_id
@@ -391,9 +405,7 @@ async def fetch_page(db: Database, statement: Select[Any], win: Window) -> Page:
         .order_by(*(k.order_clause() for k in win.scan_keys))
         .limit(win.limit + 1)
     )
-    async with db.read() as connection:
-        rows = _named_rows(await connection.execute(statement))
-    return _page(rows, win)
+    return _page(await _named_rows(db, statement), win)
 
 
 async def fetch_child_pages(
@@ -409,7 +421,7 @@ async def fetch_child_pages(
     )
     ranked = (
         statement.add_columns(rank.label("_rank"))
-        .where(parent_column.in_(parent_ids), *win.bounds())
+        .where(_among(db, parent_column, parent_ids), *win.bounds())
         .subquery()
     )
     columns = [column for column in ranked.c if column.key != "_rank"]
@@ -418,9 +430,7 @@ async def fetch_child_pages(
     )
     grouped: dict[int, list[Row[Any]]] = {}
     parent = [column.key for column in columns].index(parent_column.key)
-    async with db.read() as connection:
-        rows = _named_rows(await connection.execute(query))
-    for row in rows:
+    for row in await _named_rows(db, query):
         grouped.setdefault(row[parent], []).append(row)
     column_keys = [k.column.key for k in win.keys]
     keys = [SortKey(k.name, ranked.c[name], k.descending, k.nullable)
@@ -432,15 +442,22 @@ async def fetch_child_pages(
     ]
 
 
-def _named_rows(result: Result[Any]) -> list[Any]:
+def _among(db: Database, column: ColumnElement[Any], ids: Sequence[int]) -> ColumnElement[bool]:
+    """``column IN ids``; on PostgreSQL one array (``= ANY``), so that the statement's
+    text is the same whatever the number of ids."""
+    if db.dialect == "postgresql":
+        return column == any_(bindparam("ids", list(ids), type_=ARRAY(column.type), unique=True))
+    return column.in_(ids)
+
+
+async def _named_rows(db: Database, statement: Select[Any]) -> list[Any]:
     """A page's rows, fetched at once (not row by row through the cursor), as named
     tuples where their columns allow."""
-    page_row = _page_row(tuple(result.keys()))
-    rows = result.all()
+    page_row = _page_row(tuple(column.key for column in statement.selected_columns))
     if page_row is None:
-        return list(rows)
-    make = tuple.__new__
-    return [make(page_row, row) for row in rows]
+        async with db.read() as connection:
+            return list((await connection.execute(statement)).all())
+    return await db.tuples(statement, page_row)
 
 
 @lru_cache(maxsize=256)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from contextvars import ContextVar
 from typing import Any
@@ -135,6 +135,10 @@ class RequestWork:
         await asyncio.gather(*running, return_exceptions=True)
 
 
+# Shapes of per-request statements kept compiled for the driver: a schema's pages,
+# filters and orders make a few hundred at most.
+SHAPE_CACHE_SIZE = 1000
+
 _current_work: ContextVar[RequestWork | None] = ContextVar("request_work", default=None)
 
 
@@ -169,13 +173,36 @@ class Read:
         return self._driver
 
 
-class _DriverStatement:
-    """SQL text for asyncpg, its arguments in order, and rows as SQLAlchemy makes them
-    (the same result processors: enums, Money's presentation)."""
+class _Described:
+    """SQL text asyncpg runs, and the result processors of its columns (SQLAlchemy's own:
+    enums, Money's presentation). They depend on the types the server reports, known
+    once it has described the statement: at the first run, which prepares it."""
 
     def __init__(self, compiled: Any, dialect: Dialect) -> None:
         self.sql: str = compiled.string
         self.dialect = dialect
+        self.types = [column.type for column in compiled.statement.selected_columns]
+        self.described = False
+        self.processors: list[Any] | None = None  # None where no value needs one
+
+    async def records(self, driver: Any, args: list[Any]) -> list[Any]:
+        if self.described:
+            return await driver.fetch(self.sql, *args)
+        prepared = await driver.prepare(self.sql)
+        dialect = self.dialect
+        processors = [
+            type_.dialect_impl(dialect).result_processor(dialect, attribute.type.oid)
+            for type_, attribute in zip(self.types, prepared.get_attributes(), strict=True)]
+        self.processors = processors if any(processors) else None
+        self.described = True
+        return await prepared.fetch(*args)
+
+
+class _DriverStatement(_Described):
+    """A Read's statement: its arguments in order, and rows as SQLAlchemy makes them."""
+
+    def __init__(self, compiled: Any, dialect: Dialect) -> None:
+        super().__init__(compiled, dialect)
         names = compiled.positiontup or []
         binds = compiled.binds
         fixed = {name: bind.effective_value for name, bind in binds.items()
@@ -186,14 +213,9 @@ class _DriverStatement:
              binds[name].type.dialect_impl(dialect).bind_processor(dialect))
             for name in names
         ]
-        columns = list(compiled.statement.selected_columns)
-        self.types = [column.type for column in columns]
+        columns = compiled.statement.selected_columns
         self.metadata = SimpleResultMetaData(
             [column.key for column in columns], extra=[(column,) for column in columns])
-        # Result processors depend on the types the server reports, known once it has
-        # described the statement (at the first run): None where no value needs one.
-        self.described = False
-        self.processors: list[Any] | None = None
 
     def args(self, params: dict[str, Any]) -> list[Any]:
         args = []
@@ -204,23 +226,54 @@ class _DriverStatement:
         return args
 
     async def fetch(self, driver: Any, params: dict[str, Any]) -> list[Row[Any]]:
-        args = self.args(params)
-        if not self.described:
-            prepared = await driver.prepare(self.sql)
-            dialect = self.dialect
-            processors = [
-                type_.dialect_impl(dialect).result_processor(dialect, attribute.type.oid)
-                for type_, attribute in zip(self.types, prepared.get_attributes(),
-                                            strict=True)]
-            self.processors = processors if any(processors) else None
-            self.described = True
-            records = await prepared.fetch(*args)
-        else:
-            records = await driver.fetch(self.sql, *args)
+        records = await self.records(driver, self.args(params))
         metadata = self.metadata
         processors = self.processors
         key_to_index = metadata._key_to_index
         return [Row(metadata, processors, key_to_index, record) for record in records]
+
+
+class _Shape(_Described):
+    """A statement built per request (a page), compiled once for every statement of
+    its shape, as SQLAlchemy's statement cache would: the values bound differ per
+    request and are taken from each statement's cache key."""
+
+    def __init__(self, compiled: Any, dialect: Dialect) -> None:
+        super().__init__(compiled, dialect)
+        self.compiled = compiled
+        processors = compiled._bind_processors
+        self.binds = [(name, processors.get(name)) for name in compiled.positiontup or ()]
+        self._convert: Any = None
+
+    def args(self, key: Any) -> list[Any]:
+        params = self.compiled.construct_params(
+            extracted_parameters=key[1], escape_names=False, _collected_params=key[2])
+        return [params[name] if process is None else process(params[name])
+                for name, process in self.binds]
+
+    async def fetch_as(self, driver: Any, key: Any, row_type: type[Any]) -> list[Any]:
+        records = await self.records(driver, self.args(key))
+        if self._convert is None:
+            self._convert = _converter(self.processors)
+        return self._convert(records, row_type)
+
+
+def _converter(processors: list[Any] | None) -> Any:
+    """A function making rows of a row type (a tuple subclass) of asyncpg's records,
+    each value through its column's result processor, if it has one: written for the
+    columns, a page of 10,000 rows makes each row in one expression."""
+    make = tuple.__new__
+    if processors is None:
+        return lambda records, row_type: [make(row_type, record) for record in records]
+    values = ", ".join(f"r[{index}]" if process is None else f"p{index}(r[{index}])"
+                       for index, process in enumerate(processors))
+    names = {f"p{index}": process for index, process in enumerate(processors)
+             if process is not None}
+    source = (f"def convert(records, row_type):\n"
+              f"    return [make(row_type, ({values},)) for r in records]\n")
+    namespace: dict[str, Any] = {"make": make, **names}
+    exec(source, namespace)  # text made above of indices only
+    return namespace["convert"]
 
 
 class Database:
@@ -252,11 +305,22 @@ class Database:
         # Counts every statement sent, for tests that pin statements per request (but
         # those of a verifying second execution, server/compiled.py).
         self.statements = 0
+        self.watchers: list[Callable[[str], None]] = []
+        # Per-request statements' shapes compiled for the driver (tuples()), by
+        # SQLAlchemy's cache key; None for a shape the driver path does not take.
+        self._shapes: dict[Any, _Shape | None] = {}
         event.listen(self.engine.sync_engine, "before_cursor_execute", self._count)
 
-    def _count(self, *_args: Any) -> None:
+    def _count(self, _connection: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        self._sent(statement)
+
+    def _sent(self, sql: str) -> None:
+        """Counts a statement sent, through SQLAlchemy or the driver, and shows it to
+        ``watchers`` (tests that look at the SQL sent)."""
         if not UNCOUNTED.get():
             self.statements += 1
+        for watch in self.watchers:
+            watch(sql)
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
@@ -288,7 +352,7 @@ class Database:
         try:
             statement = read.for_driver(engine.dialect)
             driver = connection.driver_connection
-            self._count()
+            self._sent(statement.sql)
             try:
                 return await_only(statement.fetch(driver, params))
             except BaseException as error:
@@ -297,6 +361,58 @@ class Database:
                 raise
         finally:
             connection.close()
+
+    async def tuples(self, statement: Select[Any], row_type: type[Any]) -> list[Any]:
+        """The rows of a statement built per request (a page), each made a ``row_type``
+        (a tuple subclass, a named tuple of the statement's columns) of its values.
+
+        On asyncpg the statement goes to the driver as ``rows()`` sends a Read, compiled
+        once per shape: SQLAlchemy's execution and its Rows cost more than the driver's
+        decoding of a page of 10,000 rows. A statement SQLAlchemy cannot cache, or one
+        that expands lists into its text at each run (IN), takes SQLAlchemy's path.
+        """
+        if self.direct:
+            key = statement._generate_cache_key()
+            if key is not None and self._shapes.get(key.key, True) is not None:
+                _enlist()
+                rows = await greenlet_spawn(self._tuples_on_driver, statement, key, row_type)
+                if rows is not None:
+                    return rows
+        async with self.read() as connection:
+            result = await connection.execute(statement)
+            make = tuple.__new__
+            return [make(row_type, row) for row in result.all()]
+
+    def _tuples_on_driver(self, statement: Select[Any], key: Any,
+                          row_type: type[Any]) -> list[Any] | None:
+        engine = self.engine.sync_engine
+        connection = engine.pool.connect()  # the dialect has met the server from here on
+        try:
+            shape = self._shape(statement, key, engine.dialect)
+            if shape is None:
+                return None
+            driver = connection.driver_connection
+            self._sent(shape.sql)
+            try:
+                return await_only(shape.fetch_as(driver, key, row_type))
+            except BaseException as error:
+                if not isinstance(error, Exception) or driver.is_closed():
+                    connection.invalidate()
+                raise
+        finally:
+            connection.close()
+
+    def _shape(self, statement: Select[Any], key: Any, dialect: Dialect) -> _Shape | None:
+        shapes = self._shapes
+        if key.key in shapes:
+            return shapes[key.key]
+        compiled = statement.compile(dialect=dialect, cache_key=key)
+        shape = None if compiled.post_compile_params or compiled.literal_execute_params \
+            else _Shape(compiled, dialect)
+        if len(shapes) >= SHAPE_CACHE_SIZE:
+            del shapes[next(iter(shapes))]
+        shapes[key.key] = shape
+        return shape
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:

@@ -31,7 +31,6 @@ from graphql import (
     is_non_null_type,
 )
 from graphql.pyutils import Undefined
-from sqlalchemy import event
 from starlette.applications import Starlette
 
 from loaders.ids import encode_id
@@ -253,11 +252,11 @@ def _page_statements(app: Starlette, table: str) -> list[str]:
     """The statements ``app`` sends from now on that page ``table``'s rows per parent."""
     sent: list[str] = []
 
-    def keep(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+    def keep(statement: str) -> None:
         if "row_number()" in statement and f"FROM {table}" in statement:
             sent.append(statement)
 
-    event.listen(app.state.db.engine.sync_engine, "before_cursor_execute", keep)
+    app.state.db.watchers.append(keep)
     return sent
 
 

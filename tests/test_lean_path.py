@@ -14,8 +14,9 @@ import pytest
 from sqlalchemy import select, text
 
 import models.db
-from loaders.base import KEYS, RowByIdLoader
+from loaders.base import KEYS, ChildPageLoader, RowByIdLoader
 from loaders.container import Loaders
+from loaders.query import Page, PageArgs, fetch_child_pages, fetch_page
 from models.db import Database
 from models.users import Role
 from resolvers.users import VIEWER_BY_ID, find_user_id_by_email, load_viewer
@@ -114,6 +115,70 @@ async def test_rows_read_by_the_driver_are_those_sqlalchemy_reads(db: Database) 
                 rows = await db.rows(read, {KEYS: ids})
                 assert _shown(rows) == _shown(expected), (loader_class, viewer.role)
                 assert rows or ids == [0] or viewer.role is Role.PARTNER, loader_class
+
+
+def _child_page_loaders() -> list[type[ChildPageLoader]]:
+    found: list[type[ChildPageLoader]] = []
+    pending: list[type[ChildPageLoader]] = [ChildPageLoader]
+    while pending:
+        for subclass in pending.pop().__subclasses__():
+            if hasattr(subclass, "parent_column"):
+                found.append(subclass)
+            pending.append(subclass)
+    return found
+
+
+def _shown_pages(pages: list[Page]) -> list[Any]:
+    return [(page.has_next, page.has_previous,
+             [(type(row).__name__, row._fields, repr(tuple(row))) for row in page.rows])
+            for page in pages]
+
+
+async def test_pages_read_by_the_driver_are_those_sqlalchemy_reads(db: Database) -> None:
+    """Pages (per parent, and at the root) go to the driver compiled once per shape,
+    with each statement's own values: every child page loader, for every role, pages
+    of two sizes, an overlapping set of parents and a second page by cursor give the
+    rows SQLAlchemy gives, row types and values' reprs included."""
+    if not db.direct:
+        pytest.skip("only asyncpg reads rows on the driver")
+    await seed_demo(db)
+    viewers = [await load_viewer(db, await find_user_id_by_email(db, DEMO_EMAILS[role]))
+               for role in Role]
+    plain = Database(db.url)
+    plain.direct = False  # SQLAlchemy's execution and Rows, as before the driver path
+    shapes = len(db._shapes)
+    try:
+        for loader_class in _child_page_loaders():
+            parent = loader_class.parent_column
+            async with db.read() as connection:
+                parents = sorted((await connection.execute(
+                    select(parent).where(parent.is_not(None)).distinct())).scalars())
+            assert parents, loader_class
+            for viewer in viewers:
+                loaders = Loaders(db, viewer, max_page_size=1000)
+                for args, ids in ((PageArgs(first=2), [*parents, 0]),
+                                  (PageArgs(first=1), parents[::2]),
+                                  (PageArgs(first=2), parents[1:] or parents)):
+                    loader = loader_class(loaders, args, None, None)
+                    pages = await fetch_child_pages(db, loader.statement, parent, ids,
+                                                    loader.window)
+                    assert _shown_pages(pages) == _shown_pages(await fetch_child_pages(
+                        plain, loader.statement, parent, ids, loader.window)), loader_class
+                    root = await fetch_page(db, loader.statement, loader.window)
+                    assert _shown_pages([root]) == _shown_pages(
+                        [await fetch_page(plain, loader.statement, loader.window)])
+                    page = next((page for page in pages if page.has_next), None)
+                    if page is None:
+                        continue
+                    after = PageArgs(first=3, after=page.cursor(page.rows[-1]))
+                    loader = loader_class(loaders, after, None, None)
+                    assert _shown_pages(await fetch_child_pages(
+                        db, loader.statement, parent, ids, loader.window)) == _shown_pages(
+                        await fetch_child_pages(plain, loader.statement, parent, ids,
+                                                loader.window)), loader_class
+    finally:
+        await plain.dispose()
+    assert len(db._shapes) > shapes  # the driver path was taken
 
 
 async def test_a_read_on_the_driver_is_cancelled_in_postgresql_too(
