@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from contextvars import ContextVar
 from typing import Any
@@ -334,8 +334,7 @@ class Database:
         On asyncpg the statement goes to the driver's connection, checked out of the
         pool as any other (pinged when idle long, see _PrePing), counted as any other,
         outside a transaction as AUTOCOMMIT reads are. A connection whose statement
-        was cancelled or died under it is not put back in the pool: as SQLAlchemy
-        does, it is invalidated.
+        failed is invalidated (``_on_driver``).
         """
         if not self.direct:
             async with self.read() as connection:
@@ -347,17 +346,32 @@ class Database:
         return await greenlet_spawn(self._rows_on_driver, read, params)
 
     def _rows_on_driver(self, read: Read, params: dict[str, Any]) -> list[Row[Any]]:
+        def fetch(driver: Any, dialect: Dialect) -> Awaitable[list[Row[Any]]]:
+            statement = read.for_driver(dialect)
+            self._sent(statement.sql)
+            return statement.fetch(driver, params)
+
+        return self._on_driver(fetch)
+
+    def _on_driver(self, fetch: Callable[[Any, Dialect], Awaitable[Any] | None]) -> Any:
+        """What ``fetch(driver connection, dialect)`` gives, awaited, on a connection of
+        the pool; None where it gives None. Runs in a greenlet (``greenlet_spawn``).
+
+        A connection whose statement failed is not put back in the pool but
+        invalidated, whatever the error: one that PostgreSQL is shutting down may not
+        be closed yet, and is still consuming its error when the next checkout would
+        send on it.
+        """
         engine = self.engine.sync_engine
         connection = engine.pool.connect()  # the dialect has met the server from here on
         try:
-            statement = read.for_driver(engine.dialect)
-            driver = connection.driver_connection
-            self._sent(statement.sql)
+            awaitable = fetch(connection.driver_connection, engine.dialect)
+            if awaitable is None:
+                return None
             try:
-                return await_only(statement.fetch(driver, params))
-            except BaseException as error:
-                if not isinstance(error, Exception) or driver.is_closed():
-                    connection.invalidate()
+                return await_only(awaitable)
+            except BaseException:
+                connection.invalidate()
                 raise
         finally:
             connection.close()
@@ -385,22 +399,14 @@ class Database:
 
     def _tuples_on_driver(self, statement: Select[Any], key: Any,
                           row_type: type[Any]) -> list[Any] | None:
-        engine = self.engine.sync_engine
-        connection = engine.pool.connect()  # the dialect has met the server from here on
-        try:
-            shape = self._shape(statement, key, engine.dialect)
+        def fetch(driver: Any, dialect: Dialect) -> Awaitable[list[Any]] | None:
+            shape = self._shape(statement, key, dialect)
             if shape is None:
                 return None
-            driver = connection.driver_connection
             self._sent(shape.sql)
-            try:
-                return await_only(shape.fetch_as(driver, key, row_type))
-            except BaseException as error:
-                if not isinstance(error, Exception) or driver.is_closed():
-                    connection.invalidate()
-                raise
-        finally:
-            connection.close()
+            return shape.fetch_as(driver, key, row_type)
+
+        return self._on_driver(fetch)
 
     def _shape(self, statement: Select[Any], key: Any, dialect: Dialect) -> _Shape | None:
         shapes = self._shapes

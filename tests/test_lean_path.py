@@ -9,15 +9,16 @@ import asyncio
 import time
 from typing import Any
 
+import asyncpg
 import jwt
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import Integer, bindparam, func, literal, select, text
 
 import models.db
 from loaders.base import KEYS, ChildPageLoader, RowByIdLoader
 from loaders.container import Loaders
 from loaders.query import Page, PageArgs, fetch_child_pages, fetch_page
-from models.db import Database
+from models.db import Database, Read
 from models.users import Role
 from resolvers.users import VIEWER_BY_ID, find_user_id_by_email, load_viewer
 from schema.root import NODE_TYPES
@@ -232,3 +233,22 @@ async def test_a_connection_idle_for_long_is_pinged(db: Database,
     monkeypatch.setattr(models.db, "PING_AFTER_IDLE_SECONDS", 0.0)
     pid = await _backend_pid(db)
     assert await _backend_pid(db) == pid  # pinged, alive, reused
+
+
+async def test_a_connection_whose_read_failed_on_the_driver_is_not_reused(
+        db: Database) -> None:
+    """One PostgreSQL is shutting down may not be closed yet when the next checkout
+    would send on it (asyncpg: "cannot switch to state ...; another operation is in
+    progress"): whatever the error, the connection is replaced."""
+    if not db.direct:
+        pytest.skip("only asyncpg reads rows on the driver")
+    backend = Read(select(func.pg_backend_pid().label("pid")))
+    failing = Read(select((literal(1) / bindparam("zero", type_=Integer)).label("q")))
+    [(pid,)] = await db.rows(backend, {})
+    [(again,)] = await db.rows(backend, {})
+    assert again == pid  # one connection in the pool, reused
+    with pytest.raises(asyncpg.exceptions.DivisionByZeroError):
+        await db.rows(failing, {"zero": 0})
+    [(replaced,)] = await db.rows(backend, {})
+    assert replaced != pid
+    assert db.engine.pool.checkedout() == 0
