@@ -142,7 +142,9 @@ def _lost_connection(exc: BaseException) -> bool:
     # Refused or reset at the socket; asyncpg's own "connection was closed".
     if isinstance(exc, ConnectionError | TimeoutError):
         return True
+    # InternalClientError: a connection still consuming the error PostgreSQL sent as
+    # it shut down ("cannot switch to state ...; another operation is in progress").
     name = type(exc).__name__
-    return name in {"ConnectionDoesNotExistError", "InterfaceError",
+    return name in {"ConnectionDoesNotExistError", "InterfaceError", "InternalClientError",
                     "CannotConnectNowError", "ConnectionFailureError"} and \
         type(exc).__module__.startswith("asyncpg")

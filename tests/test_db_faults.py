@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 from sqlalchemy import func, select
@@ -26,6 +27,7 @@ from models.db import Database
 from models.events import Event
 from models.opportunities import Opportunity, PhaseChange
 from server.auth import Authenticator
+from server.faults import SERVICE_UNAVAILABLE, classify
 from server.migrate import upgrade_head
 from server.settings import Settings
 from subscriptions.outbox import OPPORTUNITY_TOPIC
@@ -236,3 +238,23 @@ async def test_a_postgres_restart_under_load_is_survived_without_half_writes(
             assert events == moves
     finally:
         await db.dispose()
+
+
+@pytest.mark.parametrize("error", [
+    asyncpg.exceptions.AdminShutdownError("terminating connection due to administrator "
+                                          "command"),
+    asyncpg.exceptions.ConnectionDoesNotExistError("connection was closed in the middle of "
+                                                   "operation"),
+    # A pooled connection handed out while it still consumed PostgreSQL's shutdown error.
+    asyncpg.exceptions.InternalClientError("cannot switch to state 12; another operation "
+                                           "(2) is in progress"),
+    ConnectionRefusedError(111, "Connection refused"),
+])
+def test_a_connection_being_lost_is_the_database_unavailable(error: Exception) -> None:
+    fault = classify(error)
+    assert fault is not None
+    assert (fault.code, fault.retryable) == (SERVICE_UNAVAILABLE, True)
+
+
+def test_an_error_of_the_statement_itself_is_no_outage() -> None:
+    assert classify(asyncpg.exceptions.DivisionByZeroError("division by zero")) is None
