@@ -142,45 +142,44 @@ class ErrorCodes(SchemaExtension):
         # Coding is idempotent: a result coded as it was streamed passes unchanged
         # when the operation ends.
         if isinstance(result, (ExecutionResult, GraphQLExecutionResult)) and result.errors:
-            result.errors = [self._coded(error) for error in result.errors]
+            result.errors = [coded(error, self.execution_context) for error in result.errors]
 
-    def _coded(self, error: GraphQLError) -> GraphQLError:
-        original = error.original_error
-        if isinstance(original, ApiError):
-            return _with_code(error, original.code, original.message)
-        if (error.extensions or {}).get("code"):
-            return error
-        if isinstance(original, RecursionError):
-            return _with_code(error, QUERY_TOO_COMPLEX, "the document is nested too deeply")
-        if isinstance(error, GraphQLSyntaxError):
-            too_big = "tokens" in error.message or "nested too deeply" in error.message
-            return _with_code(error, QUERY_TOO_COMPLEX if too_big else PARSE_FAILED,
-                              error.message)
-        if error.path is None and (original is None or isinstance(original, (
-                GraphQLError, CannotGetOperationTypeError, InvalidOperationTypeError))):
-            # Before execution: variables that do not fit their types (graphql-core
-            # wraps the scalar's own GraphQLError), an unknown operation name, an
-            # operation the transport does not run. The message says which.
-            return _with_code(error, BAD_USER_INPUT, error.message)
-        # A database away or a transaction PostgreSQL rolled back is no bug: the client
-        # hears a code and whether it may send the request again (server/faults.py).
-        fault = faults.coded(error, getattr(self.execution_context.context, "request_id", None))
-        if fault is not None:
-            return fault
-        return self._internal(error)
 
-    def _internal(self, error: GraphQLError) -> GraphQLError:
-        request_id = getattr(self.execution_context.context, "request_id", None)
-        logger.error(
-            "unexpected error in %s at %s (request %s): %s",
-            self.execution_context.operation_name or "anonymous operation",
-            ".".join(str(p) for p in error.path or ()), request_id, error.message,
-            exc_info=error.original_error or error,
-        )
-        return GraphQLError(
-            "Internal server error", nodes=error.nodes, path=error.path,
-            extensions={"code": INTERNAL, "requestId": request_id},
-        )
+def coded(error: GraphQLError, execution: ExecutionContext) -> GraphQLError:
+    """``error`` with its ``extensions.code``; a bug's masked and logged."""
+    original = error.original_error
+    if isinstance(original, ApiError):
+        return _with_code(error, original.code, original.message)
+    if (error.extensions or {}).get("code"):
+        return error
+    if isinstance(original, RecursionError):
+        return _with_code(error, QUERY_TOO_COMPLEX, "the document is nested too deeply")
+    if isinstance(error, GraphQLSyntaxError):
+        too_big = "tokens" in error.message or "nested too deeply" in error.message
+        return _with_code(error, QUERY_TOO_COMPLEX if too_big else PARSE_FAILED,
+                          error.message)
+    if error.path is None and (original is None or isinstance(original, (
+            GraphQLError, CannotGetOperationTypeError, InvalidOperationTypeError))):
+        # Before execution: variables that do not fit their types (graphql-core
+        # wraps the scalar's own GraphQLError), an unknown operation name, an
+        # operation the transport does not run. The message says which.
+        return _with_code(error, BAD_USER_INPUT, error.message)
+    # A database away or a transaction PostgreSQL rolled back is no bug: the client
+    # hears a code and whether it may send the request again (server/faults.py).
+    request_id = getattr(execution.context, "request_id", None)
+    fault = faults.coded(error, request_id)
+    if fault is not None:
+        return fault
+    logger.error(
+        "unexpected error in %s at %s (request %s): %s",
+        execution.operation_name or "anonymous operation",
+        ".".join(str(p) for p in error.path or ()), request_id, error.message,
+        exc_info=error.original_error or error,
+    )
+    return GraphQLError(
+        "Internal server error", nodes=error.nodes, path=error.path,
+        extensions={"code": INTERNAL, "requestId": request_id},
+    )
 
 
 def _with_code(error: GraphQLError, code: str, message: str) -> GraphQLError:
@@ -323,9 +322,12 @@ class CrmSchema(strawberry.federation.Schema):
 
     def process_errors(self, errors: list[GraphQLError],
                        execution_context: ExecutionContext | None = None) -> None:
-        # ErrorCodes logs what matters, with the request id; client mistakes are
-        # not server errors and are not logged.
-        return None
+        # ErrorCodes codes and logs what matters, with the request id, as the operation
+        # ends; client mistakes are not server errors and are not logged. An exception
+        # that escaped an extension's hook ends the operation before that: Strawberry
+        # makes it an error of its text alone, coded (and a bug's masked) here.
+        if execution_context is not None:
+            errors[:] = [coded(error, execution_context) for error in errors]
 
     async def subscribe(
         self, query: str | None, variable_values: dict[str, Any] | None = None,

@@ -12,6 +12,7 @@ import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import asyncpg
 import httpx
 import jwt
 import pytest
@@ -21,6 +22,7 @@ from loaders.container import Loaders
 from models.db import Database
 from models.users import Role
 from resolvers import users as users_resolvers
+from server import auth as server_auth
 from server.app import create_app
 from tests.conftest import TEST_SECRET
 from tests.factories import Org, gid, make_account, make_org, make_user
@@ -634,6 +636,41 @@ async def test_unexpected_error_is_masked_and_logged(
     assert logged
     assert logged[0].exc_info is not None
     assert "no_such_table" in caplog.text
+
+
+async def test_an_error_escaping_before_execution_is_masked_and_logged(
+    client: GraphQLClient,
+    org: Org,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """An exception out of an extension's hook (here reading the viewer), which is no
+    database fault, ends the operation before it runs: the client gets a coded, masked
+    error, never the exception's text; a fault there is told as one."""
+
+    async def broken_viewer(_db: Database, _user_id: int) -> None:
+        raise RuntimeError("secret detail of a bug")
+
+    monkeypatch.setattr(server_auth, "load_viewer", broken_viewer)
+    caplog.set_level(logging.ERROR, logger="crmgraph.errors")
+    response = await client.post("{ viewer { name } }", as_user=org.admin,
+                                 headers={"X-Request-Id": "trace-broken-2"})
+    body = assert_masked(response)
+    assert "secret detail" not in response.text
+    [error] = body["errors"]
+    assert error["message"] == "Internal server error"
+    assert error["extensions"] == {"code": "INTERNAL_SERVER_ERROR", "requestId": "trace-broken-2"}
+    assert "secret detail of a bug" in caplog.text
+
+    async def lost_viewer(_db: Database, _user_id: int) -> None:
+        raise asyncpg.exceptions.InternalClientError(
+            "cannot switch to state 12; another operation (2) is in progress")
+
+    monkeypatch.setattr(server_auth, "load_viewer", lost_viewer)
+    response = await client.post("{ viewer { name } }", as_user=org.admin)
+    [error] = response.json()["errors"]
+    assert error["extensions"]["code"] == "SERVICE_UNAVAILABLE"
+    assert "another operation" not in response.text
 
 
 async def test_every_error_response_is_coded_and_masked(
