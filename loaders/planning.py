@@ -13,8 +13,11 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
+    ARRAY,
     ColumnElement,
+    Integer,
     Select,
+    any_,
     bindparam,
     case,
     false,
@@ -245,7 +248,8 @@ def _lines_outside(shown: tuple[int, ...]) -> ColumnElement[bool]:
                                         PRODUCTS.c.offering_area_id.not_in(shown)))))
 
 
-def _sources(query: PlanQuery, bounds: list[Any], moments: list[Any]) -> list[_Source]:
+def _sources(query: PlanQuery, bounds: list[Any], moments: list[Any], dialect: str
+             ) -> list[_Source]:
     currency, as_of = bindparam("plan_currency"), bindparam("plan_as_of")
     # Budgets and forecasts are kept per month already: their period is the month start.
     budget = _Source(
@@ -269,9 +273,7 @@ def _sources(query: PlanQuery, bounds: list[Any], moments: list[Any]) -> list[_S
     # an IN (subquery) into it, and would rank every account's versions (~40 ms at the
     # bench's scale) to keep a hundred accounts' of them.
     if query.accounts is not None:
-        submitted.append(FORECASTS.c.account_id.in_(
-            bindparam(ACCOUNT_IDS, expanding=True) if isinstance(query.accounts, tuple)
-            else query.accounts))
+        submitted.append(_among_accounts(FORECASTS.c.account_id, query, dialect))
     latest = select(
         FORECASTS.c.account_id, FORECASTS.c.offering_area_id, FORECASTS.c.period,
         FORECASTS.c.amount, FORECASTS.c.currency,
@@ -325,15 +327,25 @@ class _Statements:
 ACCOUNT_IDS = "plan_account_ids"
 
 
-def _statements(query: PlanQuery, months: int) -> _Statements:
+def _among_accounts(column: ColumnElement[Any], query: PlanQuery, dialect: str
+                    ) -> ColumnElement[bool]:
+    """``column`` among the plan's accounts: their ids as a parameter, on PostgreSQL one
+    array (the same text whatever their number, nothing expanded per run); or the
+    accounts a filter selects (a subquery)."""
+    if not isinstance(query.accounts, tuple):
+        return column.in_(query.accounts)
+    if dialect == "postgresql":
+        return column == any_(bindparam(ACCOUNT_IDS, type_=ARRAY(Integer)))
+    return column.in_(bindparam(ACCOUNT_IDS, expanding=True))
+
+
+def _statements(query: PlanQuery, months: int, dialect: str) -> _Statements:
     """The statements of a plan of ``months`` months: its months' bounds, currency,
     asOf and account ids are parameters (_parameters), so that plans that differ only
     in them share their statements (_cached_statements)."""
     bounds = [bindparam(f"plan_bound{n}") for n in range(months + 1)]
     moments = [bindparam(f"plan_moment{n}") for n in range(months + 1)]
-    sources = _sources(query, bounds, moments)
-    accounts = (bindparam(ACCOUNT_IDS, expanding=True) if isinstance(query.accounts, tuple)
-                else query.accounts)
+    sources = _sources(query, bounds, moments, dialect)
 
     def rows(source: _Source, *conditions: ColumnElement[bool], values: bool = True) -> Any:
         """The source's rows in scope with their keys (and values). The keys are computed
@@ -346,8 +358,8 @@ def _statements(query: PlanQuery, months: int) -> _Statements:
                          if values))
         if source.joined is not None:
             inner = inner.select_from(source.joined)
-        if accounts is not None and not source.scoped:
-            inner = inner.where(source.account.in_(accounts))
+        if query.accounts is not None and not source.scoped:
+            inner = inner.where(_among_accounts(source.account, query, dialect))
         if query.area_ids is not None:
             inner = inner.where(source.area.in_(query.area_ids))
         return inner.where(*joins, *source.conditions, *conditions).subquery()
@@ -388,23 +400,23 @@ _STATEMENTS: dict[tuple[Any, ...], _Statements] = {}
 STATEMENT_CACHE_SIZE = 1_000
 
 
-def _cached_statements(query: PlanQuery, months: int) -> _Statements:
+def _cached_statements(query: PlanQuery, months: int, dialect: str) -> _Statements:
     if not isinstance(query.accounts, tuple):
-        return _statements(query, months)  # an account filter: a statement of its own
-    key = (months, query.group_by, query.area_ids, query.as_of is None, query.figures,
-           query.shown_areas)
+        return _statements(query, months, dialect)  # an account filter: its own statement
+    key = (dialect, months, query.group_by, query.area_ids, query.as_of is None,
+           query.figures, query.shown_areas)
     statements = _STATEMENTS.get(key)
     if statements is None:
         if len(_STATEMENTS) >= STATEMENT_CACHE_SIZE:
             del _STATEMENTS[next(iter(_STATEMENTS))]
-        statements = _STATEMENTS[key] = _statements(query, months)
+        statements = _STATEMENTS[key] = _statements(query, months, dialect)
     return statements
 
 
 def _parameters(query: PlanQuery, bounds: list[date]) -> dict[str, Any]:
     parameters: dict[str, Any] = {"plan_currency": query.currency, "plan_as_of": query.as_of}
     if isinstance(query.accounts, tuple):
-        parameters[ACCOUNT_IDS] = query.accounts
+        parameters[ACCOUNT_IDS] = list(query.accounts)
     for n, (bound, moment) in enumerate(zip(
             bounds, _local_midnights(bounds, query.timezone), strict=True)):
         parameters[f"plan_bound{n}"] = bound
@@ -418,7 +430,7 @@ async def plan_figures(db: Any, query: PlanQuery) -> PlanFigures:
     whatever the number of accounts, months and offering areas."""
     months = months_between(query.first, query.last)
     figures = PlanFigures(months)
-    statements = _cached_statements(query, len(months))
+    statements = _cached_statements(query, len(months), db.dialect)
     if not statements.sums and statements.keys is None:
         return figures
     parameters = _parameters(query, [*months, next_month(months[-1])])
