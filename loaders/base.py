@@ -6,13 +6,14 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from aiodataloader import DataLoader
-from sqlalchemy import ARRAY, ColumnElement, Select, Table, any_, bindparam, select
+from sqlalchemy import ColumnElement, Select, Table, select
 
 from loaders.query import (
     FilterSpec,
     Page,
     PageArgs,
     Sortable,
+    among,
     compile_filter,
     count_by_parent,
     fetch_child_pages,
@@ -68,11 +69,8 @@ class RowByIdLoader(Loader):
         statement = _BY_ID_STATEMENTS.get(key)
         if statement is None:
             table = self.table
-            if dialect == "postgresql":
-                keys = table.c.id == any_(bindparam(KEYS, type_=ARRAY(table.c.id.type)))
-            else:
-                keys = table.c.id.in_(bindparam(KEYS, expanding=True))
-            statement = Read(select(table).where(keys, type(self).visibility(self.viewer)))
+            statement = Read(select(table).where(among(table.c.id, dialect, KEYS),
+                                                 type(self).visibility(self.viewer)))
             if len(_BY_ID_STATEMENTS) >= STATEMENT_CACHE_SIZE:
                 del _BY_ID_STATEMENTS[next(iter(_BY_ID_STATEMENTS))]
             _BY_ID_STATEMENTS[key] = statement

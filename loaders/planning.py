@@ -13,11 +13,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
-    ARRAY,
     ColumnElement,
-    Integer,
     Select,
-    any_,
     bindparam,
     case,
     false,
@@ -36,6 +33,7 @@ from loaders.base import Loader, RowByIdLoader
 from loaders.billing import BILLED, INVOICE_LINES, INVOICES
 from loaders.opportunities import OPPORTUNITIES, PHASES
 from loaders.pricing import OFFERING_AREAS, PRODUCTS
+from loaders.query import among
 from loaders.users import ACCOUNTS, USERS, team_accounts
 from models.base import Money
 from models.opportunities import PhaseOutcome
@@ -334,9 +332,7 @@ def _among_accounts(column: ColumnElement[Any], query: PlanQuery, dialect: str
     accounts a filter selects (a subquery)."""
     if not isinstance(query.accounts, tuple):
         return column.in_(query.accounts)
-    if dialect == "postgresql":
-        return column == any_(bindparam(ACCOUNT_IDS, type_=ARRAY(Integer)))
-    return column.in_(bindparam(ACCOUNT_IDS, expanding=True))
+    return among(column, dialect, ACCOUNT_IDS)
 
 
 def _statements(query: PlanQuery, months: int, dialect: str) -> _Statements:

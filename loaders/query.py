@@ -421,7 +421,7 @@ async def fetch_child_pages(
     )
     ranked = (
         statement.add_columns(rank.label("_rank"))
-        .where(_among(db, parent_column, parent_ids), *win.bounds())
+        .where(among(parent_column, db.dialect, "parent_ids", parent_ids), *win.bounds())
         .subquery()
     )
     columns = [column for column in ranked.c if column.key != "_rank"]
@@ -442,12 +442,17 @@ async def fetch_child_pages(
     ]
 
 
-def _among(db: Database, column: ColumnElement[Any], ids: Sequence[int]) -> ColumnElement[bool]:
-    """``column IN ids``; on PostgreSQL one array (``= ANY``), so that the statement's
-    text is the same whatever the number of ids."""
-    if db.dialect == "postgresql":
-        return column == any_(bindparam("ids", list(ids), type_=ARRAY(column.type), unique=True))
-    return column.in_(ids)
+def among(column: ColumnElement[Any], dialect: str, name: str,
+          ids: Sequence[int] | None = None) -> ColumnElement[bool]:
+    """``column IN`` the ids bound as ``name`` (given now, or at each run when None). On
+    PostgreSQL they are one array (``= ANY``): the statement's text is the same whatever
+    their number, one prepared statement, nothing expanded into it per run. SQLite has
+    no arrays: an IN list, expanded at each run."""
+    # A value given (even None) would make the parameter optional, fixed at that value.
+    given = {} if ids is None else {"value": list(ids), "unique": True}
+    if dialect == "postgresql":
+        return column == any_(bindparam(name, type_=ARRAY(column.type), **given))
+    return column.in_(bindparam(name, expanding=True, **given))
 
 
 async def _named_rows(db: Database, statement: Select[Any]) -> list[Any]:
