@@ -98,6 +98,9 @@ class Priced:
 
     own: int
     children: dict[str, Priced] | None
+    # A list whose items may be lists ([[T]]): walked item by item. Other lists of
+    # values without costly children cost ``own`` per item that is not null.
+    nested: bool = False
     # The children that cost anything (free leaves are not walked): made once.
     costly: tuple[tuple[str, Priced], ...] = field(init=False, default=(), compare=False)
 
@@ -138,6 +141,8 @@ def _count(data: dict[str, Any], costly: tuple[tuple[str, Priced], ...]) -> int:
 def _count_value(value: Any, priced: Priced) -> int:
     if isinstance(value, list):
         if not priced.costly:
+            if not priced.nested:
+                return priced.own * (len(value) - value.count(None))
             return sum(_count_value(item, priced) if isinstance(item, list) else priced.own
                        for item in value if item is not None)
         return sum(_count_value(item, priced) for item in value if item is not None)
@@ -162,6 +167,11 @@ def _is_edge(type_: GraphQLNamedType) -> bool:
 
 def _is_list(type_: GraphQLOutputType) -> bool:
     return isinstance(get_nullable_type(type_), GraphQLList)  # type: ignore[arg-type]
+
+
+def _is_nested_list(type_: GraphQLOutputType) -> bool:
+    outer = get_nullable_type(type_)  # type: ignore[arg-type]
+    return isinstance(outer, GraphQLList) and _is_list(outer.of_type)
 
 
 class _Pricing:
@@ -235,7 +245,8 @@ class _Pricing:
         count = 1
         if _is_list(definition.type):
             count = page if _is_connection(parent) else self.list_length(definition, nodes[0])
-        return min(MAX_COST, count * (own + inner)), Priced(own, children)
+        return min(MAX_COST, count * (own + inner)), Priced(own, children,
+                                                            _is_nested_list(definition.type))
 
     def collect(self, selection_set: SelectionSetNode, type_: GraphQLObjectType,
                 fields: dict[str, list[FieldNode]], visited: set[str]) -> None:

@@ -25,7 +25,9 @@ from server.cost import (
     LIST_FACTOR,
     MAX_COST,
     MUTATION_COST,
+    Cost,
     CostLimits,
+    Priced,
     price,
 )
 from server.graphql import executable_schema
@@ -170,6 +172,21 @@ def test_actual_counts_what_came_back(schema: GraphQLSchema) -> None:
     ]}}
     assert cost.actual(data) == 1 + (1 + 2 + 1) + 1
     assert cost.actual(None) == 0
+
+
+def test_actual_counts_the_items_of_lists_and_of_lists_of_lists() -> None:
+    # No field of ours is a list of lists ([[T]]), but pricing is general: each inner
+    # list is walked, and nulls cost nothing at any depth.
+    flat = Cost(requested=0, shape={"rows": Priced(1, {"name": _free()})})
+    assert flat.actual({"rows": [{"name": "a"}, None, {"name": "b"}]}) == 2
+    grid = Cost(requested=0, shape={"grid": Priced(1, {"name": _free()}, nested=True)})
+    assert grid.actual({"grid": [[{"name": "a"}, None], None, [{"name": "b"}, {}]]}) == 3
+    costly = Cost(requested=0, shape={"rows": Priced(1, {"owner": Priced(1, {})})})
+    assert costly.actual({"rows": [{"owner": {}}, {"owner": None}, None]}) == 3
+
+
+def _free() -> Priced:
+    return Priced(0, None)
 
 
 # --- over HTTP --------------------------------------------------------------------------------
