@@ -9,7 +9,8 @@ seeds it once at the scale asked (bench/data.py), starts `crmgraph serve --worke
 and for each scenario prints req/s at concurrency 1 and 16, p50 and p99 latency, CPU ms
 per request of the server and of PostgreSQL, SQL statements per request and response
 bytes. small, dashboard and large are also served by bench/floor.py (one hand-written
-SQL statement per request) and our req/s is shown as a ratio of the floor's.
+SQL statement per request) and our req/s is shown as a ratio of the floor's; the fan-out's
+CPU per event beside the send floor (bench/sendfloor.py) for as many sockets.
 See bench/README.md.
 """
 

@@ -13,6 +13,11 @@ and p99 delivery, and the server's CPU (utime + stime, /proc/PID/stat) from the
 mutation until the last delivery gives CPU ms per event. The first move warms up and
 checks that every subscriber is in; the figures are of the others.
 
+Then the kernel's floor under those figures (bench/sendfloor.py): the CPU of one send()
+of a frame of the size the subscribers received on each of N loopback sockets whose
+peers read in another process, with nothing else around it; our CPU per event is also
+given as a ratio of it (`--no-floor` leaves it out).
+
 The server must run on this machine (its /proc is read); `ulimit -n` must allow N
 sockets on both ends.
 """
@@ -33,6 +38,8 @@ from typing import Any
 
 import httpx
 from websockets.asyncio.client import ClientConnection, connect
+
+from bench import sendfloor
 
 FEED = """subscription Board { opportunityPhaseChanged {
   eventId kind changedAt amountDelta toPhase { name } fromPhase { name } changedBy { name }
@@ -66,6 +73,7 @@ class Subscriber:
         self.ws = ws
         self.arrivals: list[float] = []
         self.errors: list[str] = []
+        self.frame_bytes = 0  # the last `next` message's frame, header included
         self.reader = asyncio.create_task(self._read())
 
     async def _read(self) -> None:
@@ -77,6 +85,7 @@ class Subscriber:
                     if '"errors"' in text:
                         self.errors.append(text[:500])
                     self.arrivals.append(now)
+                    self.frame_bytes = frame_size(len(text.encode()))
                 elif '"type":"ping"' in text:
                     await self.ws.send('{"type":"pong"}')
                 elif '"type":"error"' in text or '"type":"complete"' in text:
@@ -161,6 +170,11 @@ async def one_event(subscribers: list[Subscriber], mover: Mover, pid: int,
     return delays, cpu, client
 
 
+def frame_size(payload: int) -> int:
+    """A server's WebSocket frame of a ``payload``-byte message, its header included."""
+    return payload + (2 if payload < 126 else 4 if payload < 2**16 else 10)
+
+
 def percentile(values: list[float], share: float) -> float:
     if not values:
         return float("nan")
@@ -192,6 +206,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
             print(f"warm-up: {len(warm)} of {len(subscribers)} received", file=sys.stderr)
         delays: list[float] = []
         cpus: list[float] = []
+        user: list[float] = []
         system: list[float] = []
         received: list[int] = []
         clients: list[float] = []
@@ -202,6 +217,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
             delays += event_delays
             cpus.append(sum(cpu))
             clients.append(client)
+            user.append(cpu[0])
             system.append(cpu[1])
             received.append(len(event_delays))
             print(f"event: {len(event_delays)} received, p50 "
@@ -220,8 +236,10 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         "delivery_p99_ms": round(percentile(delays, 0.99), 1),
         "server_cpu_ms_per_event": round(statistics.median(cpus), 1) if cpus else None,
         "server_cpu_ms_per_event_each": [round(c, 1) for c in cpus],
+        "server_user_cpu_ms_per_event": round(statistics.median(user), 1) if user else None,
         # In the kernel: one send() per socket, on loopback the receiver's side too.
         "server_system_cpu_ms_per_event": round(statistics.median(system), 1) if system else None,
+        "frame_bytes": max((s.frame_bytes for s in subscribers), default=0),
         # This process's CPU over the same time: the receiving side of the figures.
         "client_cpu_ms_per_event": round(statistics.median(clients), 1) if clients else None,
         "memory_kb_per_idle_subscription": round(
@@ -247,8 +265,31 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--pause", type=float, default=1.0, help="seconds between events")
     parser.add_argument("--timeout", type=float, default=30.0,
                         help="seconds an event may take to reach everyone")
+    parser.add_argument("--floor-repeats", type=int, default=5,
+                        help="rounds of the send floor (bench/sendfloor.py); the median")
+    parser.add_argument("--no-floor", action="store_true",
+                        help="leave out the send floor")
     parser.add_argument("--json", type=Path, help="write the figures here")
     return parser.parse_args(argv)
+
+
+def with_floor(figures: dict[str, Any], floor: dict[str, Any]) -> dict[str, Any]:
+    """``figures`` with the send floor's beside the server's CPU per event."""
+    ours = figures["server_cpu_ms_per_event"]
+    beside = {
+        "floor_cpu_ms_per_event": floor["cpu_ms"],
+        "floor_user_cpu_ms_per_event": floor["user_cpu_ms"],
+        "floor_system_cpu_ms_per_event": floor["system_cpu_ms"],
+        "cpu_over_floor": round(ours / floor["cpu_ms"], 2)
+        if ours is not None and floor["cpu_ms"] > 0 else None,
+    }
+    out: dict[str, Any] = {}
+    for name, value in figures.items():
+        out[name] = value
+        if name == "server_system_cpu_ms_per_event":
+            out.update(beside)
+    out["send_floor"] = floor
+    return out
 
 
 def run(argv: list[str] | None = None) -> int:
@@ -262,6 +303,14 @@ def run(argv: list[str] | None = None) -> int:
         figures = asyncio.run(main(args))
     else:
         figures = uvloop.run(main(args))
+    if not args.no_floor and figures["subscribers"]:
+        # After the subscribers closed: the floor's sockets are on top of none of theirs.
+        figures = with_floor(figures, sendfloor.measure(
+            figures["subscribers"], figures["frame_bytes"] or sendfloor.DEFAULT_FRAME_BYTES,
+            args.floor_repeats))
+        print(f"send floor: {figures['floor_cpu_ms_per_event']} ms CPU per event "
+              f"({figures['floor_system_cpu_ms_per_event']} ms system); ours "
+              f"{figures['cpu_over_floor']}x", file=sys.stderr)
     print(json.dumps(figures, indent=2))
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2) + "\n")

@@ -1,0 +1,36 @@
+"""The fan-out bench's send floor (bench/sendfloor.py) at a tiny scale: no database, two
+processes and fifty loopback sockets."""
+
+from __future__ import annotations
+
+from websockets.frames import Frame, Opcode
+
+from bench import sendfloor
+from bench.fanout import frame_size, with_floor
+
+
+def test_the_floor_sends_every_frame_and_reports_the_cpu_the_bench_reads() -> None:
+    figures = sendfloor.measure(50, frame_bytes=300, repeats=2, pause=0.05)
+    # The peers read every byte of every round: the sends measured were all made.
+    assert figures["received_bytes"] == 50 * 300 * 2
+    assert (figures["sockets"], figures["frame_bytes"], figures["repeats"]) == (50, 300, 2)
+    assert len(figures["cpu_ms_each"]) == 2
+    assert figures["cpu_ms"] > 0
+    assert figures["user_cpu_ms"] >= 0
+    assert figures["system_cpu_ms"] >= 0
+
+    ours = {"server_cpu_ms_per_event": 140.0, "server_system_cpu_ms_per_event": 90.0,
+            "memory_kb_per_idle_subscription": 19.5}
+    beside = with_floor(ours, {**figures, "cpu_ms": 100.0})
+    assert list(beside)[:3] == ["server_cpu_ms_per_event", "server_system_cpu_ms_per_event",
+                                "floor_cpu_ms_per_event"]
+    assert beside["cpu_over_floor"] == 1.4
+    assert beside["send_floor"]["received_bytes"] == 50 * 300 * 2
+
+
+def test_the_floors_frames_are_the_size_of_the_frames_measured() -> None:
+    for payload in (10, 123, 124, 125, 126, 400, 65_535, 70_000):
+        text = "x" * payload
+        written = Frame(Opcode.TEXT, text.encode()).serialize(mask=False)
+        assert frame_size(payload) == len(written), payload
+        assert sendfloor.text_frame(len(written)) == written, payload
