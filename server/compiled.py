@@ -36,8 +36,10 @@ import orjson
 from graphql import (
     GraphQLError,
     GraphQLField,
+    GraphQLID,
     GraphQLLeafType,
     GraphQLObjectType,
+    GraphQLString,
     OperationType,
     located_error,
 )
@@ -780,13 +782,16 @@ def _leaves_function(leaves: list[Leaf]) -> Callable[[Any], dict[str, Any] | Non
 def _leaves_code(function: str, prologue: list[str], reads: list[str], leaves: list[Leaf]
                  ) -> str:
     lines = [f"def {function}(item):", "    try:", *prologue]
-    for index, ((_name, _getter, _coerce, nullable), read) in enumerate(
+    for index, ((_name, _getter, coerce, nullable), read) in enumerate(
             zip(leaves, reads, strict=True)):
         value = f"v{index}"
         lines += [f"        {value} = {read}",
                   f"        if {value} is None:",
-                  "            pass" if nullable else "            return None",
-                  f"        elif isinstance({value}, Exception):",
+                  "            pass" if nullable else "            return None"]
+        if coerce in _KEEP_STR:  # a str is its own output: no call
+            lines.append(f"        elif type({value}) is str:")
+            lines.append("            pass")
+        lines += [f"        elif isinstance({value}, Exception):",
                   "            return None",
                   "        else:",
                   f"            {value} = c{index}({value})",
@@ -797,6 +802,10 @@ def _leaves_code(function: str, prologue: list[str], reads: list[str], leaves: l
               "    return {" + ", ".join(f"k{i}: v{i}" for i in range(len(leaves))) + "}",
               ""]
     return "\n".join(lines)
+
+
+# String's and ID's output coercions, which return a str as it is.
+_KEEP_STR = frozenset({GraphQLString.coerce_output_value, GraphQLID.coerce_output_value})
 
 
 def _python_name(definition: GraphQLField) -> str | None:
