@@ -83,6 +83,8 @@ class RowByIdLoader(Loader):
 
 
 KEYS = "row_ids"
+# Among a child page's columns: its cursors are read, so its rows carry the sort keys.
+CURSORS = "(cursors)"
 _BY_ID_STATEMENTS: dict[tuple[type[RowByIdLoader], Viewer, str], Read] = {}
 
 
@@ -90,8 +92,9 @@ class ChildPageLoader(Loader):
     """One connection page per parent id, for all parents in one statement.
 
     ``columns``: the columns the query reads of each row, when it says (a page of
-    deals' names and amounts need not fetch and decode twenty columns); the keys, the
-    parent and the sort keys are always fetched, for the pages and their cursors.
+    deals' names and amounts need not fetch and decode twenty columns); the keys and
+    the parent are always fetched, the sort keys when ``CURSORS`` is among them (the
+    page's cursors are asked for: its page info or its edges' cursors).
     """
 
     parent_column: ClassVar[ColumnElement[Any]]
@@ -107,8 +110,9 @@ class ChildPageLoader(Loader):
                              max_size=loaders.max_page_size)
         statement = self.base_statement()
         if columns is not None:
-            wanted = {*columns, self.id_column().key, self.parent_column.key,
-                      *(key.column.key for key in keys)}
+            wanted = {*columns, self.id_column().key, self.parent_column.key}
+            if CURSORS in columns:
+                wanted.update(key.column.key for key in keys)
             statement = statement.with_only_columns(
                 *(column for column in statement.selected_columns if column.key in wanted))
         self.statement = statement.where(compile_filter(self.filter_spec, filter, self.viewer))

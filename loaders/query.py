@@ -432,9 +432,10 @@ async def fetch_child_pages(
     parent = [column.key for column in columns].index(parent_column.key)
     for row in await _named_rows(db, query):
         grouped.setdefault(row[parent], []).append(row)
-    column_keys = [k.column.key for k in win.keys]
-    keys = [SortKey(k.name, ranked.c[name], k.descending, k.nullable)
-            for k, name in zip(win.keys, column_keys, strict=True)]
+    # Rows fetched without their sort keys (no cursor asked for) keep the table's
+    # columns as the page's keys: nothing reads them.
+    keys = [SortKey(k.name, ranked.c.get(k.column.key, k.column), k.descending, k.nullable)
+            for k in win.keys]
     return [
         _page(grouped.get(parent_id, []), Window(win.limit, win.backward, win.after,
                                                   win.before, keys))

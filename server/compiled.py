@@ -58,6 +58,7 @@ from graphql.pyutils import Path, Undefined, inspect
 from graphql.type import is_abstract_type, is_leaf_type, is_list_type, is_non_null_type
 from strawberry.types.arguments import convert_arguments
 
+from loaders.base import CURSORS
 from models.db import UNCOUNTED
 
 if TYPE_CHECKING:
@@ -516,8 +517,9 @@ class Run:
         """Adds to ``found`` the columns that the row-backed objects (schema/rows.py)
         first met under ``completion`` read: a plain field its declared columns, a
         batched one its key's. Objects on the way (a connection, its edges, its page
-        info) are walked through. False when a field reads what cannot be told (a
-        resolver, a computed field that declares nothing, an abstract type)."""
+        info) are walked through, and add CURSORS when they make cursors. False when a
+        field reads what cannot be told (a resolver, a computed field that declares
+        nothing, an abstract type)."""
         while completion.kind == LIST:
             completion = completion.inner  # type: ignore[assignment]
         if completion.kind == LEAF:
@@ -529,7 +531,9 @@ class Run:
         origin = getattr((object_type.extensions or {}).get("strawberry-definition"),
                          "origin", None)
         reads = getattr(origin, "_reads", None)
-        if reads is None:
+        if reads is None:  # a connection, its edges, its page info
+            if any(field.field_name in _CURSORED for field in plan.fields):
+                found.add(CURSORS)
             return all(self.row_columns(field.completion, found) for field in plan.fields)
         for field in plan.fields:
             if field.field_name.startswith("__"):
@@ -803,6 +807,10 @@ def _leaves_code(function: str, prologue: list[str], reads: list[str], leaves: l
               ""]
     return "\n".join(lines)
 
+
+# The fields of a connection that read its rows' sort keys: its page info makes its
+# cursors when it is made (schema/relay.py).
+_CURSORED = frozenset({"cursor", "pageInfo"})
 
 # String's and ID's output coercions, which return a str as it is.
 _KEEP_STR = frozenset({GraphQLString.coerce_output_value, GraphQLID.coerce_output_value})

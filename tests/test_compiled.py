@@ -295,6 +295,28 @@ async def test_nested_pages_fetch_only_the_columns_their_nodes_read(
     assert "opportunities.lost_reason" in statement
 
 
+async def test_nested_pages_fetch_their_sort_keys_only_for_cursors(
+        apps: dict[str, Starlette], db: Database) -> None:
+    """Pages whose cursors nobody reads (no page info, no edge's cursor) fetch rows
+    without the sort keys: they order the window in the statement, not the rows out of
+    it. Asked for a cursor or a page's info, the rows carry them again."""
+    user_id = await find_user_id_by_email(db, DEMO_EMAILS[Role.ADMIN])
+    token = apps["compiled"].state.authenticator.mint(user_id)
+    opportunities = _page_statements(apps["compiled"], "opportunities")
+    nodes = "nodes { id name amount }"
+    for selection, cursors in ((nodes, False), (f"pageInfo {{ hasNextPage }} {nodes}", True),
+                               (f"edges {{ cursor node {{ id }} }} {nodes}", True)):
+        query = (f"{{ accounts(first: 4) {{ nodes {{ name opportunities(first: 2, orderBy: "
+                 f"[{{field: EXPECTED_CLOSE_DATE}}]) {{ {selection} }} }} }} }}")
+        opportunities.clear()
+        assert await _answer(apps["compiled"], query, {}, token) == await _answer(
+            apps["graphql-core"], query, {}, token)
+        [statement] = opportunities
+        outer = statement.split("FROM (", 1)[0]  # the columns the rows come with
+        assert "amount" in outer, statement
+        assert ("expected_close_date" in outer) is cursors, statement
+
+
 def test_a_selection_of_leaves_is_completed_by_code_written_for_it() -> None:
     """The function written for a selection of attribute leaves gives the object's
     result, or None where the general path must place an error or a null: a null
