@@ -64,6 +64,7 @@ from subscriptions.fanout import (
 from subscriptions.hub import EventHub
 
 logger = logging.getLogger("crmgraph.websocket")
+_OPEN = State.OPEN
 
 TOO_MANY_SUBSCRIPTIONS = "TOO_MANY_SUBSCRIPTIONS"
 FORBIDDEN = 4403
@@ -452,11 +453,23 @@ class LeanWebSocketProtocol(WebSocketsSansIOProtocol):
     A fan-out group serializes one frame for all its members with the same operation id.
     """
 
+    # Mirrors ``writable`` (cleared by pause_writing only) where write_frame reads it
+    # without touching one more object per socket: ten thousand per event.
+    _paused = False
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.queue = _Inbox()  # type: ignore[assignment]
         self.writable = _Writable()  # type: ignore[assignment]
         self.writable.set()
+
+    def pause_writing(self) -> None:
+        self._paused = True
+        super().pause_writing()
+
+    def resume_writing(self) -> None:
+        self._paused = False
+        super().resume_writing()
 
     def handle_connect(self, event: Any) -> None:
         super().handle_connect(event)
@@ -475,8 +488,8 @@ class LeanWebSocketProtocol(WebSocketsSansIOProtocol):
             self.request = self.response = None  # type: ignore[assignment]
 
     def write_frame(self, frame: bytes) -> bool:
-        if self.close_sent or self.disconnected or not self.writable.is_set() or \
-                self.conn.state is not State.OPEN or self.transport.is_closing():
+        if self.close_sent or self.disconnected or self._paused or \
+                self.conn.state is not _OPEN or self.transport.is_closing():
             return False
         self.transport.write(frame)
         return True

@@ -327,6 +327,14 @@ async def test_a_served_socket_takes_the_groups_frames_whole(app, client, db):
             await _members(app, 3)
             members = [m for g in _fanout(app).groups.values() for m in g.members]
             assert all(isinstance(m.sink, LeanWebSocketProtocol) for m in members)
+            # Past the transport's high-water mark a ready-made frame is refused (the
+            # ordinary path waits instead), and taken again once it drains.
+            sink = members[0].sink
+            sink.pause_writing()
+            assert not sink.writable.is_set()
+            assert sink.write_frame(b"") is False
+            sink.resume_writing()
+            assert sink.writable.is_set()
             await move_deal(client, org.rep_a1, deal, phases["Offer"])
             texts = [await asyncio.wait_for(ws.recv(), 5) for _, ws in sockets]
             for (operation_id, _), text in zip(sockets, texts, strict=True):
