@@ -210,8 +210,13 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         system: list[float] = []
         received: list[int] = []
         clients: list[float] = []
+        idle: list[float] = []
         for _ in range(args.events):
+            idle_before, idle_from = cpu_ms(args.server_pid), time.perf_counter()
             await asyncio.sleep(args.pause)
+            idle_after = cpu_ms(args.server_pid)
+            idle.append((sum(idle_after) - sum(idle_before)) /
+                        (time.perf_counter() - idle_from))
             event_delays, cpu, client = await one_event(subscribers, mover, args.server_pid,
                                                         args.timeout)
             delays += event_delays
@@ -239,6 +244,9 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         "server_user_cpu_ms_per_event": round(statistics.median(user), 1) if user else None,
         # In the kernel: one send() per socket, on loopback the receiver's side too.
         "server_system_cpu_ms_per_event": round(statistics.median(system), 1) if system else None,
+        # The server's CPU per second between events (pings and pongs of N sockets), which
+        # the CPU per event also holds for as long as the event takes to reach everyone.
+        "server_idle_cpu_ms_per_s": round(statistics.median(idle), 1) if idle else None,
         "frame_bytes": max((s.frame_bytes for s in subscribers), default=0),
         # This process's CPU over the same time: the receiving side of the figures.
         "client_cpu_ms_per_event": round(statistics.median(clients), 1) if clients else None,
