@@ -17,6 +17,7 @@ from loaders.query import (
     compile_filter,
     count_by_parent,
     fetch_child_pages,
+    only_columns,
     sort_keys,
     window,
 )
@@ -83,8 +84,6 @@ class RowByIdLoader(Loader):
 
 
 KEYS = "row_ids"
-# Among a child page's columns: its cursors are read, so its rows carry the sort keys.
-CURSORS = "(cursors)"
 _BY_ID_STATEMENTS: dict[tuple[type[RowByIdLoader], Viewer, str], Read] = {}
 
 
@@ -108,13 +107,8 @@ class ChildPageLoader(Loader):
         keys = sort_keys(self.orderable, order_by, self.default_order, self.id_column())
         self.window = window(args, keys, default_size=loaders.default_page_size,
                              max_size=loaders.max_page_size)
-        statement = self.base_statement()
-        if columns is not None:
-            wanted = {*columns, self.id_column().key, self.parent_column.key}
-            if CURSORS in columns:
-                wanted.update(key.column.key for key in keys)
-            statement = statement.with_only_columns(
-                *(column for column in statement.selected_columns if column.key in wanted))
+        statement = only_columns(self.base_statement(), columns,
+                                 (self.id_column().key, self.parent_column.key), keys)
         self.statement = statement.where(compile_filter(self.filter_spec, filter, self.viewer))
 
     def id_column(self) -> ColumnElement[Any]:

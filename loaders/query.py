@@ -456,6 +456,26 @@ def among(column: ColumnElement[Any], dialect: str, name: str,
     return column.in_(bindparam(name, expanding=True, **given))
 
 
+# Among the columns a page's rows are fetched with (``only_columns``): its cursors are
+# read (its page info or its edges' cursors), so its rows carry their sort keys.
+CURSORS = "(cursors)"
+
+
+def only_columns(statement: Select[Any], columns: tuple[str, ...] | None,
+                 always: tuple[str, ...], keys: Sequence[SortKey]) -> Select[Any]:
+    """``statement`` selecting only ``columns`` (None: all) and ``always`` (the keys a
+    page needs), and the sort keys when CURSORS is among them. Rows without them are
+    still ordered by them: the statement orders by the table's columns."""
+    if columns is None:
+        return statement
+    wanted = {*columns, *always}
+    if CURSORS in columns:
+        wanted.update(key.column.key for key in keys)
+    return statement.with_only_columns(
+        *(column for column in statement.selected_columns if column.key in wanted),
+        maintain_column_froms=True)
+
+
 async def _named_rows(db: Database, statement: Select[Any]) -> list[Any]:
     """A page's rows, fetched at once (not row by row through the cursor), as named
     tuples where their columns allow."""

@@ -51,21 +51,21 @@ ADDRESS_TEXT = {"street": 200, "postal_code": 20, "city": 100, "country": 100}
 CONTACT_TEXT = {"first_name": 100, "phone": 50, "title": 200}
 
 
-async def list_accounts(*, loaders: Loaders, args: PageArgs, filter: Any, order_by: Any
-                        ) -> Listing:
+async def list_accounts(*, loaders: Loaders, args: PageArgs, filter: Any, order_by: Any,
+                        columns: tuple[str, ...] | None = None) -> Listing:
     return await list_rows(
         loaders=loaders, statement=accounts_statement(loaders.viewer), spec=ACCOUNT_FILTER,
         filter=filter, orderable=ACCOUNT_ORDER, default_order=("NAME",), order_by=order_by,
-        args=args,
+        args=args, columns=columns,
     )
 
 
-async def list_contacts(*, loaders: Loaders, args: PageArgs, filter: Any, order_by: Any
-                        ) -> Listing:
+async def list_contacts(*, loaders: Loaders, args: PageArgs, filter: Any, order_by: Any,
+                        columns: tuple[str, ...] | None = None) -> Listing:
     return await list_rows(
         loaders=loaders, statement=contacts_statement(loaders.viewer), spec=CONTACT_FILTER,
         filter=filter, orderable=CONTACT_ORDER, default_order=("LAST_NAME", "FIRST_NAME"),
-        order_by=order_by, args=args,
+        order_by=order_by, args=args, columns=columns,
     )
 
 

@@ -74,12 +74,12 @@ PHASE_ENTRIES = frozenset({ChangeKind.CREATED, ChangeKind.MOVED, ChangeKind.WON,
 ALL_CHANGES = PHASE_ENTRIES | {ChangeKind.UPDATED}
 
 
-async def list_opportunities(*, loaders: Loaders, args: PageArgs, filter: Any, order_by: Any
-                             ) -> Listing:
+async def list_opportunities(*, loaders: Loaders, args: PageArgs, filter: Any, order_by: Any,
+                             columns: tuple[str, ...] | None = None) -> Listing:
     return await list_rows(
         loaders=loaders, statement=opportunities_statement(loaders.viewer),
         spec=OPPORTUNITY_FILTER, filter=filter, orderable=OPPORTUNITY_ORDER,
-        default_order=("CREATED_AT",), order_by=order_by, args=args,
+        default_order=("CREATED_AT",), order_by=order_by, args=args, columns=columns,
     )
 
 

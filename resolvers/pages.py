@@ -16,6 +16,7 @@ from loaders.query import (
     compile_filter,
     count,
     fetch_page,
+    only_columns,
     sort_keys,
     window,
 )
@@ -42,11 +43,15 @@ async def list_rows(
     default_order: tuple[str, ...],
     order_by: Any,
     args: PageArgs,
+    columns: tuple[str, ...] | None = None,
 ) -> Listing:
+    """A page of ``statement``'s rows; of their ``columns`` only, when the caller knows
+    which its nodes read (schema/relay.py ``planned_columns``)."""
     id_column = statement.selected_columns["id"]
     keys = sort_keys(orderable, order_by, default_order, id_column)
     # Arguments are checked before any SQL runs.
     win = window(args, keys, default_size=loaders.default_page_size,
                  max_size=loaders.max_page_size)
     filtered = statement.where(compile_filter(spec, filter, loaders.viewer))
-    return Listing(await fetch_page(loaders.db, filtered, win), filtered, loaders.db)
+    page = await fetch_page(loaders.db, only_columns(filtered, columns, ("id",), keys), win)
+    return Listing(page, filtered, loaders.db)

@@ -45,7 +45,14 @@ from schema.filters import (
 )
 from schema.inputs import sent_changes
 from schema.periods import Granularity
-from schema.relay import Children, Connection, Node, child_connection, connection
+from schema.relay import (
+    Children,
+    Connection,
+    Node,
+    child_connection,
+    connection,
+    planned_columns,
+)
 from schema.rows import RowBacked, batched, reads, related, using
 from schema.users import (
     PartnerOrg,
@@ -442,7 +449,7 @@ class AccountQueries:
         viewer_of(info)
         listing = await resolve.list_accounts(
             loaders=info.context.loaders, args=PageArgs(first, after, last, before),
-            filter=filter, order_by=order_by,
+            filter=filter, order_by=order_by, columns=planned_columns(info),
         )
         return connection(listing.page, Account.from_row, listing.total_count)
 
@@ -461,7 +468,7 @@ class AccountQueries:
         viewer_of(info)
         listing = await resolve.list_contacts(
             loaders=info.context.loaders, args=PageArgs(first, after, last, before),
-            filter=filter, order_by=order_by,
+            filter=filter, order_by=order_by, columns=planned_columns(info),
         )
         return connection(listing.page, Contact.from_row, listing.total_count)
 

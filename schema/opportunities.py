@@ -50,7 +50,7 @@ from schema.filters import (
 from schema.inputs import sent_changes
 from schema.live import after_event, bursts, close_behind
 from schema.pricing import OfferingArea
-from schema.relay import Connection, Node, connection
+from schema.relay import Connection, Node, connection, planned_columns
 from schema.rows import RowBacked, reads, related, using
 from schema.users import User, UserFilter, user_of
 from subscriptions.hub import Overflowed
@@ -556,7 +556,7 @@ class OpportunityQueries:
         viewer_of(info)
         listing = await resolve.list_opportunities(
             loaders=info.context.loaders, args=PageArgs(first, after, last, before),
-            filter=filter, order_by=order_by)
+            filter=filter, order_by=order_by, columns=planned_columns(info))
         return connection(listing.page, Opportunity.from_row, listing.total_count)
 
     @strawberry.field(description="Count, amount and weighted amount per phase, in SQL; with "

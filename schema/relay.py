@@ -74,6 +74,19 @@ class Connection(Generic[NodeT]):
         return value
 
 
+def planned_columns(info: Any) -> tuple[str, ...] | None:
+    """The columns the nodes of this field's connection read, when its compiled plan
+    told (server/compiled.py); None, every column, when nothing did: graphql-core's
+    execution, or a selection the plan cannot see into. A resolver that makes the
+    nodes from its rows may fetch only those (resolvers/pages.py ``list_rows``)."""
+    planned = getattr(info.context, "planned_columns", None)
+    if not planned:
+        return None
+    # By the field's node in the document, not its path: the same field at two places
+    # may select different columns.
+    return planned.get(id(info._raw_info.field_nodes[0]))  # type: ignore[no-any-return]
+
+
 def connection(
     page: Page,
     convert: Callable[[Row[Any]], NodeT],

@@ -58,7 +58,7 @@ from graphql.pyutils import Path, Undefined, inspect
 from graphql.type import is_abstract_type, is_leaf_type, is_list_type, is_non_null_type
 from strawberry.types.arguments import convert_arguments
 
-from loaders.base import CURSORS
+from loaders.query import CURSORS
 from models.db import UNCOUNTED
 
 if TYPE_CHECKING:
@@ -351,6 +351,8 @@ class Run:
         self.hide_suggestions = executor.hide_suggestions
         self.args: dict[int, Any] = {}
         self.data_lost = False
+        self.planned: dict[int, tuple[str, ...]] | None = getattr(
+            executor.context_value, "planned_columns", None)
 
     # --- planning ---------------------------------------------------------------------
 
@@ -425,6 +427,8 @@ class Run:
                             continue
                         self.complete_field(field, entry, value, following)
                     continue
+                if field.completion.kind != LEAF:
+                    self.plan_columns(field)
                 direct = field.direct
                 try:
                     args = self.arguments(field)
@@ -512,6 +516,15 @@ class Run:
             columns = field.columns = (tuple(sorted(found))
                                        if self.row_columns(field.completion, found) else None)
         return columns  # type: ignore[return-value]
+
+    def plan_columns(self, field: FieldPlan) -> None:
+        """Tells a resolver that makes row-backed nodes (a root connection) the columns
+        they read, when they can be told (schema/relay.py planned_columns)."""
+        planned = self.planned
+        if planned is not None:
+            columns = self.columns(field)
+            if columns is not None:
+                planned[id(field.nodes[0])] = columns
 
     def row_columns(self, completion: Completion, found: set[str]) -> bool:
         """Adds to ``found`` the columns that the row-backed objects (schema/rows.py)

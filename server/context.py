@@ -28,6 +28,9 @@ class Context:
     credential: Any = None
     authenticator: Any = None
     documents: Any = None  # resolvers.documents.DocumentStore: trusted documents
+    # The columns a compiled plan knows a field's nodes read, by the field's node
+    # (server/compiled.py Run.plan_columns, schema/relay.py planned_columns).
+    planned_columns: dict[int, tuple[str, ...]] = field(default_factory=dict)
     _loaders: Loaders | None = None
 
     @property
@@ -55,4 +58,4 @@ class Context:
     def for_operation(self) -> Context:
         """A copy with its own loaders: one WebSocket runs many operations, and no
         operation may read another's cached rows."""
-        return replace(self, _loaders=None)
+        return replace(self, _loaders=None, planned_columns={})

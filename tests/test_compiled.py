@@ -317,6 +317,56 @@ async def test_nested_pages_fetch_their_sort_keys_only_for_cursors(
         assert ("expected_close_date" in outer) is cursors, statement
 
 
+async def test_root_pages_fetch_only_the_columns_their_nodes_read(
+        apps: dict[str, Starlette], db: Database) -> None:
+    """A root connection whose nodes the plan can see into fetches their columns and
+    its keys (the sort keys only for cursors), with the same answers and cursors as
+    graphql-core's execution, which fetches whole rows; one it cannot, whole rows."""
+    user_id = await find_user_id_by_email(db, DEMO_EMAILS[Role.ADMIN])
+    token = apps["compiled"].state.authenticator.mint(user_id)
+    sent: list[str] = []
+    apps["compiled"].state.db.watchers.append(sent.append)
+
+    def columns(table: str) -> str:
+        [statement] = [s for s in sent if f"FROM {table}" in s and "row_number" not in s
+                       and "count(" not in s]
+        return statement.split("FROM", 1)[0]
+
+    root = """query Q($after: String) { accounts(first: 3, after: $after) { %s } }"""
+    for selection, cursors in (("nodes { name }", False),
+                               ("pageInfo { endCursor } nodes { name }", True)):
+        sent.clear()
+        query = root % selection
+        assert await _answer(apps["compiled"], query, {}, token) == await _answer(
+            apps["graphql-core"], query, {}, token)
+        selected = columns("accounts")
+        assert "accounts.name" in selected and "accounts.id" in selected, selected
+        assert "accounts.website" not in selected, selected
+    body = orjson.loads(await _answer(apps["compiled"], root % "pageInfo { endCursor }", {},
+                                      token))
+    after = {"after": body["data"]["accounts"]["pageInfo"]["endCursor"]}
+    query = root % "pageInfo { endCursor } nodes { name owner { name } }"
+    assert await _answer(apps["compiled"], query, after, token) == await _answer(
+        apps["graphql-core"], query, after, token)
+
+    deals = """{ opportunities(first: 3, orderBy: [{field: EXPECTED_CLOSE_DATE}]) {
+      nodes { name amount } } }"""
+    sent.clear()
+    assert await _answer(apps["compiled"], deals, {}, token) == await _answer(
+        apps["graphql-core"], deals, {}, token)
+    selected = columns("opportunities")
+    assert "opportunities.amount" in selected, selected
+    for column in ("expected_close_date", "lost_reason", "created_at"):
+        assert f"opportunities.{column}" not in selected, selected
+
+    # A resolver field (sharedWith) reads what the plan cannot tell: whole rows.
+    resolver = "{ accounts(first: 3) { nodes { name sharedWith { nodes { name } } } } }"
+    sent.clear()
+    assert await _answer(apps["compiled"], resolver, {}, token) == await _answer(
+        apps["graphql-core"], resolver, {}, token)
+    assert "accounts.website" in columns("accounts")
+
+
 def test_a_selection_of_leaves_is_completed_by_code_written_for_it() -> None:
     """The function written for a selection of attribute leaves gives the object's
     result, or None where the general path must place an error or a null: a null
