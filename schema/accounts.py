@@ -53,7 +53,7 @@ from schema.relay import (
     connection,
     planned_columns,
 )
-from schema.rows import RowBacked, batched, reads, related, using
+from schema.rows import FromRow, RowBacked, batched, reads, related, using
 from schema.users import (
     PartnerOrg,
     PartnerOrgFilter,
@@ -261,7 +261,7 @@ class Account(RowBacked, Node):
 
     @strawberry.field(description="The account's opportunities.")
     @batched(Children(OpportunitiesByAccountLoader, OpportunityCountByAccountLoader,
-                      lambda row: opportunity_types.Opportunity.from_row(row)))
+                      FromRow(lambda: opportunity_types.Opportunity)))
     async def opportunities(
         self, info: Info, first: int | None = None, after: str | None = None,
         last: int | None = None, before: str | None = None,

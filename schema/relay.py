@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from functools import partial
 from operator import attrgetter
-from typing import Any, Generic, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 import strawberry
 from sqlalchemy.engine import Row
@@ -42,26 +42,54 @@ class Edge(Generic[NodeT]):
         return self._page.cursor(self._row)
 
 
+class RowNodes:
+    """A connection's nodes before they are made: its page's rows and the function
+    making a node of a row. Compiled plans (server/compiled.py) complete a node that
+    only reads leaves of its row straight from the row; iterated, it makes the nodes."""
+
+    __slots__ = ("connection",)
+
+    def __init__(self, connection: Connection[Any]) -> None:
+        self.connection = connection
+
+    @property
+    def rows(self) -> list[Any]:
+        return self.connection.__dict__["_page"].rows  # type: ignore[no-any-return]
+
+    @property
+    def convert(self) -> Callable[[Any], Any]:
+        return self.connection.__dict__["_convert"]  # type: ignore[no-any-return]
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self.connection.nodes)
+
+
 @strawberry.type(description="A page of a list, with keyset (cursor) pagination.")
 class Connection(Generic[NodeT]):
     edges: list[Edge[NodeT]]
     nodes: list[NodeT] = strawberry.field(description="The nodes of the edges, for short queries.")
     page_info: PageInfo
     _count: Private[Callable[[], Awaitable[int]]]
+    # How compiled plans read a field, where not as an attribute (server/compiled.py).
+    _compiled_reads: ClassVar[dict[str, Callable[[Any], Any]]]
 
     @strawberry.field(description="How many match the filter in all pages (costs a query).")
     async def total_count(self) -> int:
         return await self._count()
 
     def __getattr__(self, name: str) -> Any:
-        # A connection made by connection() builds its edges and page info when first
-        # read: most queries read only the nodes of a thousand nested pages.
+        # A connection made by connection() builds its nodes, edges and page info when
+        # first read: most queries read only the nodes of a thousand nested pages, and
+        # a compiled plan may read the nodes' leaves from the rows (RowNodes).
         page = self.__dict__.get("_page")
-        if page is None or name not in ("edges", "page_info"):
+        if page is None or name not in ("nodes", "edges", "page_info"):
             raise AttributeError(f"'Connection' object has no attribute {name!r}")
         rows = page.rows
-        if name == "edges":
-            value: Any = [Edge(node=node, _page=page, _row=row)
+        if name == "nodes":
+            convert = self.__dict__["_convert"]
+            value: Any = [convert(row) for row in rows]
+        elif name == "edges":
+            value = [Edge(node=node, _page=page, _row=row)
                           for node, row in zip(self.nodes, rows, strict=True)]
         else:
             value = PageInfo(
@@ -93,8 +121,19 @@ def connection(
     count: Callable[[], Awaitable[int]],
 ) -> Connection[NodeT]:
     made: Connection[NodeT] = object.__new__(Connection)
-    made.__dict__.update(nodes=[convert(row) for row in page.rows], _count=count, _page=page)
+    made.__dict__.update(_convert=convert, _count=count, _page=page)
     return made
+
+
+def _nodes_or_rows(connection: Connection[Any]) -> Any:
+    """Its nodes, or RowNodes when they are not made yet (server/compiled.py)."""
+    values = connection.__dict__
+    if "nodes" in values or "_page" not in values:
+        return connection.nodes
+    return RowNodes(connection)
+
+
+Connection._compiled_reads = {"nodes": _nodes_or_rows}
 
 
 class Children:

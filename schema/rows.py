@@ -84,6 +84,28 @@ class RowBacked:
         return value
 
 
+class FromRow:
+    """``cls.from_row`` of a class found when first called: a type of a module imported
+    lazily (accounts and opportunities refer to each other). Compiled plans see through
+    it (server/compiled.py), as they do through ``cls.from_row`` itself."""
+
+    __slots__ = ("_find", "_made")
+
+    def __init__(self, find: Callable[[], type[RowBacked]]) -> None:
+        self._find = find
+        self._made: Callable[[Any], Any] | None = None
+
+    @property
+    def made(self) -> Callable[[Any], Any]:
+        made = self._made
+        if made is None:
+            made = self._made = self._find().from_row
+        return made
+
+    def __call__(self, row: Any) -> Any:
+        return self.made(row)
+
+
 class Related:
     """A to-one field: the row of ``loader`` whose key the source holds in ``key``
     (None: no row), made an object by ``convert`` (a missing or invisible row: null).

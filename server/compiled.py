@@ -60,6 +60,8 @@ from strawberry.types.arguments import convert_arguments
 
 from loaders.query import CURSORS
 from models.db import UNCOUNTED
+from schema.relay import RowNodes
+from schema.rows import FromRow, RowBacked
 
 if TYPE_CHECKING:
     from graphql.execution.collect_fields import FieldDetailsList, GroupedFieldSet
@@ -176,7 +178,7 @@ def _direct(definition: GraphQLField, strawberry_schema: Any) -> Direct | None:
 
 
 class SelectionPlan:
-    __slots__ = ("complete_leaves", "fields", "names", "type")
+    __slots__ = ("complete_leaves", "complete_row", "fields", "names", "type")
 
     def __init__(self, type_: GraphQLObjectType, fields: list[FieldPlan]) -> None:
         self.type = type_
@@ -192,6 +194,9 @@ class SelectionPlan:
             for field in fields
         ]) if fields and all(field.getter is not None and field.completion.kind == LEAF
                              for field in fields) else None
+        # The same of a row, where every leaf is read from the row (schema/rows.py).
+        self.complete_row: Callable[[Any], dict[str, Any] | None] | None = getattr(
+            self.complete_leaves, "from_row", None)
 
 
 class Position:
@@ -726,7 +731,21 @@ class Run:
         checked = inner.checked
         entries: list[Any] | None = None
         nullable = inner.nullable
+        # Nodes not made yet, of a type whose objects hold only their row when made:
+        # those of leaves only are completed from the rows; a row that leaves a null or
+        # an error to place is made a node and completed as any other.
+        from_rows = None
+        if type(values) is RowNodes:
+            convert = values.convert
+            from_rows = plan.complete_row if _makes_from_row(convert, object_type) else None
+            values = values.rows if from_rows is not None else values.connection.nodes
         for index, item in enumerate(values):
+            if from_rows is not None:
+                result = from_rows(item)
+                if result is not None:
+                    items.append(result)
+                    continue
+                item = convert(item)
             if type(item) not in checked or getattr(item, CAST, None) is not None:
                 if item is None or isinstance(item, Exception) or (
                         is_type_of is not None and not is_type_of(item, None)):
@@ -785,15 +804,18 @@ def _leaves_function(leaves: list[Leaf]) -> Callable[[Any], dict[str, Any] | Non
     if not all(names[f"r{index}"] is not None for index in range(len(leaves))):
         exec(by_getter, names)  # our own code, made from the plan
         return names["from_getters"]  # type: ignore[no-any-return]
-    from_row = _leaves_code(
+    reads = [f"r{i}(row)" for i in range(len(leaves))]
+    from_object = _leaves_code(
         "complete",
         ["        values = item.__dict__",
          "        row = values.get('_row') if len(values) == 1 else None",
          "        if row is None:",
-         "            return from_getters(item)"],
-        [f"r{i}(row)" for i in range(len(leaves))], leaves)
-    exec(by_getter + from_row, names)  # our own code, made from the plan
-    return names["complete"]  # type: ignore[no-any-return]
+         "            return from_getters(item)"], reads, leaves)
+    from_row = _leaves_code("from_row", ["        row = item"], reads, leaves)
+    exec(by_getter + from_object + from_row, names)  # our own code, made from the plan
+    complete = names["complete"]
+    complete.from_row = names["from_row"]  # a row, not an object: SelectionPlan.complete_row
+    return complete  # type: ignore[no-any-return]
 
 
 def _leaves_code(function: str, prologue: list[str], reads: list[str], leaves: list[Leaf]
@@ -829,6 +851,19 @@ _CURSORED = frozenset({"cursor", "pageInfo"})
 _KEEP_STR = frozenset({GraphQLString.coerce_output_value, GraphQLID.coerce_output_value})
 
 
+def _makes_from_row(convert: Callable[[Any], Any], object_type: GraphQLObjectType) -> bool:
+    """Whether ``convert`` makes an object of ``object_type`` holding only its row."""
+    if isinstance(convert, FromRow):
+        convert = convert.made
+    origin = getattr((object_type.extensions or {}).get("strawberry-definition"), "origin",
+                     None)
+    return getattr(convert, "__func__", None) is _FROM_ROW and \
+        getattr(convert, "__self__", None) is origin
+
+
+_FROM_ROW = RowBacked.from_row.__func__  # type: ignore[attr-defined]
+
+
 def _python_name(definition: GraphQLField) -> str | None:
     field = (definition.extensions or {}).get("strawberry-definition")
     return getattr(field, "python_name", None)
@@ -860,6 +895,9 @@ def _attribute_getter(resolve: Callable[..., Any], definition: GraphQLField,
         return None
     name = field.python_name
     owner = getattr((parent_type.extensions or {}).get("strawberry-definition"), "origin", None)
+    special = getattr(owner, "_compiled_reads", {}).get(name)
+    if special is not None:  # e.g. a connection's nodes, maybe not made yet (RowNodes)
+        return special  # type: ignore[no-any-return]
     read = getattr(owner, "_reads", {}).get(name)
     return attrgetter(name) if read is None else _row_getter(name, read)
 

@@ -21,9 +21,11 @@ import orjson
 import pytest
 from graphql import (
     GraphQLEnumType,
+    GraphQLField,
     GraphQLInterfaceType,
     GraphQLObjectType,
     GraphQLSchema,
+    GraphQLString,
     GraphQLUnionType,
     build_schema,
     get_named_type,
@@ -33,11 +35,12 @@ from graphql import (
 from graphql.pyutils import Undefined
 from starlette.applications import Starlette
 
+import schema.relay as relay
 from loaders.ids import encode_id
 from models.db import Database
 from models.users import Role
 from resolvers.users import find_user_id_by_email
-from schema.rows import RowBacked, reads
+from schema.rows import FromRow, RowBacked, reads
 from server import compiled as plans
 from server.app import create_app
 from server.demo import DEMO_EMAILS, seed_demo
@@ -368,6 +371,60 @@ async def test_root_pages_fetch_only_the_columns_their_nodes_read(
     assert await _answer(apps["compiled"], resolver, {}, token) == await _answer(
         apps["graphql-core"], resolver, {}, token)
     assert "accounts.website" in columns("accounts")
+
+
+async def test_nodes_of_leaves_are_completed_from_their_rows(
+        apps: dict[str, Starlette], db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Nested pages whose nodes read only leaves of their rows are completed from the
+    rows: no node object is made (the connection's nodes stay unmade), and the answer is
+    graphql-core's. Nodes with fields of their own to resolve are made, as before; so
+    are those of a page whose nodes a resolver reads (edges)."""
+    user_id = await find_user_id_by_email(db, DEMO_EMAILS[Role.ADMIN])
+    token = apps["compiled"].state.authenticator.mint(user_id)
+    made: list[relay.Connection] = []
+    connection = relay.connection
+
+    def keep(*args: object) -> relay.Connection:
+        made.append(connection(*args))  # type: ignore[arg-type]
+        return made[-1]
+
+    monkeypatch.setattr(relay, "connection", keep)
+    leaves = """{ accounts(first: 5) { nodes { name
+      opportunities(first: 3) { nodes { id name amount } } } } }"""
+    compiled = await _answer(apps["compiled"], leaves, {}, token)
+    deals = [c for c in made if c.__dict__["_page"].rows and
+             "account_id" in c.__dict__["_page"].rows[0]._fields]
+    assert deals, made
+    assert not any("nodes" in c.__dict__ for c in deals)
+    assert compiled == await _answer(apps["graphql-core"], leaves, {}, token)
+    made.clear()
+    edges = """{ accounts(first: 5) { nodes { name opportunities(first: 3) {
+      nodes { id } edges { cursor node { name } } } } } }"""
+    compiled = await _answer(apps["compiled"], edges, {}, token)
+    assert made
+    assert all("nodes" in c.__dict__ for c in made if c.__dict__["_page"].rows)
+    assert compiled == await _answer(apps["graphql-core"], edges, {}, token)
+
+
+def test_connections_make_their_nodes_when_first_read() -> None:
+    class Deal(RowBacked):
+        _reads = reads(name="name")
+
+    page = SimpleNamespace(rows=[SimpleNamespace(name="a"), SimpleNamespace(name="b")])
+    made = relay.connection(page, Deal.from_row, lambda: None)  # type: ignore[arg-type]
+    unmade = relay._nodes_or_rows(made)
+    assert isinstance(unmade, relay.RowNodes)
+    assert unmade.rows == page.rows
+    assert [node.name for node in unmade] == ["a", "b"]  # iterated: made
+    assert relay._nodes_or_rows(made) is made.nodes
+    assert plans._makes_from_row(Deal.from_row, _object_type(Deal))
+    assert plans._makes_from_row(FromRow(lambda: Deal), _object_type(Deal))
+    assert not plans._makes_from_row(lambda row: Deal.from_row(row), _object_type(Deal))
+
+
+def _object_type(origin: type) -> GraphQLObjectType:
+    return GraphQLObjectType("T", {"name": GraphQLField(GraphQLString)}, extensions={
+        "strawberry-definition": SimpleNamespace(origin=origin)})
 
 
 def test_a_selection_of_leaves_is_completed_by_code_written_for_it() -> None:
