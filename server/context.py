@@ -31,6 +31,9 @@ class Context:
     # The columns a compiled plan knows a field's nodes read, by the field's node
     # (server/compiled.py Run.plan_columns, schema/relay.py planned_columns).
     planned_columns: dict[int, tuple[str, ...]] = field(default_factory=dict)
+    # What a resolver worked out of its field's selection, kept for the operation (the
+    # document, and so its nodes' ids, lives as long): schema/planning.py plan_columns.
+    selections: dict[Any, Any] = field(default_factory=dict)
     _loaders: Loaders | None = None
 
     @property
@@ -58,4 +61,4 @@ class Context:
     def for_operation(self) -> Context:
         """A copy with its own loaders: one WebSocket runs many operations, and no
         operation may read another's cached rows."""
-        return replace(self, _loaders=None, planned_columns={})
+        return replace(self, _loaders=None, planned_columns={}, selections={})
