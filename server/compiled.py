@@ -739,6 +739,11 @@ class Run:
             convert = values.convert
             from_rows = plan.complete_row if _makes_from_row(convert, object_type) else None
             values = values.rows if from_rows is not None else values.connection.nodes
+            if from_rows is not None:
+                results = [from_rows(row) for row in values]
+                if None not in results:  # the common case: every row completed
+                    items.extend(results)
+                    return
         for index, item in enumerate(values):
             if from_rows is not None:
                 result = from_rows(item)
