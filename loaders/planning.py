@@ -431,7 +431,9 @@ async def plan_figures(db: Any, query: PlanQuery) -> PlanFigures:
         return figures
     parameters = _parameters(query, [*months, next_month(months[-1])])
     groups = figures.groups
-    async with db.read() as connection:
+    # Each run planned for its values: a plan of one account and one of a thousand,
+    # over a month or two years, want different plans (Database.custom_plan_engine).
+    async with db.read(custom_plans=True) as connection:
         for names, statement in statements.sums:
             # One row per cell: the statement groups by the cell's keys.
             rows = (await connection.execute(statement, parameters)).all()

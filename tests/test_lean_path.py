@@ -252,3 +252,39 @@ async def test_a_connection_whose_read_failed_on_the_driver_is_not_reused(
     [(replaced,)] = await db.rows(backend, {})
     assert replaced != pid
     assert db.engine.pool.checkedout() == 0
+
+
+async def test_plans_read_where_each_run_is_planned_for_its_values(db: Database) -> None:
+    """Plans' sums run on connections where PostgreSQL plans every run with its values:
+    a prepared statement run five times on one connection may otherwise get a generic
+    plan, fit for no values. Other reads keep PostgreSQL's default."""
+    if not db.direct:
+        pytest.skip("PostgreSQL through asyncpg only")
+    show = text("SHOW plan_cache_mode")
+    async with db.read(custom_plans=True) as connection:
+        assert (await connection.execute(show)).scalar() == "force_custom_plan"
+    async with db.read() as connection:
+        assert (await connection.execute(show)).scalar() == "auto"
+
+
+async def test_the_pool_hands_out_the_connection_returned_last(db: Database) -> None:
+    """After a burst, reads one at a time go on the connection used last, not on each
+    connection the burst left in the pool in turn."""
+    if db.dialect != "postgresql":
+        pytest.skip("SQLite has no pool of server connections")
+    held: list[int] = []
+    all_held, release = asyncio.Event(), asyncio.Event()
+
+    async def hold() -> None:
+        async with db.read() as connection:
+            held.append((await connection.execute(select(func.pg_backend_pid()))).scalar())
+            if len(held) == 3:
+                all_held.set()
+            await release.wait()
+
+    burst = [asyncio.create_task(hold()) for _ in range(3)]
+    await all_held.wait()
+    release.set()
+    await asyncio.gather(*burst)
+    pids = {await _backend_pid(db) for _ in range(5)}
+    assert len(pids) == 1, pids
