@@ -218,6 +218,12 @@ def _cpu_ticks(pid: int) -> int:
     return sum(int(v) for v in fields[11:15]) if fields else 0
 
 
+def _children_ticks(pid: int) -> int:
+    """cutime + cstime: the CPU of a process's children that have ended."""
+    fields = _stat(pid)
+    return sum(int(v) for v in fields[13:15]) if fields else 0
+
+
 def _started(pid: int) -> int:
     """The process's start time: with the pid, it tells a reused pid from the same process."""
     fields = _stat(pid)
@@ -249,24 +255,31 @@ class CpuMeter:
     def __init__(self, pid: int, dsn: str) -> None:
         self.pid, self.dsn = pid, dsn
 
-    async def sample(self) -> tuple[int, dict[tuple[int, int], int]]:
+    async def sample(self) -> tuple[int, dict[tuple[int, int], int], int]:
         connection = await asyncpg.connect(self.dsn)
         try:
             pids = [r["pid"] for r in await connection.fetch(
                 "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
                 "AND pid <> pg_backend_pid()")]
+            postmaster = int(_stat(await connection.fetchval(
+                "SELECT pg_backend_pid()"))[1])
         finally:
             await connection.close()
         # A backend that ended during the run takes its CPU with it; the pools keep
         # theirs open, so that is rare. One started during the run counts in full.
+        # Parallel workers live for one statement: their CPU is counted as the
+        # postmaster's children's (cutime, cstime) once they have ended, with that of
+        # any other backend that ended meanwhile (this meter's own sampling connection).
         return (sum(_cpu_ticks(p) for p in _tree(self.pid)),
-                {(p, _started(p)): _cpu_ticks(p) for p in pids})
+                {(p, _started(p)): _cpu_ticks(p) for p in pids},
+                _children_ticks(postmaster))
 
     @staticmethod
-    def spent(before: tuple[int, dict[tuple[int, int], int]],
-              after: tuple[int, dict[tuple[int, int], int]]) -> tuple[float, float]:
+    def spent(before: tuple[int, dict[tuple[int, int], int], int],
+              after: tuple[int, dict[tuple[int, int], int], int]) -> tuple[float, float]:
         """(server, postgres) CPU ms between two samples."""
         postgres = sum(ticks - before[1].get(key, 0) for key, ticks in after[1].items())
+        postgres += after[2] - before[2]
         return ((after[0] - before[0]) * 1000 / TICKS, postgres * 1000 / TICKS)
 
 

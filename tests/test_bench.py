@@ -17,6 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from bench import __main__ as bench_main
 from bench import floor, scenarios
 from bench.__main__ import SERVER_ENV, ensure_seeded
 from bench.data import ADMIN_ID
@@ -106,3 +107,15 @@ async def test_the_floor_answers_the_same_data_as_our_server(
     nodes = mine["data"]["accounts"]["nodes"]
     assert len(nodes) == ACCOUNTS
     assert all(len(n["opportunities"]["nodes"]) == 10 for n in nodes)
+
+
+def test_the_cpu_meter_counts_backends_and_ended_children_of_postgres() -> None:
+    """PostgreSQL's CPU is its backends' (by pid and start, one started meanwhile in
+    full) plus what children of the postmaster that ended meanwhile used: parallel
+    workers live for one statement and are gone by the second sample."""
+    before = (100, {(1, 5): 10, (3, 7): 2}, 7)
+    after = (150, {(1, 5): 30, (2, 9): 4}, 12)
+    server, postgres = bench_main.CpuMeter.spent(before, after)
+    ticks = bench_main.TICKS
+    assert server == 50 * 1000 / ticks
+    assert postgres == (20 + 4 + 5) * 1000 / ticks
