@@ -90,7 +90,7 @@ class Connection(Generic[NodeT]):
             value: Any = [convert(row) for row in rows]
         elif name == "edges":
             value = [Edge(node=node, _page=page, _row=row)
-                          for node, row in zip(self.nodes, rows, strict=True)]
+                     for node, row in zip(self.nodes, rows, strict=True)]
         else:
             value = PageInfo(
                 has_next_page=page.has_next,
