@@ -27,7 +27,7 @@ from schema.context import Info, viewer_of
 from schema.errors import UserError, user_errors
 from schema.periods import Granularity
 from schema.pricing import OfferingArea
-from schema.relay import Node
+from schema.relay import Node, field_node_key
 from schema.users import Team, User
 
 if TYPE_CHECKING:
@@ -247,7 +247,7 @@ def plan_columns(info: Info) -> frozenset[str]:
     the field's node alone: worked out once per operation (a page of accounts' plans
     asks a hundred times)."""
     memo = getattr(info.context, "selections", None)
-    key = ("plan_columns", id(info._raw_info.field_nodes[0]))
+    key = ("plan_columns", field_node_key(info))
     columns: frozenset[str] | None = memo.get(key) if memo is not None else None
     if columns is None:
         columns = frozenset(

@@ -112,7 +112,15 @@ def planned_columns(info: Any) -> tuple[str, ...] | None:
         return None
     # By the field's node in the document, not its path: the same field at two places
     # may select different columns.
-    return planned.get(id(info._raw_info.field_nodes[0]))  # type: ignore[no-any-return]
+    return planned.get(field_node_key(info))  # type: ignore[no-any-return]
+
+
+def field_node_key(info: Any) -> int:
+    """The identity of the field's (first) node in the operation's document: what a
+    field's selection decides is filed under for the operation (the document and its
+    nodes live as long as the operation), the same at every path the field resolves
+    at. server/compiled.py files by the same key."""
+    return id(info._raw_info.field_nodes[0])
 
 
 def connection(

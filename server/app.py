@@ -197,6 +197,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                                         documents=documents, viewer_sockets=viewer_sockets),
                 )
                 app.state.db = db
+                app.state.schema = schema
                 app.state.compiler = getattr(schema, "compiler", None)
                 app.state.events = events
                 app.state.authenticator = authenticator

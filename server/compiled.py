@@ -734,19 +734,22 @@ class Run:
         # Nodes not made yet, of a type whose objects hold only their row when made:
         # those of leaves only are completed from the rows; a row that leaves a null or
         # an error to place is made a node and completed as any other.
-        from_rows = None
+        from_rows: list[dict[str, Any] | None] | None = None  # each row's result
         if type(values) is RowNodes:
             convert = values.convert
-            from_rows = plan.complete_row if _makes_from_row(convert, object_type) else None
-            values = values.rows if from_rows is not None else values.connection.nodes
-            if from_rows is not None:
-                results = [from_rows(row) for row in values]
-                if None not in results:  # the common case: every row completed
-                    items.extend(results)
+            complete_row = plan.complete_row if _makes_from_row(convert, object_type) \
+                else None
+            if complete_row is not None:
+                values = values.rows
+                from_rows = [complete_row(row) for row in values]
+                if None not in from_rows:  # the common case: every row completed
+                    items.extend(from_rows)
                     return
+            else:
+                values = values.connection.nodes
         for index, item in enumerate(values):
             if from_rows is not None:
-                result = from_rows(item)
+                result = from_rows[index]
                 if result is not None:
                     items.append(result)
                     continue
