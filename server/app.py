@@ -148,23 +148,56 @@ async def collect_garbage() -> None:
 
 
 class CrmApp(Starlette):
-    """Starlette, with WebSockets on /graphql handed to the view directly.
+    """Starlette, with /graphql handed to its views directly: WebSockets to
+    ``graphql_ws``, HTTP requests to ``graphql_http`` (an ASGI app with the body limit
+    and CORS of its own); every other path goes through Starlette's stack.
 
     Through the middleware stack and the router, a WebSocket keeps a dozen suspended
     coroutines (about 5 KB) for as long as it is open, none of which does anything for
     it: the middlewares here act on HTTP only, and the view answers every error
     itself. A live board holds its socket all day, and a server ten thousand of them.
+    An HTTP request went through seven layers of calls and wrapped ``send``s: about 8%
+    of the CPU of a small query (bench/README.md). The view answers every method and
+    error itself, so the router and the error middlewares had nothing to add.
     """
 
     graphql_ws: Any = None
+    graphql_http: ASGIApp | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "websocket" and self.graphql_ws is not None and \
+        kind = scope["type"]
+        if kind == "http" and self.graphql_http is not None and \
+                get_route_path(scope) == "/graphql":
+            scope["app"] = self
+            await self.graphql_http(scope, receive, send)
+            return
+        if kind == "websocket" and self.graphql_ws is not None and \
                 get_route_path(scope) == "/graphql":
             scope["app"] = self
             await self.graphql_ws(WebSocket(scope, receive, send))
             return
         await super().__call__(scope, receive, send)
+
+
+def _internal_error(request_id: str) -> Response:
+    response = _json({"errors": [{"message": "Internal server error", "extensions": {
+        "code": "INTERNAL_SERVER_ERROR", "requestId": request_id}}]}, 500)
+    response.headers["X-Request-Id"] = request_id
+    return response
+
+
+def with_cors(app: ASGIApp, settings: Settings) -> ASGIApp:
+    """``app`` answering browsers on the allowed origins (a frontend's dev server, a
+    dashboard); as it is when none are set. Tokens travel in headers, never cookies,
+    so no credentials mode."""
+    if not settings.allowed_origins:
+        return app
+    return CORSMiddleware(
+        app, allow_origins=settings.allowed_origins, allow_methods=["GET", "POST"],
+        allow_headers=["Authorization", "X-Api-Key", "Content-Type", "Accept", "X-Request-Id",
+                       "Apollo-Require-Preflight", "X-Apollo-Operation-Name"],
+        expose_headers=["X-Request-Id"], max_age=600,
+    )
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
@@ -217,6 +250,18 @@ def create_app(settings: Settings | None = None) -> Starlette:
     async def graphql_http(request: Request) -> Response:
         return await state["http"](request)
 
+    async def graphql_http_app(scope: Scope, receive: Receive, send: Send) -> None:
+        request = Request(scope, receive, send)
+        try:
+            response = await state["http"](request)
+        except _TooLarge:  # the body over the limit: BodyLimit answers
+            raise
+        except Exception:  # a bug: answered as one, never left to the server's 500
+            request_id = request_id_of(request.headers)
+            logger.exception("unexpected error in request %s", request_id)
+            response = _internal_error(request_id)
+        await response(scope, receive, send)
+
     async def graphql_ws(websocket: Any) -> None:
         await state["ws"].handle_websocket(websocket)
 
@@ -252,17 +297,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
         lifespan=lifespan,
     )
     app.graphql_ws = graphql_ws
+    app.graphql_http = with_cors(BodyLimit(graphql_http_app, settings.max_body_bytes), settings)
     app.state.settings = settings
     app.state.metrics = Metrics()  # per app, so apps in one process keep apart figures
+    # The other paths (/healthz, /readyz, /metrics, and /graphql/ redirected) through
+    # Starlette's stack, with the same limit and CORS.
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
-    if settings.allowed_origins:
-        # Browsers on other origins (a frontend's dev server, a dashboard) may call the
-        # API; tokens travel in headers, never cookies, so no credentials mode.
-        app.add_middleware(
-            CORSMiddleware, allow_origins=settings.allowed_origins,
-            allow_methods=["GET", "POST"],
-            allow_headers=["Authorization", "X-Api-Key", "Content-Type", "Accept", "X-Request-Id",
-                           "Apollo-Require-Preflight", "X-Apollo-Operation-Name"],
-            expose_headers=["X-Request-Id"], max_age=600,
-        )
+    app.add_middleware(with_cors, settings)
     return app

@@ -310,12 +310,36 @@ async def test_post_runs_a_mutation(client: GraphQLClient, org: Org) -> None:
     assert data == {"createAccount": {"account": {"name": "Via POST"}, "userErrors": []}}
 
 
-@pytest.mark.parametrize("method", ["PUT", "DELETE", "PATCH"])
+@pytest.mark.parametrize("method", ["PUT", "DELETE", "PATCH", "TRACE"])
 async def test_other_methods_are_405(http: httpx.AsyncClient, method: str) -> None:
     response = await http.request(method, "/graphql", json={"query": "{ __typename }"})
     assert response.status_code == 405
     assert set(response.headers["allow"].replace(" ", "").split(",")) == {"GET", "POST"}
     assert codes(assert_masked(response)) == ["METHOD_NOT_ALLOWED"]
+
+
+async def test_a_bug_in_the_endpoint_is_a_coded_500(
+        http: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """An exception escaping the endpoint (a bug) is answered as one: JSON with a code
+    and the request id, logged with that id; never a plain-text 500 or a trace."""
+    from server.http import GraphQLHTTP
+
+    async def broken(*_args: object) -> None:
+        raise RuntimeError("a bug in the endpoint")
+
+    monkeypatch.setattr(GraphQLHTTP, "run", broken)
+    with caplog.at_level(logging.ERROR, logger="crmgraph"):
+        response = await http.post("/graphql", json={"query": "{ __typename }"},
+                                   headers={"X-Request-Id": "bug-1"})
+    assert response.status_code == 500
+    assert media_type(response) == "application/json"
+    body = assert_masked(response)
+    assert codes(body) == ["INTERNAL_SERVER_ERROR"]
+    assert body["errors"][0]["extensions"]["requestId"] == "bug-1"
+    assert response.headers["x-request-id"] == "bug-1"
+    assert "a bug in the endpoint" not in response.text
+    assert any("bug-1" in record.getMessage() for record in caplog.records)
 
 
 async def test_graphiql_page_for_a_browser(http: httpx.AsyncClient) -> None:
