@@ -416,11 +416,12 @@ async def test_legacy_start_before_init_closes_4401(app: Starlette) -> None:
         assert await closed_with(ws) == 4401
 
 
-async def test_a_websocket_on_graphql_goes_straight_to_the_view(
+async def test_graphql_goes_straight_to_its_views(
         app: Starlette, client: GraphQLClient, org: Org) -> None:
     """server/app.py CrmApp: the middlewares and the router (a dozen coroutines held
-    for the socket's lifetime) are for HTTP; a WebSocket on /graphql does not enter
-    them. With the stack broken, the socket still works and HTTP does not."""
+    for a socket's lifetime, seven layers of calls for a request) are for the other
+    paths; WebSockets and HTTP requests on /graphql do not enter them. With the stack
+    broken, both still work and /healthz does not."""
 
     async def broken(_scope: Any, _receive: Any, _send: Any) -> None:
         raise RuntimeError("the middleware stack was entered")
@@ -432,5 +433,7 @@ async def test_a_websocket_on_graphql_goes_straight_to_the_view(
         assert (await ws.receive_json(timeout=10))["type"] == "connection_ack"
         await ws.send_json({"type": "ping"})
         assert (await ws.receive_json(timeout=10))["type"] == "pong"
+    assert await client.query("{ viewer { id } }", as_user=org.rep_a1) == {
+        "viewer": {"id": gid(org.rep_a1)}}
     with pytest.raises(RuntimeError, match="middleware stack"):
-        await client.post("{ viewer { id } }", as_user=org.rep_a1)
+        await client.http.get("/healthz")
