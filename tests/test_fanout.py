@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import json
+import time
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import replace
@@ -18,6 +19,7 @@ from graphql import GraphQLList, GraphQLNonNull, GraphQLObjectType
 from httpx_ws import AsyncWebSocketSession
 from sqlalchemy.dialects import postgresql
 from websockets.asyncio.client import connect
+from websockets.asyncio.server import ServerConnection, serve
 from websockets.protocol import State
 from websockets.server import ServerProtocol
 from websockets.typing import Subprotocol
@@ -31,6 +33,7 @@ import loaders.opportunities
 import loaders.planning
 import loaders.pricing
 import loaders.users
+from bench.fanout import Subscriber, TimedConnection
 from models.users import Role, Viewer
 from server.app import create_app
 from server.websocket import LeanWebSocketProtocol
@@ -374,3 +377,29 @@ async def test_an_idle_board_is_pinged_and_outlives_the_init_timeout(settings, d
             assert _fanout(quick).members == 1
             await ws.send_json({"id": "board", "type": "complete"})
             await _members(quick, 0)
+
+
+async def test_a_bench_subscriber_is_timed_when_its_bytes_arrive() -> None:
+    """bench/fanout.py times a delivery when the subscriber's bytes reach its process,
+    not when its reader gets round to them: with 10,000 subscribers in one process,
+    the reader's time held this process's own queue of parses and wake-ups."""
+
+    async def send_next(ws: ServerConnection) -> None:
+        await ws.send('{"id":"1","type":"next","payload":{"data":{}}}')
+        await ws.wait_closed()
+
+    async with serve(send_next, "127.0.0.1", 0) as server:
+        port = server.sockets[0].getsockname()[1]
+        async with connect(f"ws://127.0.0.1:{port}",
+                           create_connection=TimedConnection) as ws:
+            await asyncio.sleep(0.5)  # the message arrives meanwhile; nobody reads it
+            read_from = time.perf_counter()
+            subscriber = Subscriber(ws)
+            for _ in range(200):
+                if subscriber.arrivals:
+                    break
+                await asyncio.sleep(0.01)
+            subscriber.reader.cancel()
+            arrived = ws.arrived  # before the close handshake's bytes
+    assert subscriber.arrivals == [arrived]
+    assert 0 < arrived < read_from - 0.25, (arrived, read_from)
