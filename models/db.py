@@ -46,6 +46,11 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 # A pooled connection unused for longer than this is pinged when it is checked out.
 PING_AFTER_IDLE_SECONDS = 10.0
+# Connections kept out of the pool for reads on the driver (Database._driver): a read
+# by id or a page on one of them costs the driver's own work (~20 us), not a greenlet
+# and the pool's checkout and checkin as well (~60 us more; a small request reads three
+# times). The pool may open as many more, so the others lose none of theirs.
+DRIVER_KEPT = 2
 _IDLE_SINCE = "crmgraph_idle_since"
 
 
@@ -81,6 +86,14 @@ class _PrePing:
             if dialect.is_disconnect(error, dbapi_connection, None):
                 raise exc.InvalidatePoolError() from error
             raise
+
+
+def _give_back(connection: Any, since: float) -> None:
+    """A connection kept for the driver back to the pool, unused since ``since``: the
+    pool's checkout pings it if that was long ago (_PrePing)."""
+    info = connection.info  # the connection record's, which _PrePing reads
+    connection.close()
+    info[_IDLE_SINCE] = since
 
 
 # The attribute an error raised while committing carries (read by server/faults.py).
@@ -295,7 +308,8 @@ class Database:
             # Last in, first out: at low concurrency the few connections just used are
             # used again (their statements prepared, their backends' caches warm), not
             # every connection a burst left in the pool in turn.
-            options.update(pool_size=pool_size, max_overflow=pool_size, pool_use_lifo=True)
+            options.update(pool_size=pool_size, max_overflow=pool_size + DRIVER_KEPT,
+                           pool_use_lifo=True)
         self.engine: AsyncEngine = self._engine(options, asyncpg)
         self.read_engine = self.engine.execution_options(isolation_level="AUTOCOMMIT")
         # Reads whose best plan depends on their values (plans' sums over months and
@@ -319,6 +333,9 @@ class Database:
         # Per-request statements' shapes compiled for the driver (tuples()), by
         # SQLAlchemy's cache key; None for a shape the driver path does not take.
         self._shapes: dict[Any, _Shape | None] = {}
+        # Pool connections kept for the driver (DRIVER_KEPT), each with when it was last
+        # used: the last one kept is used first.
+        self._kept: list[tuple[Any, float]] = []
 
     def _engine(self, options: dict[str, Any], asyncpg: bool) -> AsyncEngine:
         engine = create_async_engine(self.url, **options)
@@ -363,41 +380,80 @@ class Database:
             async with self.read() as connection:
                 return list(await connection.execute(read.statement, params))
         _enlist()
-        # Checkout, statement and return in one greenlet, as SQLAlchemy runs an execute:
-        # a Connection (or an AsyncConnection) and a greenlet for each step cost more
-        # than the statement itself.
-        return await greenlet_spawn(self._rows_on_driver, read, params)
 
-    def _rows_on_driver(self, read: Read, params: dict[str, Any]) -> list[Row[Any]]:
         def fetch(driver: Any, dialect: Dialect) -> Awaitable[list[Row[Any]]]:
             statement = read.for_driver(dialect)
             self._sent(statement.sql)
             return statement.fetch(driver, params)
 
-        return self._on_driver(fetch)
+        return await self._driver(fetch)  # type: ignore[no-any-return]
+
+    async def _driver(self, fetch: Callable[[Any, Dialect], Awaitable[Any] | None]) -> Any:
+        """What ``fetch(driver connection, dialect)`` gives, awaited; None where it gives
+        None. On a connection kept for the driver (DRIVER_KEPT) when one was used in the
+        last PING_AFTER_IDLE_SECONDS and is open; else on one of the pool, checkout,
+        statement and return in one greenlet (``_on_driver``).
+
+        A connection whose statement failed (or was cancelled) is not used again but
+        invalidated, whatever the error: one that PostgreSQL is shutting down may not
+        be closed yet, and is still consuming its error when the next read would send
+        on it.
+        """
+        kept = self._kept
+        while kept:
+            connection, since = kept.pop()
+            if time.monotonic() - since < PING_AFTER_IDLE_SECONDS and \
+                    not connection.driver_connection.is_closed():
+                break
+            # Idle for long, or closed by the server: back to the pool, whose checkout
+            # pings it or replaces it (_PrePing).
+            await greenlet_spawn(_give_back, connection, since)
+        else:
+            return await greenlet_spawn(self._on_driver, fetch)
+        try:
+            awaitable = fetch(connection.driver_connection, self.engine.sync_engine.dialect)
+            result = None if awaitable is None else await awaitable
+        except BaseException:
+            # In a greenlet, as SQLAlchemy invalidates: the connection is closed once a
+            # cancelled statement's cancel request has reached PostgreSQL (outside one,
+            # asyncpg's terminate() would drop that request, the statement left running).
+            await greenlet_spawn(connection.invalidate)
+            raise
+        if len(kept) < DRIVER_KEPT:
+            kept.append((connection, time.monotonic()))
+        else:  # others were kept meanwhile
+            await greenlet_spawn(_give_back, connection, time.monotonic())
+        return result
 
     def _on_driver(self, fetch: Callable[[Any, Dialect], Awaitable[Any] | None]) -> Any:
-        """What ``fetch(driver connection, dialect)`` gives, awaited, on a connection of
-        the pool; None where it gives None. Runs in a greenlet (``greenlet_spawn``).
-
-        A connection whose statement failed is not put back in the pool but
-        invalidated, whatever the error: one that PostgreSQL is shutting down may not
-        be closed yet, and is still consuming its error when the next checkout would
-        send on it.
-        """
+        """``_driver`` on a connection of the pool, in a greenlet (``greenlet_spawn``),
+        as SQLAlchemy runs an execute: a Connection (or an AsyncConnection) and a greenlet
+        for each step cost more than the statement itself. The connection is then kept
+        for the driver if fewer than DRIVER_KEPT are."""
         engine = self.engine.sync_engine
         connection = engine.pool.connect()  # the dialect has met the server from here on
+        keep = False
         try:
             awaitable = fetch(connection.driver_connection, engine.dialect)
             if awaitable is None:
-                return None
-            try:
-                return await_only(awaitable)
-            except BaseException:
-                connection.invalidate()
-                raise
+                result = None
+            else:
+                try:
+                    result = await_only(awaitable)
+                except BaseException:
+                    connection.invalidate()
+                    raise
+            keep = len(self._kept) < DRIVER_KEPT
+            return result
         finally:
-            connection.close()
+            if keep:
+                self._kept.append((connection, time.monotonic()))
+            else:
+                connection.close()
+
+    def in_use(self) -> int:
+        """Connections of the pool checked out, but those kept for the driver."""
+        return int(self.engine.sync_engine.pool.checkedout()) - len(self._kept)
 
     async def tuples(self, statement: Select[Any], row_type: type[Any]) -> list[Any]:
         """The rows of a statement built per request (a page), each made a ``row_type``
@@ -412,7 +468,7 @@ class Database:
             key = statement._generate_cache_key()
             if key is not None and self._shapes.get(key.key, True) is not None:
                 _enlist()
-                rows = await greenlet_spawn(self._tuples_on_driver, statement, key, row_type)
+                rows = await self._tuples_on_driver(statement, key, row_type)
                 if rows is not None:
                     return rows
         async with self.read() as connection:
@@ -420,8 +476,8 @@ class Database:
             make = tuple.__new__
             return [make(row_type, row) for row in result.all()]
 
-    def _tuples_on_driver(self, statement: Select[Any], key: Any,
-                          row_type: type[Any]) -> list[Any] | None:
+    async def _tuples_on_driver(self, statement: Select[Any], key: Any,
+                                row_type: type[Any]) -> list[Any] | None:
         def fetch(driver: Any, dialect: Dialect) -> Awaitable[list[Any]] | None:
             shape = self._shape(statement, key, dialect)
             if shape is None:
@@ -429,7 +485,7 @@ class Database:
             self._sent(shape.sql)
             return shape.fetch_as(driver, key, row_type)
 
-        return self._on_driver(fetch)
+        return await self._driver(fetch)  # type: ignore[no-any-return]
 
     def _shape(self, statement: Select[Any], key: Any, dialect: Dialect) -> _Shape | None:
         shapes = self._shapes
@@ -461,6 +517,9 @@ class Database:
             raise
 
     async def dispose(self) -> None:
+        kept, self._kept = self._kept, []
+        for connection, since in kept:
+            await greenlet_spawn(_give_back, connection, since)
         await self.engine.dispose()
         if self.custom_plan_engine is not self.read_engine:
             await self.custom_plan_engine.dispose()

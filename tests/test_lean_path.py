@@ -192,7 +192,7 @@ async def test_a_read_on_the_driver_is_cancelled_in_postgresql_too(
         async with holding(db, "LOCK TABLE accounts IN ACCESS EXCLUSIVE MODE") as holder:
             response = await post(app, ACCOUNT, {"id": gid(account)}, token(app, org.rep_a1))
             await quiet(db, holder)
-            assert app.state.db.engine.pool.checkedout() == 0
+            assert app.state.db.in_use() == 0
         assert response.status_code == 504, response.text
         served = await post(app, ACCOUNT, {"id": gid(account)}, token(app, org.rep_a1))
     assert served.json()["data"]["account"] == {"name": account.name,
@@ -251,7 +251,61 @@ async def test_a_connection_whose_read_failed_on_the_driver_is_not_reused(
         await db.rows(failing, {"zero": 0})
     [(replaced,)] = await db.rows(backend, {})
     assert replaced != pid
-    assert db.engine.pool.checkedout() == 0
+    assert db.in_use() == 0
+
+
+BACKEND = Read(select(func.pg_backend_pid().label("pid")))
+
+
+async def test_reads_on_the_driver_keep_their_connection_out_of_the_pool(
+        db: Database) -> None:
+    """Reads by id and pages run on a connection kept for the driver: after the first,
+    no checkout from the pool (a greenlet and the pool's checkout and checkin cost more
+    than the statement); the connection is the same, and counted as none in use."""
+    if not db.direct:
+        pytest.skip("only asyncpg reads rows on the driver")
+    checkouts: list[object] = []
+    listen = models.db.event.listen
+    listen(db.engine.sync_engine, "checkout", lambda *args: checkouts.append(args))
+    [(pid,)] = await db.rows(BACKEND, {})
+    assert len(checkouts) == 1
+    for _ in range(5):
+        assert await db.rows(BACKEND, {}) == [(pid,)]
+    assert len(checkouts) == 1
+    assert db.in_use() == 0
+    assert db.engine.pool.checkedout() == 1  # the one kept
+
+
+async def test_a_kept_connection_the_server_closed_is_replaced(db: Database) -> None:
+    if not db.direct:
+        pytest.skip("only asyncpg reads rows on the driver")
+    [(pid,)] = await db.rows(BACKEND, {})
+    async with db.read() as connection:
+        await connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+    await asyncio.sleep(0.2)  # asyncpg hears the socket close
+    [(replaced,)] = await db.rows(BACKEND, {})  # no error
+    assert replaced != pid
+    assert db.in_use() == 0
+
+
+async def test_a_kept_connection_idle_for_long_is_pinged_by_the_pool(
+        db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One unused for PING_AFTER_IDLE_SECONDS goes back to the pool as unused since
+    then, and the pool's checkout pings it before it is used again."""
+    if not db.direct:
+        pytest.skip("only asyncpg reads rows on the driver")
+    [(pid,)] = await db.rows(BACKEND, {})
+    [(kept, _since)] = db._kept
+    db._kept[:] = [(kept, time.monotonic() - 60)]  # as if unused for a minute
+    dialect = db.engine.sync_engine.dialect
+    pings: list[object] = []
+    ping = dialect.do_ping
+    monkeypatch.setattr(dialect, "do_ping", lambda connection: (
+        pings.append(connection), ping(connection))[1])
+    assert await db.rows(BACKEND, {}) == [(pid,)]  # pinged, alive, used again
+    assert len(pings) == 1
+    assert await db.rows(BACKEND, {}) == [(pid,)]  # kept again, used moments ago
+    assert len(pings) == 1
 
 
 async def test_plans_read_where_each_run_is_planned_for_its_values(db: Database) -> None:

@@ -223,7 +223,7 @@ async def test_a_request_past_its_deadline_gets_504_and_changes_nothing(
         response = await post(app, UPDATE, {"input": {
             "id": gid(account), "expectedVersion": 1, "industry": "Energy"}},
             token(app, org.rep_a1), accept=accept)
-        assert app.state.db.engine.pool.checkedout() == 0
+        assert app.state.db.in_use() == 0
 
     assert response.status_code == 504
     assert response.headers["content-type"].startswith(accept)
@@ -260,7 +260,7 @@ async def test_a_request_whose_client_left_is_not_carried_out(
         request.leave()  # gone as soon as the body is read, before any statement
         request.start()
         await request.finished()
-        assert app.state.db.engine.pool.checkedout() == 0
+        assert app.state.db.in_use() == 0
         # The server keeps serving.
         after = await post(app, ACCOUNT, {"id": gid(account)}, token(app, org.rep_a1))
     assert request.status == 499
@@ -283,7 +283,7 @@ async def test_a_mutation_waiting_on_a_lock_is_cancelled_at_the_timeout(
             response = await post(app, UPDATE, variables, token(app, org.rep_a1))
             # Stopped in PostgreSQL too, while the lock it waited for is still held.
             await quiet(db, holder)
-            assert app.state.db.engine.pool.checkedout() == 0
+            assert app.state.db.in_use() == 0
         assert response.status_code == 504, response.text
         assert response.json()["errors"][0]["extensions"]["code"] == "REQUEST_TIMEOUT"
         assert response.json()["errors"][0]["extensions"]["retryable"] is True
@@ -307,7 +307,7 @@ async def test_loaders_running_in_tasks_of_their_own_are_cancelled_too(
         async with holding(db, "LOCK TABLE contacts IN ACCESS EXCLUSIVE MODE") as holder:
             response = await post(app, CONTACTS, None, token(app, org.rep_a1))
             await quiet(db, holder)
-            assert app.state.db.engine.pool.checkedout() == 0
+            assert app.state.db.in_use() == 0
         assert response.status_code == 504, response.text
         served = await post(app, CONTACTS, None, token(app, org.rep_a1))
     assert served.json()["data"]["accounts"]["nodes"][0]["contacts"]["nodes"]
@@ -334,7 +334,7 @@ async def test_a_mutation_cancelled_mid_transaction_when_its_client_leaves_keeps
         request.leave()
         await request.finished()
         await quiet(db, holder)
-        assert app.state.db.engine.pool.checkedout() == 0
+        assert app.state.db.in_use() == 0
     assert request.status == 499
     async with db.read() as connection:
         row = (await connection.execute(text(
