@@ -336,6 +336,7 @@ class Database:
         # Pool connections kept for the driver (DRIVER_KEPT), each with when it was last
         # used: the last one kept is used first.
         self._kept: list[tuple[Any, float]] = []
+        self._keeping = True  # until disposed of
 
     def _engine(self, options: dict[str, Any], asyncpg: bool) -> AsyncEngine:
         engine = create_async_engine(self.url, **options)
@@ -412,18 +413,32 @@ class Database:
             return await greenlet_spawn(self._on_driver, fetch)
         try:
             awaitable = fetch(connection.driver_connection, self.engine.sync_engine.dialect)
-            result = None if awaitable is None else await awaitable
-        except BaseException:
-            # In a greenlet, as SQLAlchemy invalidates: the connection is closed once a
-            # cancelled statement's cancel request has reached PostgreSQL (outside one,
-            # asyncpg's terminate() would drop that request, the statement left running).
-            await greenlet_spawn(connection.invalidate)
+        except BaseException:  # nothing was sent: the connection is as it was
+            if not self._keep(connection, since):
+                await greenlet_spawn(_give_back, connection, since)
             raise
-        if len(kept) < DRIVER_KEPT:
-            kept.append((connection, time.monotonic()))
-        else:  # others were kept meanwhile
-            await greenlet_spawn(_give_back, connection, time.monotonic())
+        result = None
+        if awaitable is not None:
+            try:
+                result = await awaitable
+            except BaseException:
+                # In a greenlet, as SQLAlchemy invalidates: the connection is closed once
+                # a cancelled statement's cancel request has reached PostgreSQL (outside
+                # one, asyncpg's terminate() drops that request, the statement runs on).
+                await greenlet_spawn(connection.invalidate)
+                raise
+        now = time.monotonic()
+        if not self._keep(connection, now):  # others were kept meanwhile
+            await greenlet_spawn(_give_back, connection, now)
         return result
+
+    def _keep(self, connection: Any, since: float) -> bool:
+        """Keeps ``connection``, unused since ``since``, for the driver; False when
+        DRIVER_KEPT are kept already or the database is disposed of."""
+        if self._keeping and len(self._kept) < DRIVER_KEPT:
+            self._kept.append((connection, since))
+            return True
+        return False
 
     def _on_driver(self, fetch: Callable[[Any, Dialect], Awaitable[Any] | None]) -> Any:
         """``_driver`` on a connection of the pool, in a greenlet (``greenlet_spawn``),
@@ -432,7 +447,7 @@ class Database:
         for the driver if fewer than DRIVER_KEPT are."""
         engine = self.engine.sync_engine
         connection = engine.pool.connect()  # the dialect has met the server from here on
-        keep = False
+        kept = False
         try:
             awaitable = fetch(connection.driver_connection, engine.dialect)
             if awaitable is None:
@@ -443,12 +458,10 @@ class Database:
                 except BaseException:
                     connection.invalidate()
                     raise
-            keep = len(self._kept) < DRIVER_KEPT
+            kept = self._keep(connection, time.monotonic())
             return result
         finally:
-            if keep:
-                self._kept.append((connection, time.monotonic()))
-            else:
+            if not kept:
                 connection.close()
 
     def in_use(self) -> int:
@@ -517,6 +530,7 @@ class Database:
             raise
 
     async def dispose(self) -> None:
+        self._keeping = False  # reads still running give theirs back
         kept, self._kept = self._kept, []
         for connection, since in kept:
             await greenlet_spawn(_give_back, connection, since)

@@ -276,6 +276,30 @@ async def test_reads_on_the_driver_keep_their_connection_out_of_the_pool(
     assert db.engine.pool.checkedout() == 1  # the one kept
 
 
+async def test_a_kept_connection_stays_when_nothing_was_sent_on_it(db: Database) -> None:
+    """A read that fails before it sends anything (a Read that the driver cannot take)
+    leaves the kept connection as it was, for the next read."""
+    if not db.direct:
+        pytest.skip("only asyncpg reads rows on the driver")
+    [(pid,)] = await db.rows(BACKEND, {})
+    listed = Read(select(func.pg_backend_pid()).where(literal(1).in_([1, 2])))
+    with pytest.raises(ValueError, match="arrays"):
+        await db.rows(listed, {})
+    assert await db.rows(BACKEND, {}) == [(pid,)]
+    assert db.in_use() == 0
+
+
+async def test_nothing_is_kept_once_the_database_is_disposed_of(db: Database) -> None:
+    if not db.direct:
+        pytest.skip("only asyncpg reads rows on the driver")
+    await db.rows(BACKEND, {})
+    assert db.engine.pool.checkedout() == 1
+    await db.dispose()
+    assert db.engine.pool.checkedout() == 0
+    await db.rows(BACKEND, {})  # a read still running as the server stops
+    assert db.engine.pool.checkedout() == 0
+
+
 async def test_a_kept_connection_the_server_closed_is_replaced(db: Database) -> None:
     if not db.direct:
         pytest.skip("only asyncpg reads rows on the driver")
