@@ -25,8 +25,8 @@ from models.db import Database
 from resolvers.documents import DocumentStore
 from server.auth import Authenticator
 from server.cost import CostLimits
-from server.graphql import executable_schema
-from server.http import GraphQLHTTP, request_id_of
+from server.graphql import INTERNAL, executable_schema
+from server.http import JSON, GraphQLHTTP, negotiate, request_id_of
 from server.metrics import Metrics, metrics_endpoint
 from server.migrate import current_revision, head_revision, upgrade_head
 from server.revocation import ViewerSockets
@@ -179,13 +179,6 @@ class CrmApp(Starlette):
         await super().__call__(scope, receive, send)
 
 
-def _internal_error(request_id: str) -> Response:
-    response = _json({"errors": [{"message": "Internal server error", "extensions": {
-        "code": "INTERNAL_SERVER_ERROR", "requestId": request_id}}]}, 500)
-    response.headers["X-Request-Id"] = request_id
-    return response
-
-
 def with_cors(app: ASGIApp, settings: Settings) -> ASGIApp:
     """``app`` answering browsers on the allowed origins (a frontend's dev server, a
     dashboard); as it is when none are set. Tokens travel in headers, never cookies,
@@ -257,9 +250,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
         except _TooLarge:  # the body over the limit: BodyLimit answers
             raise
         except Exception:  # a bug: answered as one, never left to the server's 500
+            http: GraphQLHTTP = state["http"]
             request_id = request_id_of(request.headers)
             logger.exception("unexpected error in request %s", request_id)
-            response = _internal_error(request_id)
+            response = http.error(500, INTERNAL, "Internal server error",
+                                  negotiate(request.headers.get("accept")) or JSON,
+                                  request_id, extensions={"requestId": request_id})
         await response(scope, receive, send)
 
     async def graphql_ws(websocket: Any) -> None:
