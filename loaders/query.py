@@ -456,6 +456,18 @@ def among(column: ColumnElement[Any], dialect: str, name: str,
     return column.in_(bindparam(name, expanding=True, **given))
 
 
+def one_of(column: ColumnElement[Any], values: Sequence[Any]) -> ColumnElement[bool]:
+    """``column IN values`` for values fixed when the statement is built, each bound on
+    its own: a statement the driver runs (``Database.rows``) is compiled once and cannot
+    expand a list into its text at each run."""
+    return or_(*(column == value for value in values)) if values else false()
+
+
+def none_of(column: ColumnElement[Any], values: Sequence[Any]) -> ColumnElement[bool]:
+    """``column NOT IN values``, as ``one_of``: null where the column is null."""
+    return and_(*(column != value for value in values)) if values else true()
+
+
 # Among the columns a page's rows are fetched with (``only_columns``): its cursors are
 # read (its page info or its edges' cursors), so its rows carry their sort keys.
 CURSORS = "(cursors)"

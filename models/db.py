@@ -10,7 +10,7 @@ from contextvars import ContextVar
 from typing import Any
 
 from sqlalchemy import Select, event, exc
-from sqlalchemy.engine import Dialect, Row, make_url
+from sqlalchemy.engine import Dialect, Engine, Row, make_url
 from sqlalchemy.engine.result import SimpleResultMetaData
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
@@ -369,8 +369,10 @@ class Database:
         async with engine.connect() as connection:
             yield connection
 
-    async def rows(self, read: Read, params: dict[str, Any]) -> list[Row[Any]]:
-        """The rows of ``read``, as SQLAlchemy gives them, in a connection of its own.
+    async def rows(self, read: Read, params: dict[str, Any], *, custom_plans: bool = False
+                   ) -> list[Row[Any]]:
+        """The rows of ``read``, as SQLAlchemy gives them, in a connection of its own;
+        ``custom_plans`` as ``read()`` takes it.
 
         On asyncpg the statement goes to the driver's connection, checked out of the
         pool as any other (pinged when idle long, see _PrePing), counted as any other,
@@ -378,7 +380,7 @@ class Database:
         failed is invalidated (``_on_driver``).
         """
         if not self.direct:
-            async with self.read() as connection:
+            async with self.read(custom_plans=custom_plans) as connection:
                 return list(await connection.execute(read.statement, params))
         _enlist()
 
@@ -387,6 +389,9 @@ class Database:
             self._sent(statement.sql)
             return statement.fetch(driver, params)
 
+        if custom_plans:  # its pool's connections are none of those kept
+            return await greenlet_spawn(  # type: ignore[no-any-return]
+                self._on_driver, fetch, self.custom_plan_engine.sync_engine)
         return await self._driver(fetch)  # type: ignore[no-any-return]
 
     async def _driver(self, fetch: Callable[[Any, Dialect], Awaitable[Any] | None]) -> Any:
@@ -440,12 +445,15 @@ class Database:
             return True
         return False
 
-    def _on_driver(self, fetch: Callable[[Any, Dialect], Awaitable[Any] | None]) -> Any:
-        """``_driver`` on a connection of the pool, in a greenlet (``greenlet_spawn``),
-        as SQLAlchemy runs an execute: a Connection (or an AsyncConnection) and a greenlet
-        for each step cost more than the statement itself. The connection is then kept
-        for the driver if fewer than DRIVER_KEPT are."""
-        engine = self.engine.sync_engine
+    def _on_driver(self, fetch: Callable[[Any, Dialect], Awaitable[Any] | None],
+                   engine: Engine | None = None) -> Any:
+        """``_driver`` on a connection of the pool (of ``engine``, the read engine's
+        unless given), in a greenlet (``greenlet_spawn``), as SQLAlchemy runs an execute:
+        a Connection (or an AsyncConnection) and a greenlet for each step cost more than
+        the statement itself. A connection of the read engine is then kept for the
+        driver if fewer than DRIVER_KEPT are."""
+        keeps = engine is None
+        engine = self.engine.sync_engine if engine is None else engine
         connection = engine.pool.connect()  # the dialect has met the server from here on
         kept = False
         try:
@@ -458,7 +466,7 @@ class Database:
                 except BaseException:
                     connection.invalidate()
                     raise
-            kept = self._keep(connection, time.monotonic())
+            kept = keeps and self._keep(connection, time.monotonic())
             return result
         finally:
             if not kept:

@@ -7,8 +7,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
-from functools import lru_cache
-from operator import attrgetter
+from functools import cache, lru_cache
+from operator import attrgetter, itemgetter
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -196,16 +196,22 @@ def _made(lines: list[PlanLine], cells: list[list[Cell]], columns: frozenset[str
           kind: ForecastKind | None) -> list[PlanLine]:
     """The lines with their ``columns`` (_computed) made of the cells of their months:
     the months' figures summed, then rounded to cents."""
-    makers: dict[str, Maker] = {
-        "budget": _set_cents("budget"), "fixed_forecast": _set_cents("fixed_forecast"),
-        "rolling_forecast": _set_cents("rolling_forecast"), "forecast": _forecast_of(kind),
-        "billed": _cents("billed"), "won": _cents("won"),
-        "open_pipeline": _cents("open_pipeline"), "weighted_pipeline": _weighted,
-        "budget_variance": _budget_variance, "billed_to_budget": _billed_to_budget}
-    for column, make in makers.items():  # the derived columns last
+    for column, make in _makers(kind):  # the derived columns last
         if column in columns:
             make(lines, cells)
     return lines
+
+
+@cache
+def _makers(kind: ForecastKind | None) -> tuple[tuple[str, Maker], ...]:
+    """Each column with its maker, in the order they are made: made once per kind of
+    forecast, not for each of a page of accounts' plans."""
+    return (("budget", _set_cents("budget")), ("fixed_forecast", _set_cents("fixed_forecast")),
+            ("rolling_forecast", _set_cents("rolling_forecast")),
+            ("forecast", _forecast_of(kind)), ("billed", _cents("billed")),
+            ("won", _cents("won")), ("open_pipeline", _cents("open_pipeline")),
+            ("weighted_pipeline", _weighted), ("budget_variance", _budget_variance),
+            ("billed_to_budget", _billed_to_budget))
 
 
 def _period_of(month: date, granularity: Granularity) -> date:
@@ -287,27 +293,44 @@ async def account_plan(*, loaders: Loaders, account_id: int, first: date, last: 
         area_ids=tuple(shown) if area_ids is not None else None,
         as_of=_as_of_cutoff(as_of, timezone), shown_areas=tuple(shown),
     )).load((account_id, _figures(computed, forecast_kind)))
-    areas: list[int | None] = list(shown)
+    areas = tuple(shown)
     if area_ids is None:
         # Figures in an inactive area or in none (free-text invoice lines, deals without
         # an area) get their rows too, after the active areas.
-        seen = {area for (_index, area) in cells}
-        areas += sorted(a for a in seen.difference(shown) if a is not None) + (
-            [None] if None in seen else [])  # type: ignore[list-item]
+        seen = set(map(_AREA, cells))
+        if not seen.issubset(shown):
+            areas += (*sorted(a for a in seen.difference(shown) if a is not None),
+                      *((None,) if None in seen else ()))
     found = cells.get
     lines, line_cells = [], []
-    for period, indexes in _layout(first, last, granularity):
-        for area in areas:
-            lines.append({"period": period, "group": account_id, "area_id": area})
-            # A loop, not a comprehension: that is a function call per line on Python 3.11.
-            found_cells = []
-            for index in indexes:
-                cell = found((index, area))
-                if cell is not None:
-                    found_cells.append(cell)
-            line_cells.append(found_cells)
+    for period, area, keys in _line_keys(first, last, granularity, areas):
+        lines.append({"period": period, "group": account_id, "area_id": area})
+        # Loops, not comprehensions: each of those is a function call on Python 3.11.
+        if len(keys) == 1:  # a period of one month
+            cell = found(keys[0])
+            line_cells.append([] if cell is None else [cell])
+            continue
+        found_cells = []
+        for key in keys:
+            cell = found(key)
+            if cell is not None:
+                found_cells.append(cell)
+        line_cells.append(found_cells)
     rows = _made(lines, line_cells, computed, forecast_kind)
     return Plan(rows, _total(rows, computed))
+
+
+_AREA = itemgetter(1)  # of a cell's key: (month index, offering area)
+
+
+@lru_cache(maxsize=1024)
+def _line_keys(first: date, last: date, granularity: Granularity,
+               areas: tuple[int | None, ...]
+               ) -> tuple[tuple[date, int | None, tuple[tuple[int, int | None], ...]], ...]:
+    """Each line of a plan (a period and an offering area) with the keys of its cells:
+    the same for every plan of a page of accounts."""
+    return tuple((period, area, tuple((index, area) for index in indexes))
+                 for period, indexes in _layout(first, last, granularity) for area in areas)
 
 
 def _total(rows: list[PlanLine], columns: frozenset[str] = ALL_COLUMNS) -> PlanLine:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from datetime import date
 from typing import Any
 
 import asyncpg
@@ -15,9 +16,13 @@ import pytest
 from sqlalchemy import Integer, bindparam, func, literal, select, text
 
 import models.db
+from loaders import planning
 from loaders.base import KEYS, ChildPageLoader, RowByIdLoader
 from loaders.container import Loaders
+from loaders.planning import ALL_FIGURES, PlanQuery, plan_figures
+from loaders.pricing import OFFERING_AREAS
 from loaders.query import Page, PageArgs, fetch_child_pages, fetch_page
+from loaders.users import ACCOUNTS
 from models.db import Database, Read
 from models.users import Role
 from resolvers.users import VIEWER_BY_ID, find_user_id_by_email, load_viewer
@@ -343,6 +348,64 @@ async def test_plans_read_where_each_run_is_planned_for_its_values(db: Database)
         assert (await connection.execute(show)).scalar() == "force_custom_plan"
     async with db.read() as connection:
         assert (await connection.execute(show)).scalar() == "auto"
+
+
+PLAN_CACHE_MODE = Read(select(func.current_setting("plan_cache_mode").label("mode")))
+
+
+async def test_reads_on_the_driver_planned_for_their_values_are_too(db: Database) -> None:
+    """``rows(custom_plans=True)`` sends its statement on a connection of the custom
+    plans' pool, given back at once: none of the connections kept for the driver."""
+    if not db.direct:
+        pytest.skip("PostgreSQL through asyncpg only")
+    assert await db.rows(PLAN_CACHE_MODE, {}, custom_plans=True) == [("force_custom_plan",)]
+    assert db.custom_plan_engine.pool.checkedout() == 0
+    assert db._kept == []
+    assert await db.rows(PLAN_CACHE_MODE, {}) == [("auto",)]
+
+
+async def test_plans_read_by_the_driver_are_those_sqlalchemy_reads(
+        db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A plan of accounts given by id sends its statements, built once for their shape,
+    through the driver (SQLAlchemy executes none of them), and its figures are those the
+    same statements give through SQLAlchemy: every figure, some (the others' cells
+    found by the keys' statement), and only some offering areas."""
+    await seed_demo(db)
+    async with db.read() as connection:
+        accounts = tuple((await connection.execute(select(ACCOUNTS.c.id))).scalars())
+        areas = tuple((await connection.execute(
+            select(OFFERING_AREAS.c.id).order_by(OFFERING_AREAS.c.id))).scalars())
+    assert len(areas) >= 2
+    executed: list[str] = []
+    models.db.event.listen(db.custom_plan_engine.sync_engine, "before_cursor_execute",
+                           lambda _c, _cursor, sql, *_args: executed.append(sql))
+    for figures, area_ids, shown in ((ALL_FIGURES, None, areas),
+                                     (frozenset({"budget"}), None, areas[:1]),
+                                     (frozenset({"billed", "won"}), areas[1:], areas[1:])):
+        query = PlanQuery(accounts=accounts, first=date(2025, 1, 1), last=date(2027, 12, 31),
+                          currency="EUR", timezone="Europe/Berlin", figures=figures,
+                          area_ids=area_ids, shown_areas=shown)
+        before = db.statements
+        executed.clear()
+        by_driver = await plan_figures(db, query)
+        sent = db.statements - before
+        assert sent >= 1
+        if db.direct:
+            assert executed == []
+        uncached = planning._statements(query, len(by_driver.months), db.dialect)
+        assert not isinstance(uncached.sums[0][1], Read)
+        with monkeypatch.context() as patched:
+            patched.setattr(planning, "_cached_statements",
+                            lambda *_args, sums=uncached: sums)
+            by_sqlalchemy = await plan_figures(db, query)
+        assert db.statements - before == 2 * sent
+        assert by_driver.groups, figures
+        assert _cells(by_driver) == _cells(by_sqlalchemy), figures
+
+
+def _cells(figures: planning.PlanFigures) -> dict[Any, dict[Any, dict[str, Any]]]:
+    return {group: {key: vars(cell) for key, cell in cells.items()}
+            for group, cells in figures.groups.items()}
 
 
 async def test_the_pool_hands_out_the_connection_returned_last(db: Database) -> None:
