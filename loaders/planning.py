@@ -484,7 +484,7 @@ async def _rows(db: Any, statement: Select[Any] | Read, parameters: dict[str, An
     # Each run planned for its values: a plan of one account and one of a thousand,
     # over a month or two years, want different plans (Database.custom_plan_engine).
     if isinstance(statement, Read):  # a cached statement: the driver sends it
-        return await db.rows(statement, parameters, custom_plans=True)
+        return await db.rows(statement, parameters, custom_plans=True, values=True)
     async with db.read(custom_plans=True) as connection:
         return (await connection.execute(statement, parameters)).all()
 

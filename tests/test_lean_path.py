@@ -120,6 +120,9 @@ async def test_rows_read_by_the_driver_are_those_sqlalchemy_reads(db: Database) 
                 expected = list(await connection.execute(read.statement, {KEYS: ids}))
                 rows = await db.rows(read, {KEYS: ids})
                 assert _shown(rows) == _shown(expected), (loader_class, viewer.role)
+                values = await db.rows(read, {KEYS: ids}, values=True)
+                assert [repr(tuple(row)) for row in values] == \
+                    [repr(tuple(row)) for row in expected], loader_class
                 assert rows or ids == [0] or viewer.role is Role.PARTNER, loader_class
 
 
