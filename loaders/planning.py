@@ -4,6 +4,7 @@ month and offering area."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
@@ -445,38 +446,64 @@ async def plan_figures(db: Any, query: PlanQuery) -> PlanFigures:
     if not statements.sums and statements.keys is None:
         return figures
     parameters = _parameters(query, [*months, next_month(months[-1])])
+    # The cells of the figures not read are found beside the sums, on a connection of
+    # their own: PostgreSQL works on both at once (a page of accounts' plan, ~28 -> ~21
+    # ms). One statement at a time otherwise: a roll-up's six would take six
+    # connections of the pool.
+    keys = None if statements.keys is None else \
+        asyncio.ensure_future(_rows(db, statements.keys, parameters))
+    try:
+        for names, statement in statements.sums:
+            _add_sums(figures.groups, names, await _rows(db, statement, parameters))
+        found = [] if keys is None else await keys
+    except BaseException:
+        if keys is not None:
+            await _dropped(keys)
+        raise
     groups = figures.groups
-    for names, statement in statements.sums:
-        # One row per cell: the statement groups by the cell's keys.
-        rows = await _rows(db, statement, parameters)
-        if len(names) == 1:
-            [name] = names
-            cells, last = {}, _NO_GROUP
-            for group, index, area, value in rows:
-                if index is None:
-                    continue
-                if group != last:  # the rows of a group come together, mostly
-                    cells = groups.get(group)
-                    if cells is None:
-                        cells = groups[group] = {}
-                    last = group
-                key = (int(index), area)
-                cell = cells.get(key)
-                if cell is None:
-                    cell = cells[key] = Cell()
-                setattr(cell, name, value or _NONE)
-            continue
-        for group, index, area, *values in rows:
+    for group, index, area in found:
+        if index is not None:
+            groups.setdefault(group, {}).setdefault((int(index), area), Cell())
+    return figures
+
+
+async def _dropped(task: asyncio.Future[Any]) -> None:
+    """Cancels ``task`` if it still runs and waits for it to end (its statement is
+    cancelled in PostgreSQL too); what it raised is not the error reported."""
+    if not task.done():
+        task.cancel()
+        await asyncio.wait([task])
+    if not task.cancelled():
+        task.exception()  # retrieved, so not logged as never retrieved
+
+
+def _add_sums(groups: dict[Any, GroupCells], names: tuple[str, ...],
+              rows: Sequence[Any]) -> None:
+    """A statement's sums of the figures ``names``, one row per cell (the statement
+    groups by the cell's keys), set on the cells of their group, month and area."""
+    if len(names) == 1:
+        [name] = names
+        cells, last = {}, _NO_GROUP
+        for group, index, area, value in rows:
             if index is None:
                 continue
-            cell = groups.setdefault(group, {}).setdefault((int(index), area), Cell())
-            for name, value in zip(names, values, strict=True):
-                setattr(cell, name, value or _NONE)
-    if statements.keys is not None:
-        for group, index, area in await _rows(db, statements.keys, parameters):
-            if index is not None:
-                groups.setdefault(group, {}).setdefault((int(index), area), Cell())
-    return figures
+            if group != last:  # the rows of a group come together, mostly
+                cells = groups.get(group)
+                if cells is None:
+                    cells = groups[group] = {}
+                last = group
+            key = (int(index), area)
+            cell = cells.get(key)
+            if cell is None:
+                cell = cells[key] = Cell()
+            setattr(cell, name, value or _NONE)
+        return
+    for group, index, area, *values in rows:
+        if index is None:
+            continue
+        cell = groups.setdefault(group, {}).setdefault((int(index), area), Cell())
+        for name, value in zip(names, values, strict=True):
+            setattr(cell, name, value or _NONE)
 
 
 async def _rows(db: Any, statement: Select[Any] | Read, parameters: dict[str, Any]

@@ -32,7 +32,7 @@ from server.settings import Settings
 from tests.conftest import TEST_SECRET
 from tests.factories import Org, gid, make_account, make_org, share
 from tests.graphql_client import GraphQLClient
-from tests.test_timeouts import app_with, holding, post, quiet, token
+from tests.test_timeouts import app_with, eventually, holding, post, quiet, token
 
 VIEWER = "{ viewer { name } }"
 ACCOUNT = "query($id: ID!) { account(id: $id) { name owner { name } } }"
@@ -404,6 +404,55 @@ async def test_plans_read_by_the_driver_are_those_sqlalchemy_reads(
         assert db.statements - before == 2 * sent
         assert by_driver.groups, figures
         assert _cells(by_driver) == _cells(by_sqlalchemy), figures
+
+
+async def _budget_plan(db: Database) -> PlanQuery:
+    """A plan of every account's budgets only: the other figures' cells are found by
+    the keys' statement, which reads no budgets."""
+    await seed_demo(db)
+    async with db.read() as connection:
+        accounts = tuple((await connection.execute(select(ACCOUNTS.c.id))).scalars())
+    return PlanQuery(accounts=accounts, first=date(2025, 1, 1), last=date(2027, 12, 31),
+                     currency="EUR", timezone="Europe/Berlin", figures=frozenset({"budget"}))
+
+
+async def test_a_plans_keys_are_read_beside_its_sums(db: Database) -> None:
+    """The statement finding the cells of the figures not read runs beside the sums,
+    on a connection of its own: sent while the sums wait for a lock on budgets."""
+    if db.dialect != "postgresql":
+        pytest.skip("SQLite has one connection at a time")
+    query = await _budget_plan(db)
+    expected = _cells(await plan_figures(db, query))
+    sent: list[str] = []
+    async with holding(db, "LOCK TABLE budgets IN ACCESS EXCLUSIVE MODE"):
+        db.watchers.append(sent.append)
+        planned = asyncio.ensure_future(plan_figures(db, query))
+        await eventually(lambda: _true(len(sent) == 2), "both statements sent")
+        assert not planned.done()
+    assert _cells(await planned) == expected
+    assert db.in_use() == 0
+
+
+async def test_a_plan_cancelled_cancels_its_keys_statement_too(db: Database) -> None:
+    if db.dialect != "postgresql":
+        pytest.skip("SQLite has one connection at a time")
+    query = await _budget_plan(db)
+    sent: list[str] = []
+    async with holding(db, "LOCK TABLE budgets IN ACCESS EXCLUSIVE MODE",
+                       "LOCK TABLE forecasts IN ACCESS EXCLUSIVE MODE") as holder:
+        db.watchers.append(sent.append)
+        planned = asyncio.ensure_future(plan_figures(db, query))
+        await eventually(lambda: _true(len(sent) == 2), "both statements sent")
+        planned.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await planned
+        await quiet(db, holder)  # neither statement waits on its lock any more
+    assert db.in_use() == 0
+    assert db.custom_plan_engine.pool.checkedout() == 0
+
+
+async def _true(value: bool) -> bool:
+    return value
 
 
 def _cells(figures: planning.PlanFigures) -> dict[Any, dict[Any, dict[str, Any]]]:
