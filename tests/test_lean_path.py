@@ -13,9 +13,8 @@ from typing import Any
 import asyncpg
 import jwt
 import pytest
-from sqlalchemy import Integer, bindparam, func, literal, select, text
+from sqlalchemy import Integer, bindparam, event, func, literal, select, text
 
-import models.db
 from loaders import planning
 from loaders.base import KEYS, ChildPageLoader, RowByIdLoader
 from loaders.container import Loaders
@@ -238,7 +237,7 @@ async def test_a_connection_idle_for_long_is_pinged(db: Database,
     if db.dialect != "postgresql":
         pytest.skip("SQLite connections are pinged by SQLAlchemy itself")
     await _backend_pid(db)
-    monkeypatch.setattr(models.db, "PING_AFTER_IDLE_SECONDS", 0.0)
+    monkeypatch.setattr("models.db.PING_AFTER_IDLE_SECONDS", 0.0)
     pid = await _backend_pid(db)
     assert await _backend_pid(db) == pid  # pinged, alive, reused
 
@@ -273,8 +272,7 @@ async def test_reads_on_the_driver_keep_their_connection_out_of_the_pool(
     if not db.direct:
         pytest.skip("only asyncpg reads rows on the driver")
     checkouts: list[object] = []
-    listen = models.db.event.listen
-    listen(db.engine.sync_engine, "checkout", lambda *args: checkouts.append(args))
+    event.listen(db.engine.sync_engine, "checkout", lambda *args: checkouts.append(args))
     [(pid,)] = await db.rows(BACKEND, {})
     assert len(checkouts) == 1
     for _ in range(5):
@@ -380,8 +378,8 @@ async def test_plans_read_by_the_driver_are_those_sqlalchemy_reads(
             select(OFFERING_AREAS.c.id).order_by(OFFERING_AREAS.c.id))).scalars())
     assert len(areas) >= 2
     executed: list[str] = []
-    models.db.event.listen(db.custom_plan_engine.sync_engine, "before_cursor_execute",
-                           lambda _c, _cursor, sql, *_args: executed.append(sql))
+    event.listen(db.custom_plan_engine.sync_engine, "before_cursor_execute",
+                 lambda _c, _cursor, sql, *_args: executed.append(sql))
     for figures, area_ids, shown in ((ALL_FIGURES, None, areas),
                                      (frozenset({"budget"}), None, areas[:1]),
                                      (frozenset({"billed", "won"}), areas[1:], areas[1:])):
