@@ -125,8 +125,16 @@ class Related:
 
     async def load(self, loaders: Any, keys: list[Any], _arguments: dict[str, Any]
                    ) -> list[Any]:
-        rows = await loaders.get(self.loader).load_many(keys)
-        return [_converted(self.convert, row) for row in rows]
+        """Each key's object, loaded and made once per distinct key: a thousand deals
+        of five phases make five phases, which the deals share (a shared source is
+        completed into each deal's own result)."""
+        distinct = list(dict.fromkeys(keys))
+        rows = await loaders.get(self.loader).load_many(distinct)
+        convert = self.convert
+        if len(distinct) == len(keys):
+            return [_converted(convert, row) for row in rows]
+        made = {key: _converted(convert, row) for key, row in zip(distinct, rows, strict=True)}
+        return [made[key] for key in keys]
 
 
 def _converted(convert: Callable[[Any], Any], row: Any) -> Any:

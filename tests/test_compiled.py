@@ -33,15 +33,18 @@ from graphql import (
     is_non_null_type,
 )
 from graphql.pyutils import Undefined
+from sqlalchemy import select
 from starlette.applications import Starlette
 
 import schema.relay as relay
+from loaders.container import Loaders
 from loaders.errors import Forbidden
 from loaders.ids import encode_id
+from loaders.opportunities import PHASES, PhaseByIdLoader
 from models.db import Database
 from models.users import Role
-from resolvers.users import find_user_id_by_email
-from schema.rows import FromRow, RowBacked, reads
+from resolvers.users import find_user_id_by_email, load_viewer
+from schema.rows import FromRow, Related, RowBacked, reads
 from server import compiled as plans
 from server.app import create_app
 from server.demo import DEMO_EMAILS, seed_demo
@@ -405,6 +408,29 @@ async def test_nodes_of_leaves_are_completed_from_their_rows(
     assert made
     assert all("nodes" in c.__dict__ for c in made if c.__dict__["_page"].rows)
     assert compiled == await _answer(apps["graphql-core"], edges, {}, token)
+
+
+async def test_a_to_one_field_makes_one_object_per_distinct_key(
+        apps: dict[str, Starlette], db: Database) -> None:
+    """A level's to-one field (each deal's phase) loads and makes each distinct key's
+    object once, shared by the sources with that key; in the keys' order, a missing
+    row null; and the answer is graphql-core's."""
+    viewer = await load_viewer(db, await find_user_id_by_email(db, DEMO_EMAILS[Role.ADMIN]))
+    assert viewer is not None
+    made: list[object] = []
+    related = Related(PhaseByIdLoader, "phase_id", lambda row: made.append(row) or row)
+    async with db.read() as connection:
+        phases = list((await connection.execute(select(PHASES.c.id).limit(2))).scalars())
+    keys = [phases[0], phases[1], phases[0], 0, phases[0], phases[1]]
+    loaded = await related.load(Loaders(db, viewer), keys, {})
+    assert [row.id if row else None for row in loaded] == [
+        phases[0], phases[1], phases[0], None, phases[0], phases[1]]
+    assert len(made) == 2
+    assert loaded[0] is loaded[2] is loaded[4]
+    token = apps["compiled"].state.authenticator.mint(viewer.user_id)
+    shared = "{ opportunities(first: 40) { nodes { name phase { name position } } } }"
+    assert await _answer(apps["compiled"], shared, {}, token) == await _answer(
+        apps["graphql-core"], shared, {}, token)
 
 
 async def test_a_page_with_a_row_that_fails_is_completed_row_by_row(
