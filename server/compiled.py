@@ -576,8 +576,49 @@ class Run:
             for entry in entries:
                 self.field_error(values, field, entry)
             return
+        completion = field.completion
+        if completion.kind == OBJECT:
+            plan = self.subplan(completion, completion.type)
+            if plan.complete_leaves is not None:
+                self.complete_leaf_objects(field, plan.complete_leaves, entries, values,
+                                           following)
+                return
         for entry, value in zip(entries, values, strict=True):
             self.complete_field(field, entry, value, following)
+
+    def complete_leaf_objects(self, field: FieldPlan,
+                              complete_leaves: Callable[[Any], dict[str, Any] | None],
+                              entries: list[Entry], values: list[Any],
+                              following: dict[int, tuple[SelectionPlan, list[Entry]]]
+                              ) -> None:
+        """A to-one field of a level whose object reads only leaves (each deal's phase
+        name): each object completed where it is met, by the selection's function, not
+        made an entry of the next level. An object shared by several sources (a batch
+        makes one per distinct key) is completed once and copied. Anything else (a
+        null, an error, another type, a leaf that fails) takes the general path."""
+        completion = field.completion
+        checked = completion.checked
+        is_type_of = completion.type.is_type_of
+        name = field.name
+        done: dict[int, dict[str, Any]] = {}
+        for entry, value in zip(entries, values, strict=True):
+            if type(value) not in checked or getattr(value, CAST, None) is not None:
+                if value is None or isinstance(value, Exception) or \
+                        getattr(value, CAST, None) is not None or (
+                        is_type_of is not None and not is_type_of(value, None)):
+                    self.complete_field(field, entry, value, following)
+                    continue
+                checked.add(type(value))
+            result = done.get(id(value))
+            if result is None:
+                result = complete_leaves(value)
+                if result is None:
+                    self.complete_field(field, entry, value, following)
+                    continue
+                done[id(value)] = result
+            else:
+                result = result.copy()
+            entry.result[name] = result
 
     def read_leaves(self, field: FieldPlan, getter: Callable[[Any], Any], entries: list[Entry],
                     following: dict[int, tuple[SelectionPlan, list[Entry]]]) -> None:

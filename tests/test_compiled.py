@@ -15,6 +15,7 @@ from dataclasses import replace
 from operator import attrgetter
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import httpx
 import orjson
@@ -431,6 +432,29 @@ async def test_a_to_one_field_makes_one_object_per_distinct_key(
     shared = "{ opportunities(first: 40) { nodes { name phase { name position } } } }"
     assert await _answer(apps["compiled"], shared, {}, token) == await _answer(
         apps["graphql-core"], shared, {}, token)
+
+
+async def test_a_to_one_object_of_leaves_is_completed_where_it_is_met(
+        apps: dict[str, Starlette], db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each deal's phase and owner, of leaves only, are completed at the deals' level:
+    no level of phases or users follows. The answer is graphql-core's."""
+    user_id = await find_user_id_by_email(db, DEMO_EMAILS[Role.ADMIN])
+    token = apps["compiled"].state.authenticator.mint(user_id)
+    levels: list[list[str]] = []
+    run_level = plans.Run.run_level
+
+    async def counted(self: plans.Run, level: list[Any]) -> Any:
+        levels.append([plan.type.name for plan, _entries in level])
+        return await run_level(self, level)
+
+    monkeypatch.setattr(plans.Run, "run_level", counted)
+    query = """{ opportunities(first: 40) { nodes { name phase { name position }
+      owner { name } account { name owner { name } } } } }"""
+    compiled = await _answer(apps["compiled"], query, {}, token)
+    assert levels
+    assert not any({"Phase", "User"} & set(names) for names in levels), levels
+    assert any("Account" in names for names in levels)  # not leaves only: a level
+    assert compiled == await _answer(apps["graphql-core"], query, {}, token)
 
 
 async def test_a_page_with_a_row_that_fails_is_completed_row_by_row(
