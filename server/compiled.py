@@ -598,17 +598,13 @@ class Run:
         null, an error, another type, a leaf that fails) takes the general path."""
         completion = field.completion
         checked = completion.checked
-        is_type_of = completion.type.is_type_of
         name = field.name
         done: dict[int, dict[str, Any]] = {}
         for entry, value in zip(entries, values, strict=True):
-            if type(value) not in checked or getattr(value, CAST, None) is not None:
-                if value is None or isinstance(value, Exception) or \
-                        getattr(value, CAST, None) is not None or (
-                        is_type_of is not None and not is_type_of(value, None)):
-                    self.complete_field(field, entry, value, following)
-                    continue
-                checked.add(type(value))
+            if (type(value) not in checked or getattr(value, CAST, None) is not None) and \
+                    not _is_plain(completion, value):
+                self.complete_field(field, entry, value, following)
+                continue
             result = done.get(id(value))
             if result is None:
                 result = complete_leaves(value)
@@ -768,7 +764,6 @@ class Run:
         plan = self.subplan(inner, object_type)
         names = plan.names
         complete_leaves = plan.complete_leaves
-        is_type_of = object_type.is_type_of
         checked = inner.checked
         entries: list[Any] | None = None
         nullable = inner.nullable
@@ -795,16 +790,13 @@ class Run:
                     items.append(result)
                     continue
                 item = convert(item)
-            if type(item) not in checked or getattr(item, CAST, None) is not None:
-                if item is None or isinstance(item, Exception) or (
-                        is_type_of is not None and not is_type_of(item, None)):
-                    items.append(None)
-                    self.complete(inner, item, Position(
-                        items, index, nullable, position, Path(position.path, index, None)),
-                        field, following)
-                    continue
-                if getattr(item, CAST, None) is None:
-                    checked.add(type(item))
+            if (type(item) not in checked or getattr(item, CAST, None) is not None) and \
+                    not _is_plain(inner, item):
+                items.append(None)
+                self.complete(inner, item, Position(
+                    items, index, nullable, position, Path(position.path, index, None)),
+                    field, following)
+                continue
             if complete_leaves is not None:
                 result = complete_leaves(item)
                 if result is not None:
@@ -833,6 +825,22 @@ class Run:
             raise TypeError(f"the type of {abstract.name} must be resolved synchronously")
         return executor.ensure_valid_runtime_type(
             name, abstract, completion.field_details, info, value)
+
+
+def _is_plain(completion: Completion, value: Any) -> bool:
+    """Whether ``value`` is completed as an object of ``completion``'s type where it is
+    met: not a null or an error, and passing the type's check. Its class is remembered
+    (``checked``) unless it was cast to a type (strawberry.cast): Strawberry's check of
+    other objects depends on their class alone. The callers ask only of a value whose
+    class is not remembered yet."""
+    if value is None or isinstance(value, Exception):
+        return False
+    is_type_of = completion.type.is_type_of
+    if is_type_of is not None and not is_type_of(value, None):
+        return False
+    if getattr(value, CAST, None) is None:
+        completion.checked.add(type(value))
+    return True
 
 
 def _leaves_function(leaves: list[Leaf]) -> Callable[[Any], dict[str, Any] | None]:
