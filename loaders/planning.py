@@ -331,9 +331,9 @@ class _Statements:
     keys: Select[Any] | Read | None
 
     def for_driver(self) -> _Statements:
-        """The same, each a Read: compiled once, then sent by the driver itself (its
-        SQLAlchemy execution cost a plan of a page of accounts ~3 ms a statement, most of
-        it its cache key)."""
+        """The same, each a Read: compiled once, then sent by the driver itself. Through
+        SQLAlchemy, the keys' statement of a page of accounts' plan took 2.3 ms of our CPU
+        to return no rows, and with the sums 17.6 ms against 15.5 on the driver."""
         return _Statements([(names, Read(statement)) for names, statement in self.sums],
                            None if self.keys is None else Read(self.keys))
 
