@@ -129,6 +129,10 @@ def _set_cents(name: str) -> Maker:
 
     def make(lines: list[PlanLine], cells: list[list[Cell]]) -> None:
         for line, found in zip(lines, cells, strict=True):
+            if len(found) == 1:  # a period of one month: no sum
+                value = figure(found[0])
+                line[name] = None if value is None else value.quantize(CENT)
+                continue
             total = None
             for cell in found:
                 value = figure(cell)
@@ -280,8 +284,11 @@ def _as_of_cutoff(as_of: date | None, timezone: str) -> datetime | None:
 async def account_plan(*, loaders: Loaders, account_id: int, first: date, last: date,
                        granularity: Granularity, area_ids: list[int] | None, currency: str,
                        forecast_kind: ForecastKind | None, as_of: date | None,
-                       timezone: str, columns: Iterable[str] = ALL_COLUMNS) -> Plan:
-    """``columns``: the PlanLine columns the caller reads; only they are computed."""
+                       timezone: str, columns: Iterable[str] = ALL_COLUMNS,
+                       totals: Iterable[str] | None = None) -> Plan:
+    """``columns``: the PlanLine columns the caller reads; only they are computed.
+    ``totals``: those of them it reads in the totals (None: all of them); the others
+    keep their defaults there (a page of accounts' plans often shows no totals)."""
     _periods(first, last)
     currency = currency_argument(currency)
     await _plan_account(loaders, account_id)
@@ -317,7 +324,7 @@ async def account_plan(*, loaders: Loaders, account_id: int, first: date, last: 
                 found_cells.append(cell)
         line_cells.append(found_cells)
     rows = _made(lines, line_cells, computed, forecast_kind)
-    return Plan(rows, _total(rows, computed))
+    return Plan(rows, _total(rows, computed if totals is None else _computed(totals)))
 
 
 _AREA = itemgetter(1)  # of a cell's key: (month index, offering area)

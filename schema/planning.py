@@ -241,19 +241,19 @@ def _fields(selections: list[Selection]) -> Iterator[SelectedField]:
             yield from _fields(selection.selections)
 
 
-def plan_columns(info: Info) -> frozenset[str]:
-    """The columns (PlanRow and PlanTotals fields) a plan field's selection reads: only
-    they are computed. Fields under @skip or @include count as read, so they depend on
-    the field's node alone: worked out once per operation (a page of accounts' plans
-    asks a hundred times)."""
+def plan_columns(info: Info, parts: tuple[str, ...] = ("rows", "totals")) -> frozenset[str]:
+    """The columns (PlanRow and PlanTotals fields) a plan field's selection reads in its
+    ``parts``: only they are computed. Fields under @skip or @include count as read, so
+    they depend on the field's node alone: worked out once per operation (a page of
+    accounts' plans asks a hundred times)."""
     memo = getattr(info.context, "selections", None)
-    key = ("plan_columns", field_node_key(info))
+    key = ("plan_columns", parts, field_node_key(info))
     columns: frozenset[str] | None = memo.get(key) if memo is not None else None
     if columns is None:
         columns = frozenset(
             _COLUMNS[field.name]
             for plan in _fields(info.selected_fields)
-            for part in _fields(plan.selections) if part.name in ("rows", "totals")
+            for part in _fields(plan.selections) if part.name in parts
             for field in _fields(part.selections) if field.name in _COLUMNS)
         if memo is not None:
             memo[key] = columns
@@ -270,7 +270,8 @@ async def account_plan_field(info: Info, account_id: int, first: date, last: dat
         granularity=granularity,
         area_ids=[decode_id(i, "OfferingArea") for i in area_ids] if area_ids else None,
         currency=currency, forecast_kind=forecast_kind, as_of=as_of,
-        timezone=info.context.org_timezone, columns=plan_columns(info))
+        timezone=info.context.org_timezone, columns=plan_columns(info),
+        totals=plan_columns(info, ("totals",)))
     return AccountPlan(currency=currency, rows=PlanRow.from_lines(plan.rows),
                        totals=PlanTotals.from_line(plan.totals))
 

@@ -29,6 +29,7 @@ from models.opportunities import Phase
 from models.planning import Budget, Forecast, ForecastKind
 from models.pricing import OfferingArea, Product
 from models.users import User
+from resolvers import planning as planning_resolvers
 from tests.factories import (
     Org,
     gid,
@@ -1391,3 +1392,44 @@ async def test_plans_asking_for_different_columns_on_a_page_share_one_batch(
         acme = next(n for n in data["accounts"]["nodes"] if n["name"] == "Acme Oy")
         assert [r["won"] for r in acme["deals"]["rows"] if r["won"] != "0.00"] == ["70.00"]
     assert counts[3] == counts[31], counts
+
+
+async def test_a_plans_totals_sum_only_the_columns_the_totals_read(
+    client: GraphQLClient, db: Database, world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An account's plan sums the columns its totals select, whatever its rows select:
+    none for a plan shown as rows alone (a page of accounts' budgets), yet totals that
+    read a column the rows do not, or one derived from others, are those of the whole
+    plan."""
+    await build_march(client, db, world)
+    summed: list[frozenset[str]] = []
+    total = planning_resolvers._total
+
+    def counting(rows: list[Any], columns: frozenset[str] = planning_resolvers.ALL_COLUMNS
+                 ) -> Any:
+        summed.append(columns)
+        return total(rows, columns)
+
+    monkeypatch.setattr(planning_resolvers, "_total", counting)
+    variables = {"id": gid(world.acme), **plan_variables(month(2026, 2), MARCH)}
+    whole = (await client.query(ACCOUNT_DOT_PLAN, variables,
+                                as_user=world.org.manager_b))["account"]["plan"]
+    assert whole["totals"]["budget"] == "10000.00"
+    cases = {"rows { period budget }": (None, frozenset()),
+             "rows { period } totals { budget }": ({"budget": "10000.00"}, {"budget"}),
+             "rows { period won } totals { budgetVariance }": (
+                 {"budgetVariance": whole["totals"]["budgetVariance"]},
+                 {"budget_variance", "budget", "forecast"})}
+    for body, (totals, columns) in cases.items():
+        summed.clear()
+        document = ACCOUNT_DOT_PLAN.replace(PLAN_BODY, body)
+        plan = (await client.query(document, variables,
+                                   as_user=world.org.manager_b))["account"]["plan"]
+        assert plan.get("totals") == totals, body
+        # Each run sums them (the suite also runs each query through graphql-core).
+        assert summed, body
+        for run_columns in summed:
+            assert run_columns >= columns, (body, summed)
+            assert "won" not in run_columns, (body, summed)
+            if not columns:
+                assert run_columns == frozenset(), (body, summed)
