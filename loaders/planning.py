@@ -133,11 +133,37 @@ def _half_up_cents_sqlite(element: _HalfUpCents, compiler: Any, **kw: Any) -> st
             f"ELSE ({value} + 5000) / 10000 END * 100)")
 
 
+class _AsText(FunctionElement[str]):
+    """A sum sent as its text on PostgreSQL (where it is NUMERIC); as it is elsewhere."""
+
+    name = "as_text"
+    inherit_cache = True
+
+    def __init__(self, column: Any) -> None:
+        super().__init__(column)
+        self.type = column.type  # its result processor: Money's on SQLite
+
+
+@compiles(_AsText)
+def _as_text(element: _AsText, compiler: Any, **kw: Any) -> str:
+    return f"CAST({compiler.process(element.clauses, **kw)} AS TEXT)"
+
+
+@compiles(_AsText, "sqlite")
+def _as_text_sqlite(element: _AsText, compiler: Any, **kw: Any) -> str:
+    return str(compiler.process(element.clauses, **kw))
+
+
 class _MoneySum(Money):
-    """A sum of amounts, which the plan rounds to cents itself: on asyncpg the driver's
-    Decimal as it is, without Money's presentation of each value (thousands a plan)."""
+    """A sum of amounts, which the plan rounds to cents itself (_add_sums makes each a
+    Decimal): on asyncpg its text, without Money's presentation of each value. A page of
+    accounts' plans reads thousands: asyncpg's decoding of NUMERIC took 2.9 ms of CPU
+    for 6,000, its text 1.2 ms and ``Decimal()`` of it 0.6 ms more."""
 
     cache_ok = True
+
+    def column_expression(self, column: Any) -> Any:
+        return _AsText(column)
 
     def result_processor(self, dialect: Dialect, coltype: object) -> Any:
         if dialect.driver == "asyncpg":
@@ -480,7 +506,8 @@ async def _dropped(task: asyncio.Future[Any]) -> None:
 def _add_sums(groups: dict[Any, GroupCells], names: tuple[str, ...],
               rows: Sequence[Any]) -> None:
     """A statement's sums of the figures ``names``, one row per cell (the statement
-    groups by the cell's keys), set on the cells of their group, month and area."""
+    groups by the cell's keys), set on the cells of their group, month and area: each a
+    Decimal of its text on PostgreSQL (_MoneySum), of a Decimal elsewhere."""
     if len(names) == 1:
         [name] = names
         cells, last = {}, _NO_GROUP
@@ -496,14 +523,14 @@ def _add_sums(groups: dict[Any, GroupCells], names: tuple[str, ...],
             cell = cells.get(key)
             if cell is None:
                 cell = cells[key] = Cell()
-            setattr(cell, name, value or _NONE)
+            setattr(cell, name, _NONE if value is None else Decimal(value))
         return
     for group, index, area, *values in rows:
         if index is None:
             continue
         cell = groups.setdefault(group, {}).setdefault((int(index), area), Cell())
         for name, value in zip(names, values, strict=True):
-            setattr(cell, name, value or _NONE)
+            setattr(cell, name, _NONE if value is None else Decimal(value))
 
 
 async def _rows(db: Any, statement: Select[Any] | Read, parameters: dict[str, Any]
