@@ -479,3 +479,41 @@ async def test_the_pool_hands_out_the_connection_returned_last(db: Database) -> 
     await asyncio.gather(*burst)
     pids = {await _backend_pid(db) for _ in range(5)}
     assert len(pids) == 1, pids
+
+
+async def test_connections_a_burst_opened_are_kept_for_the_next(db: Database) -> None:
+    """A burst that needs more connections than the pool held opens them, up to the
+    most, and they stay open for the next burst: none is closed as it comes back and
+    opened again (preparing every statement anew) when the load rises once more."""
+    if db.dialect != "postgresql":
+        pytest.skip("SQLite has no pool of server connections")
+    small = Database(db.url, pool_size=2)
+    try:
+        most = small.engine.pool.size()  # twice the pool size and the driver's two
+        assert most == 6, most
+        for engine in (small.read_engine, small.custom_plan_engine):
+            bursts: list[set[int]] = []
+            for _ in range(2):
+                held: list[int] = []
+                all_held, release = asyncio.Event(), asyncio.Event()
+                size = engine.pool.size()
+
+                async def hold(engine: Any = engine, held: list[int] = held,
+                               all_held: asyncio.Event = all_held,
+                               release: asyncio.Event = release, size: int = size) -> None:
+                    async with engine.connect() as connection:
+                        held.append((await connection.execute(
+                            select(func.pg_backend_pid()))).scalar_one())
+                        if len(held) == size:
+                            all_held.set()
+                        await release.wait()
+
+                burst = [asyncio.create_task(hold()) for _ in range(size)]
+                await asyncio.wait_for(all_held.wait(), 10)
+                release.set()
+                await asyncio.gather(*burst)
+                bursts.append(set(held))
+                assert engine.pool.checkedin() == size, engine.pool.status()
+            assert bursts[0] == bursts[1], bursts  # the same backends: none reopened
+    finally:
+        await small.dispose()
