@@ -10,11 +10,14 @@ import gc
 import weakref
 from typing import Any
 
+import pytest
+
 from loaders.base import Loader
 from loaders.container import Loaders
 from loaders.query import Page
 from schema.rows import RowBacked
-from server.app import GC_EVERY_SECONDS, GC_THRESHOLDS
+from server import app as server_app
+from server.app import GC_BUSY_YOUNG, GC_EVERY_SECONDS, GC_THRESHOLDS
 from tests.factories import make_account, make_opportunity, make_org, make_pipeline
 
 
@@ -41,6 +44,29 @@ async def test_cyclic_garbage_is_collected_on_a_clock(app: Any) -> None:
             break
         await asyncio.sleep(0.1)
     assert collected() is None
+
+
+async def test_the_clock_waits_while_many_objects_are_young(
+        app: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """While many objects are young (mostly requests in flight, alive), the clock's
+    collection waits: walking them would free nothing. It waits at most
+    GC_MAX_WAIT_SECONDS, and runs at once when that has passed."""
+    monkeypatch.setattr(server_app, "GC_MAX_WAIT_SECONDS", 3600.0)
+    gc.collect()
+    alive = [[] for _ in range(GC_BUSY_YOUNG + 10_000)]  # young containers, held
+    cycle = _Cycle()
+    collected = weakref.ref(cycle)
+    del cycle
+    await asyncio.sleep(2.5 * GC_EVERY_SECONDS)  # two ticks at least
+    assert gc.get_count()[0] >= GC_BUSY_YOUNG
+    assert collected() is not None  # waited
+    monkeypatch.setattr(server_app, "GC_MAX_WAIT_SECONDS", 0.0)
+    for _ in range(int(3 * GC_EVERY_SECONDS / 0.1)):
+        if collected() is None:
+            break
+        await asyncio.sleep(0.1)
+    assert collected() is None
+    assert len(alive) > GC_BUSY_YOUNG
 
 
 async def test_a_request_leaves_no_cyclic_garbage_holding_its_rows(client: Any) -> None:
