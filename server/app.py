@@ -111,13 +111,18 @@ class _TooLarge(Exception):
 # 10); between requests, collect_garbage() collects the young every second.
 GC_THRESHOLDS = (1_000_000, 50, 100)
 GC_EVERY_SECONDS = 1.0
-# A young generation this big at the clock's tick is mostly the objects of requests in
-# flight: alive, soon freed by reference counting, and walked for nothing (a request
-# leaves no cycles, tests/test_gc.py). At 16 dashboards at once each tick walked 200,000
-# to 400,000 of them, 30-100 ms: about a tenth of the server's CPU. The collection then
-# waits for a tick with fewer, at most GC_MAX_WAIT_SECONDS.
+# A young generation this big at the clock's tick while HTTP requests are in flight is
+# mostly their objects: alive, soon freed by reference counting, and walked for nothing
+# (a request leaves no cycles, tests/test_gc.py). At 16 dashboards at once each tick
+# walked 200,000 to 400,000 of them, 30-100 ms: about a tenth of the server's CPU. The
+# collection then waits for a tick with fewer or none in flight, at most
+# GC_MAX_WAIT_SECONDS. Not without requests: ten thousand boards connecting leave
+# garbage of their handshakes, which waiting let pile up (19.5 -> 22.2 KB per board).
 GC_BUSY_YOUNG = 100_000
 GC_MAX_WAIT_SECONDS = 10.0
+# HTTP requests being served by this process, by any of its apps: the collector is the
+# process's.
+requests_in_flight = 0
 _gc_tuned = False
 
 
@@ -147,15 +152,16 @@ def tune_gc() -> None:
 async def collect_garbage() -> None:
     """Every GC_EVERY_SECONDS, the collection the thresholds' older generations say is
     due: the youngest, every 50th time also the middle one, every 100th of those all.
-    Not while GC_BUSY_YOUNG objects or more are young, unless it has waited
-    GC_MAX_WAIT_SECONDS."""
+    Not while GC_BUSY_YOUNG objects or more are young and HTTP requests are in flight,
+    unless it has waited GC_MAX_WAIT_SECONDS."""
     _young, middle, old = GC_THRESHOLDS
     loop = asyncio.get_running_loop()
     last = loop.time()
     while True:
         await asyncio.sleep(GC_EVERY_SECONDS)
         young, middle_count, old_count = gc.get_count()
-        if young >= GC_BUSY_YOUNG and loop.time() - last < GC_MAX_WAIT_SECONDS:
+        if young >= GC_BUSY_YOUNG and requests_in_flight and \
+                loop.time() - last < GC_MAX_WAIT_SECONDS:
             continue
         gc.collect(2 if old_count >= old else 1 if middle_count >= middle else 0)
         last = loop.time()
@@ -258,7 +264,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
         return await state["http"](request)
 
     async def graphql_http_app(scope: Scope, receive: Receive, send: Send) -> None:
+        global requests_in_flight
         request = Request(scope, receive, send)
+        requests_in_flight += 1
         try:
             response = await state["http"](request)
         except _TooLarge:  # the body over the limit: BodyLimit answers
@@ -270,6 +278,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             response = http.error(500, INTERNAL, "Internal server error",
                                   negotiate(request.headers.get("accept")) or JSON,
                                   request_id, extensions={"requestId": request_id})
+        finally:
+            requests_in_flight -= 1
         await response(scope, receive, send)
 
     async def graphql_ws(websocket: Any) -> None:
