@@ -112,9 +112,9 @@ class _TooLarge(Exception):
 GC_THRESHOLDS = (1_000_000, 50, 100)
 GC_EVERY_SECONDS = 1.0
 # A young generation this big at the clock's tick while HTTP requests are in flight is
-# mostly their objects: alive, soon freed by reference counting, and walked for nothing
-# (a request leaves no cycles, tests/test_gc.py). At 16 dashboards at once each tick
-# walked 200,000 to 400,000 of them, 30-100 ms: about a tenth of the server's CPU. The
+# mostly their objects: alive, soon freed by reference counting, and walked for little
+# (a request leaves no cycles of its rows, tests/test_gc.py). At 16 dashboards at once
+# each tick walked 200,000 to 400,000 objects for 30-100 ms and freed ~2,600. The
 # collection then waits for a tick with fewer or none in flight, at most
 # GC_MAX_WAIT_SECONDS. Not without requests: ten thousand boards connecting leave
 # garbage of their handshakes, which waiting let pile up (19.5 -> 22.2 KB per board).
