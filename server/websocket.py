@@ -55,6 +55,7 @@ from subscriptions.fanout import (
     FRAMES,
     PROBE,
     Fanout,
+    FrameGate,
     Group,
     Member,
     finish,
@@ -446,15 +447,19 @@ class LeanWebSocketProtocol(WebSocketsSansIOProtocol):
     flow-control flag are replaced by two-slot equivalents, and the handshake's request
     and response (their headers) are let go once the socket is accepted.
 
-    ``write_frame`` hands a ready-made text frame (subscriptions/fanout.py
-    ``text_frame``) to the transport when the socket is open and not applying
-    back-pressure, and says False otherwise: the caller then goes the ordinary way
-    (Starlette, ASGI ``websocket.send``), which waits.
-    A fan-out group serializes one frame for all its members with the same operation id.
+    Its ``FrameGate`` (subscriptions/fanout.py), offered in the scope's extensions,
+    takes ready-made text frames (``text_frame``) straight to the transport while it is
+    open: from the accept until a close is sent or received, the connection is lost,
+    or the transport applies back-pressure (until it drains). The protocol keeps it so
+    at each of those changes: uvicorn sets ``close_sent`` and ``disconnected`` (here
+    properties), calls ``pause_writing`` and ``resume_writing``, and a close frame,
+    a protocol error or the end of the stream arrive through ``data_received``.
+    While the gate is shut a member goes the ordinary way (Starlette, ASGI
+    ``websocket.send``), which waits. A fan-out group serializes one frame for all its
+    members with the same operation id.
     """
 
-    # Mirrors ``writable`` (cleared by pause_writing only) where write_frame reads it
-    # without touching one more object per socket: ten thousand per event.
+    _gate: FrameGate | None = None
     _paused = False
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -463,36 +468,63 @@ class LeanWebSocketProtocol(WebSocketsSansIOProtocol):
         self.writable = _Writable()  # type: ignore[assignment]
         self.writable.set()
 
+    # uvicorn assigns these two, from __init__ on, wherever the socket closes.
+    @property  # type: ignore[override]
+    def close_sent(self) -> bool:
+        return self._close_sent
+
+    @close_sent.setter
+    def close_sent(self, value: bool) -> None:
+        self._close_sent = value
+        self._check_gate()
+
+    @property  # type: ignore[override]
+    def disconnected(self) -> bool:
+        return self._disconnected
+
+    @disconnected.setter
+    def disconnected(self, value: bool) -> None:
+        self._disconnected = value
+        self._check_gate()
+
+    def _check_gate(self) -> None:
+        gate = self._gate
+        if gate is not None:
+            gate.open = self.handshake_complete and not self._close_sent and \
+                not self._disconnected and not self._paused and \
+                self.conn.state is _OPEN and not self.transport.is_closing()
+
     def pause_writing(self) -> None:
         self._paused = True
         super().pause_writing()
+        self._check_gate()
 
     def resume_writing(self) -> None:
         self._paused = False
         super().resume_writing()
+        self._check_gate()
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        if self._gate is not None and self.conn.state is not _OPEN:
+            self._gate.open = False
 
     def handle_connect(self, event: Any) -> None:
         super().handle_connect(event)
         scope = getattr(self, "scope", None)
         if scope is not None and not self.conn.extensions:
-            scope["extensions"][FRAMES] = self
+            self._gate = scope["extensions"][FRAMES] = FrameGate(self.transport.write)
 
     async def send(self, message: Any) -> None:
         await super().send(message)
         if message["type"] == "websocket.accept" and self.handshake_complete:
+            self._check_gate()
             # The request also stays in websockets' parser (a local of its generator):
             # its headers, copied into the ASGI scope already, are emptied in place.
             for handshake in (self.request, self.response):
                 if handshake is not None:
                     handshake.headers.clear()
             self.request = self.response = None  # type: ignore[assignment]
-
-    def write_frame(self, frame: bytes) -> bool:
-        if self.close_sent or self.disconnected or self._paused or \
-                self.conn.state is not _OPEN or self.transport.is_closing():
-            return False
-        self.transport.write(frame)
-        return True
 
 
 class GraphQLWebSocket(GraphQL):

@@ -20,6 +20,7 @@ from httpx_ws import AsyncWebSocketSession
 from sqlalchemy.dialects import postgresql
 from websockets.asyncio.client import connect
 from websockets.asyncio.server import ServerConnection, serve
+from websockets.frames import Close, Frame, Opcode
 from websockets.protocol import State
 from websockets.server import ServerProtocol
 from websockets.typing import Subprotocol
@@ -37,7 +38,7 @@ from bench.fanout import Subscriber, TimedConnection
 from models.users import Role, Viewer
 from server.app import create_app
 from server.websocket import LeanWebSocketProtocol
-from subscriptions.fanout import groupable, text_frame, visibility_key
+from subscriptions.fanout import FRAMES, groupable, text_frame, visibility_key
 from tests.factories import make_account, make_org, make_user, share
 from tests.graphql_client import GraphQLClient, websocket
 from tests.live import create_deal, make_sales_pipeline, move_deal, next_data, nothing_more
@@ -329,15 +330,20 @@ async def test_a_served_socket_takes_the_groups_frames_whole(app, client, db):
                 sockets.append((operation_id, ws))
             await _members(app, 3)
             members = [m for g in _fanout(app).groups.values() for m in g.members]
-            assert all(isinstance(m.sink, LeanWebSocketProtocol) for m in members)
-            # Past the transport's high-water mark a ready-made frame is refused (the
-            # ordinary path waits instead), and taken again once it drains.
-            sink = members[0].sink
-            sink.pause_writing()
-            assert not sink.writable.is_set()
-            assert sink.write_frame(b"") is False
-            sink.resume_writing()
-            assert sink.writable.is_set()
+            gates = [m.gate for m in members]
+            protocols = {p.scope["extensions"][FRAMES]: p
+                         for p in server.server_state.connections}
+            assert all(isinstance(protocols[gate], LeanWebSocketProtocol) and gate.open
+                       for gate in gates)
+            # Past the transport's high-water mark the gate shuts (the ordinary path
+            # waits instead), and opens again once the transport drains.
+            protocol = protocols[gates[0]]
+            protocol.pause_writing()
+            assert not protocol.writable.is_set()
+            assert not gates[0].open
+            protocol.resume_writing()
+            assert protocol.writable.is_set()
+            assert gates[0].open
             await move_deal(client, org.rep_a1, deal, phases["Offer"])
             texts = [await asyncio.wait_for(ws.recv(), 5) for _, ws in sockets]
             for (operation_id, _), text in zip(sockets, texts, strict=True):
@@ -350,9 +356,18 @@ async def test_a_served_socket_takes_the_groups_frames_whole(app, client, db):
             assert texts[2] == texts[0].replace('"id":"board"', '"id":"other"', 1)
             await sockets[0][1].send(json.dumps({"id": "board", "type": "complete"}))
             await _members(app, 2)
+            # A close from the client shuts its gate as the close frame arrives, before
+            # the transport's close reaches connection_lost.
+            other = next(m.gate for m in members if '"other"' in m.prefix)
+            protocols[other].data_received(
+                Frame(Opcode.CLOSE, Close(1000, "").serialize()).serialize(mask=True))
+            assert not other.open
+            assert all(gate.open for gate in gates if gate is not other)
     finally:
         server.should_exit = True
         await serving
+    # The server's own close (at shutdown, 1012) shuts the others.
+    assert not any(gate.open for gate in gates)
 
 
 async def test_an_idle_board_is_pinged_and_outlives_the_init_timeout(settings, db):
