@@ -61,6 +61,7 @@ from subscriptions.fanout import (
     finish,
     group_key,
     groupable,
+    text_frame,
 )
 from subscriptions.hub import EventHub
 
@@ -73,6 +74,11 @@ INTERNAL_ERROR = 4500
 # subscriptions-transport-ws clients give up on a connection that sends no `ka` for
 # 30 seconds (their default timeout), whatever our ping setting says.
 LEGACY_KEEP_ALIVE_MAX = 15.0
+# A socket that said nothing for a whole ping interval after a ping, not even the pong
+# graphql-transport-ws requires, is closed as uvicorn's keepalive closes one: 1011.
+UNANSWERED = 1011
+UNANSWERED_REASON = "keepalive ping timeout"
+PING_FRAME = text_frame('{"type":"ping"}')
 
 
 def invalid_message(message: Any) -> str | None:
@@ -160,13 +166,22 @@ class _Admission:
 class PingingTransportWS(_Admission, BaseGraphQLTransportWSHandler[Context, None]):
     """graphql-transport-ws with server pings (an idle board behind a proxy or load
     balancer would otherwise be cut off), strict message checks, the protocol's close
-    codes, the viewer re-checked per subscribe, and a coded per-connection limit."""
+    codes, the viewer re-checked per subscribe, and a coded per-connection limit.
+
+    The pings are also how a dead peer is found: a socket that sent nothing in a whole
+    interval after a ping, not even its pong, is closed (1011). Under the server's own
+    WebSocket protocol (LeanWebSocketProtocol) they replace its keepalive, which would
+    otherwise ping the same socket once more per interval, with a second timer, write
+    and pong: about half the CPU ten thousand idle boards cost (bench/README.md).
+    """
 
     ping_seconds: float = 20.0
     _pinger: asyncio.TimerHandle | None = None
     _sending: asyncio.Future[None] | None = None
+    _heard = True  # a message from the client since the last ping
 
     async def handle_message(self, message: Any) -> None:
+        self._heard = True
         reason = invalid_message(message)
         if reason is not None:
             await self.handle_invalid_message(reason)
@@ -186,6 +201,12 @@ class PingingTransportWS(_Admission, BaseGraphQLTransportWSHandler[Context, None
             if self.ping_seconds > 0 and self._pinger is None:
                 self._pinger = asyncio.get_running_loop().call_later(
                     self.ping_seconds, self._ping)
+                gate = self._extensions().get(FRAMES)
+                if isinstance(gate, _ProtocolGate):
+                    gate.protocol.stop_keepalive()
+
+    def _extensions(self) -> dict[str, Any]:
+        return self.websocket.ws.scope.get("extensions") or {}  # type: ignore[attr-defined]
 
     async def handle_subscribe(self, message: Any) -> None:
         # Unacknowledged (4401) and duplicate ids (4409) are Strawberry's to refuse.
@@ -289,8 +310,18 @@ class PingingTransportWS(_Admission, BaseGraphQLTransportWSHandler[Context, None
     def _ping(self) -> None:
         """A timer, not a task per connection (a task, its frame and its sleep are
         about 1.5 KB held by every idle board): the ping is written at once when the
-        socket takes it, as it nearly always does, else by a task of its own."""
+        socket takes it, as it nearly always does (through the protocol's FrameGate when
+        it has one: a ready-made frame), else by a task of its own."""
         self._pinger = None
+        if not self._heard:
+            self._sending = asyncio.ensure_future(self._close_unanswered())
+            return
+        self._heard = False
+        gate = self._extensions().get(FRAMES)
+        if gate is not None and gate.open:
+            gate.transport.write(PING_FRAME)
+            self._pinger = asyncio.get_running_loop().call_later(self.ping_seconds, self._ping)
+            return
         step = self._send_ping()
         try:
             waiting = step.send(None)
@@ -312,6 +343,10 @@ class PingingTransportWS(_Admission, BaseGraphQLTransportWSHandler[Context, None
 
     async def _send_ping(self) -> None:
         await self.send_message({"type": "ping"})
+
+    async def _close_unanswered(self) -> None:
+        with contextlib.suppress(Exception):  # gone already
+            await self.websocket.close(UNANSWERED, UNANSWERED_REASON)
 
     async def shutdown(self) -> None:
         if self._pinger is not None:
@@ -439,6 +474,17 @@ class _Writable:
         return True
 
 
+class _ProtocolGate(FrameGate):
+    """LeanWebSocketProtocol's FrameGate, through which the GraphQL protocol above
+    also reaches the socket's keepalive (PingingTransportWS)."""
+
+    __slots__ = ("protocol",)
+
+    def __init__(self, protocol: LeanWebSocketProtocol) -> None:
+        super().__init__(protocol.transport)
+        self.protocol = protocol
+
+
 class LeanWebSocketProtocol(WebSocketsSansIOProtocol):
     """uvicorn's websockets-sansio protocol (server/cli.py), lighter per idle socket and
     with a direct way out for fan-out frames.
@@ -456,10 +502,11 @@ class LeanWebSocketProtocol(WebSocketsSansIOProtocol):
     a protocol error or the end of the stream arrive through ``data_received``.
     While the gate is shut a member goes the ordinary way (Starlette, ASGI
     ``websocket.send``), which waits. A fan-out group serializes one frame for all its
-    members with the same operation id.
+    members with the same operation id. graphql-transport-ws pings go the same way, and
+    replace this protocol's keepalive on their socket (PingingTransportWS).
     """
 
-    _gate: FrameGate | None = None
+    _gate: _ProtocolGate | None = None
     _paused = False
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -513,7 +560,7 @@ class LeanWebSocketProtocol(WebSocketsSansIOProtocol):
         super().handle_connect(event)
         scope = getattr(self, "scope", None)
         if scope is not None and not self.conn.extensions:
-            self._gate = scope["extensions"][FRAMES] = FrameGate(self.transport.write)
+            self._gate = scope["extensions"][FRAMES] = _ProtocolGate(self)
 
     async def send(self, message: Any) -> None:
         await super().send(message)

@@ -153,9 +153,9 @@ FRAMES = "crmgraph.frames"
 
 
 class FrameGate:
-    """A socket's way out for ready-made frames: ``write`` (its transport's) while
-    ``open``, which its protocol keeps true exactly while a frame may be written at
-    once: accepted, no close sent or received, connected, not applying back-pressure.
+    """A socket's way out for ready-made frames: its ``transport`` while ``open``,
+    which its protocol keeps true exactly while a frame may be written at once:
+    accepted, no close sent or received, connected, not applying back-pressure.
 
     An event reads this for each of ten thousand members, and only this: the checks
     behind ``open`` read five attributes of the protocol, its websockets connection
@@ -164,11 +164,11 @@ class FrameGate:
     (bench/README.md). The protocol answers them when its state changes instead.
     """
 
-    __slots__ = ("open", "write")
+    __slots__ = ("open", "transport")
 
-    def __init__(self, write: Callable[[bytes], object]) -> None:
+    def __init__(self, transport: Any) -> None:
         self.open = False
-        self.write = write
+        self.transport = transport
 
 
 def text_frame(text: str) -> bytes:
@@ -247,7 +247,7 @@ class Member:
             if frame is None:
                 frame = frames[self.prefix] = text_frame(self.prefix + payload + "}")
             try:
-                gate.write(frame)
+                gate.transport.write(frame)
                 return
             except Exception:  # a transport closed under the gate: the ordinary way ends
                 gate.open = False

@@ -394,6 +394,47 @@ async def test_an_idle_board_is_pinged_and_outlives_the_init_timeout(settings, d
             await _members(quick, 0)
 
 
+
+async def test_a_served_graphql_socket_is_pinged_by_its_protocol_alone(settings, db):
+    """Under the server's WebSocket protocol a graphql-transport-ws socket's pings
+    (ready-made frames through its gate) replace uvicorn's keepalive ping frames; a
+    legacy graphql-ws socket, whose `ka` asks for no answer, keeps them."""
+    org = await make_org(db)
+    quick = create_app(replace(settings, ws_ping_seconds=0.2))
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(
+        quick, host="127.0.0.1", port=port, lifespan="off", log_level="warning",
+        ws="server.websocket:LeanWebSocketProtocol", ws_per_message_deflate=False,
+        ws_ping_interval=0.1))
+    async with quick.router.lifespan_context(quick):
+        serving = asyncio.create_task(server.serve())
+        try:
+            while not server.started:  # noqa: ASYNC110 - uvicorn offers no event to wait on
+                await asyncio.sleep(0.02)
+            token = quick.state.authenticator.mint(org.admin.id)
+            url = f"ws://127.0.0.1:{port}/graphql"
+            async with connect(url, subprotocols=[Subprotocol("graphql-transport-ws")]) as ws, \
+                    connect(url, subprotocols=[Subprotocol("graphql-ws")]) as legacy:
+                for socket in (ws, legacy):
+                    await socket.send(json.dumps({"type": "connection_init",
+                                                  "payload": {"token": token}}))
+                    assert json.loads(await socket.recv())["type"] == "connection_ack"
+                by_protocol = {p.scope["subprotocols"][0]: p
+                               for p in server.server_state.connections}
+                for _ in range(3):
+                    assert json.loads(await asyncio.wait_for(ws.recv(), 5)) == {"type": "ping"}
+                    await ws.send(json.dumps({"type": "pong"}))
+                # A keepalive runs while a ping is due or a pong awaited.
+                transport_ws, legacy_ws = by_protocol["graphql-transport-ws"], \
+                    by_protocol["graphql-ws"]
+                assert transport_ws.ping_timer is None
+                assert transport_ws.pong_timer is None
+                assert legacy_ws.ping_timer is not None or legacy_ws.pong_timer is not None
+        finally:
+            server.should_exit = True
+            await serving
+
+
 async def test_a_bench_subscriber_is_timed_when_its_bytes_arrive() -> None:
     """bench/fanout.py times a delivery when the subscriber's bytes reach its process,
     not when its reader gets round to them: with 10,000 subscribers in one process,

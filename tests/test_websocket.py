@@ -224,6 +224,26 @@ async def test_no_init_within_the_timeout_closes_4408(settings: Settings) -> Non
     assert closed.value.code == 4408
 
 
+async def test_a_socket_that_answers_no_ping_is_closed_1011(
+    settings: Settings, org: Org
+) -> None:
+    """The server's pings find dead peers: a socket silent for a whole interval after
+    a ping, not even with the pong the protocol requires, is closed as uvicorn's own
+    keepalive closes one. Any message counts as an answer."""
+    quick = create_app(replace(settings, ws_ping_seconds=0.2))
+    async with quick.router.lifespan_context(quick), websocket(quick, TRANSPORT_WS) as ws:
+        token = quick.state.authenticator.mint(org.admin.id)
+        await ack(ws, {"token": token})
+        assert await ws.receive_json(timeout=TIMEOUT) == {"type": "ping"}
+        await ws.send_json({"type": "ping"})  # not a pong, but a word from the client
+        assert await ws.receive_json(timeout=TIMEOUT) == {"type": "pong"}
+        assert await ws.receive_json(timeout=TIMEOUT) == {"type": "ping"}
+        with pytest.raises(WebSocketDisconnect) as closed:
+            await ws.receive_json(timeout=TIMEOUT)
+    assert closed.value.code == 1011
+    assert closed.value.reason == "keepalive ping timeout"
+
+
 # --- error codes over the socket -----------------------------------------------------------
 
 
