@@ -79,6 +79,7 @@ LEGACY_KEEP_ALIVE_MAX = 15.0
 UNANSWERED = 1011
 UNANSWERED_REASON = "keepalive ping timeout"
 PING_FRAME = text_frame('{"type":"ping"}')
+PONG = b'{"type":"pong"}'
 
 
 def invalid_message(message: Any) -> str | None:
@@ -204,6 +205,7 @@ class PingingTransportWS(_Admission, BaseGraphQLTransportWSHandler[Context, None
                 gate = self._extensions().get(FRAMES)
                 if isinstance(gate, _ProtocolGate):
                     gate.protocol.stop_keepalive()
+                    gate.heard = True  # from now on the protocol takes plain pongs
 
     def _extensions(self) -> dict[str, Any]:
         return self.websocket.ws.scope.get("extensions") or {}  # type: ignore[attr-defined]
@@ -313,11 +315,13 @@ class PingingTransportWS(_Admission, BaseGraphQLTransportWSHandler[Context, None
         socket takes it, as it nearly always does (through the protocol's FrameGate when
         it has one: a ready-made frame), else by a task of its own."""
         self._pinger = None
-        if not self._heard:
+        gate = self._extensions().get(FRAMES)
+        if not self._heard and not getattr(gate, "heard", False):
             self._sending = asyncio.ensure_future(self._close_unanswered())
             return
         self._heard = False
-        gate = self._extensions().get(FRAMES)
+        if isinstance(gate, _ProtocolGate):
+            gate.heard = False
         if gate is not None and gate.open:
             gate.transport.write(PING_FRAME)
             self._pinger = asyncio.get_running_loop().call_later(self.ping_seconds, self._ping)
@@ -476,13 +480,16 @@ class _Writable:
 
 class _ProtocolGate(FrameGate):
     """LeanWebSocketProtocol's FrameGate, through which the GraphQL protocol above
-    also reaches the socket's keepalive (PingingTransportWS)."""
+    also reaches the socket's keepalive (PingingTransportWS) and hears its pongs:
+    ``heard`` is None until that protocol pings, then whether a plain
+    ``{"type":"pong"}`` came since its last ping."""
 
-    __slots__ = ("protocol",)
+    __slots__ = ("heard", "protocol")
 
     def __init__(self, protocol: LeanWebSocketProtocol) -> None:
         super().__init__(protocol.transport)
         self.protocol = protocol
+        self.heard: bool | None = None
 
 
 class LeanWebSocketProtocol(WebSocketsSansIOProtocol):
@@ -555,6 +562,17 @@ class LeanWebSocketProtocol(WebSocketsSansIOProtocol):
         super().data_received(data)
         if self._gate is not None and self.conn.state is not _OPEN:
             self._gate.open = False
+
+    def handle_text(self, event: Any) -> None:
+        # A pong answers the GraphQL protocol's ping and asks for nothing: taken here,
+        # it does not wake the socket's reader in the app (a chain of coroutines and a
+        # future, made anew for each message), half of what an idle board costs.
+        gate = self._gate
+        if gate is not None and gate.heard is not None and event.fin and \
+                event.data == PONG:
+            gate.heard = True
+            return
+        super().handle_text(event)
 
     def handle_connect(self, event: Any) -> None:
         super().handle_connect(event)

@@ -421,9 +421,16 @@ async def test_a_served_graphql_socket_is_pinged_by_its_protocol_alone(settings,
                     assert json.loads(await socket.recv())["type"] == "connection_ack"
                 by_protocol = {p.scope["subprotocols"][0]: p
                                for p in server.server_state.connections}
+                gate = by_protocol["graphql-transport-ws"].scope["extensions"][FRAMES]
                 for _ in range(3):
                     assert json.loads(await asyncio.wait_for(ws.recv(), 5)) == {"type": "ping"}
-                    await ws.send(json.dumps({"type": "pong"}))
+                    await ws.send('{"type":"pong"}')
+                    # Taken by the protocol, which tells the pinger through the gate.
+                    for _ in range(100):
+                        if gate.heard:
+                            break
+                        await asyncio.sleep(0.005)
+                    assert gate.heard is True
                 # A keepalive runs while a ping is due or a pong awaited.
                 transport_ws, legacy_ws = by_protocol["graphql-transport-ws"], \
                     by_protocol["graphql-ws"]
