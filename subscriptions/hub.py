@@ -78,6 +78,10 @@ class EventHub:
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._publishing: set[asyncio.Task[None]] = set()
+        # Ids this process published, until the broker echoes them back: the announce
+        # woke the reader already, and an echo would make it read the outbox once more
+        # (a statement per mutation, for nothing).
+        self._echoes: set[str] = set()
         # The server's own reactions to events (not subscribers): called in order.
         self._listeners: list[tuple[str, Callable[[EventRecord], None]]] = []
 
@@ -126,9 +130,14 @@ class EventHub:
         # Past the bound the broker is not keeping up; the others will poll.
 
     async def _publish(self, event_id: int) -> None:
+        message = str(event_id)
+        if len(self._echoes) >= MAX_PENDING_PUBLISHES:  # echoes that never came: forgotten
+            self._echoes.clear()
+        self._echoes.add(message)  # before: the memory broker echoes within publish()
         try:
-            await self.broadcast.publish(CHANNEL, str(event_id))
+            await self.broadcast.publish(CHANNEL, message)
         except Exception as exc:  # the outbox has it; other processes poll meanwhile
+            self._echoes.discard(message)
             logger.warning("could not publish event %s to the broker: %s", event_id, exc)
 
     async def stream(self, topics: frozenset[str], *, after: int | None,
@@ -164,7 +173,10 @@ class EventHub:
 
     async def _hear(self, channel: str) -> None:
         async with self.broadcast.subscribe(channel) as subscriber:
-            async for _event in subscriber:
+            async for event in subscriber:
+                if channel == CHANNEL and event.message in self._echoes:
+                    self._echoes.discard(event.message)
+                    continue
                 self._wake.set()
 
     async def _dispatch(self) -> None:

@@ -151,6 +151,25 @@ async def test_a_subscriber_that_falls_behind_is_closed_with_1013(settings, db):
         assert app.state.events._subscriptions == set()
 
 
+
+async def test_the_announcing_process_reads_its_event_from_the_outbox_once(app, db):
+    """The broker echoes an event back to the process that published it, whose announce
+    woke its reader already: the echo is not a second read of the outbox."""
+    hub = app.state.events
+    heard = asyncio.Event()
+    hub.listen(OPPORTUNITY_TOPIC, lambda _event: heard.set())
+    async with db.transaction() as session:
+        event = await record_event(session, topic=OPPORTUNITY_TOPIC, payload={"kind": "MOVED"})
+    before = hub.db.statements
+    await hub.announce(event)
+    await asyncio.wait_for(heard.wait(), 5)
+    await asyncio.wait_for(asyncio.gather(*hub._publishing), 5)
+    await asyncio.sleep(0.3)  # an echo, were it heard, would have been read by now
+    assert hub.position == event.id
+    assert hub.db.statements - before == 1
+    assert hub._echoes == set()
+
+
 async def _drain(ws: AsyncWebSocketSession) -> None:
     for _ in range(200):
         await asyncio.wait_for(ws.receive_json(), 5)
