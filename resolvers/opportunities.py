@@ -25,7 +25,7 @@ from loaders.opportunities import (
     visible_opportunities,
 )
 from loaders.query import PageArgs, compile_filter
-from loaders.users import USERS, account_is_shared
+from loaders.users import account_is_shared
 from models.accounts import Account
 from models.base import Money, utcnow
 from models.campaigns import Campaign
@@ -235,8 +235,8 @@ async def source_campaign(session: AsyncSession, checks: Checks, field_name: str
 
 
 async def _owner_team(session: AsyncSession, owner_id: int) -> int | None:
-    return (await session.execute(select(USERS.c.team_id).where(USERS.c.id == owner_id))
-            ).scalar_one_or_none()
+    owner = await load_owner(session, owner_id)
+    return None if owner is None else owner.team_id
 
 
 async def _writable(session: AsyncSession, viewer: Viewer, checks: Checks, gid: str

@@ -25,12 +25,19 @@ class Owner:
 
 
 async def load_owner(session: AsyncSession, user_id: int) -> Owner | None:
+    """The user as an owner, read once per transaction: a mutation checking who owns a
+    record and then naming the owner's team in its event (resolvers/opportunities.py)
+    asks twice. No mutation changes a user's team, role or active flag and then asks."""
+    owners: dict[int, Owner | None] = session.info.setdefault("owners", {})
+    if user_id in owners:
+        return owners[user_id]
     row = (
         await session.execute(
             select(User.id, User.team_id, User.role, User.active).where(User.id == user_id)
         )
     ).first()
-    return Owner(row.id, row.team_id, row.role, row.active) if row else None
+    owner = owners[user_id] = Owner(row.id, row.team_id, row.role, row.active) if row else None
+    return owner
 
 
 def can_write(viewer: Viewer, owner: Owner) -> bool:

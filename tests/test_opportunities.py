@@ -14,7 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from loaders.ids import decode_id, encode_id
 from models.accounts import Account
@@ -1030,6 +1030,31 @@ async def test_move_writes_history_and_one_event_and_takes_the_phases_probabilit
         {"fromPhase": {"name": "Qualify"}, "toPhase": {"name": "Propose"},
          "changedBy": {"name": "Manager A"}, "amount": "1500.00"},
     ]
+
+
+
+async def test_a_move_reads_its_owner_once(
+    client: GraphQLClient, world: World
+) -> None:
+    """Who owns the deal (may the viewer move it?) and the owner's team (in the event)
+    come from one read of the owner."""
+    created = await run(client, CREATE, world.org.rep_a1, accountId=gid(world.acme),
+                        name="Mover", amount="1000.00")
+    owner_reads: list[str] = []
+
+    def heard(_connection: Any, _cursor: Any, sql: str, *_args: Any) -> None:
+        if sql.startswith(("SELECT users.id, users.team_id", "SELECT users.team_id")):
+            owner_reads.append(sql)
+
+    engine = client.db.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", heard)
+    try:
+        payload = await run(client, MOVE, world.org.manager_a, id=created["opportunity"]["id"],
+                            phaseId=gid(world.propose), expectedVersion=1)
+    finally:
+        event.remove(engine, "before_cursor_execute", heard)
+    assert payload["userErrors"] == []
+    assert len(owner_reads) == 1, owner_reads
 
 
 def gid_of(key: int) -> str:
