@@ -164,6 +164,51 @@ class _Admission:
                 await self.websocket.close(close_code, "Internal server error")
 
 
+class Pinger:
+    """The graphql-transport-ws pings of one app's sockets, every ``seconds``, from one
+    timer: the sockets are kept in slices (one per second of the interval, at most 20),
+    and each tick pings one slice. A socket joins the slice pinged last, so its first
+    ping comes one interval after its ack.
+
+    A timer per socket, made anew at each ping (a handle, a libuv timer and a context),
+    was about 300 bytes held by every idle board and three objects more for the young
+    collection per ping; and pings one after the other, as a slice sends them, cost the
+    kernel less than pings each on its own.
+    """
+
+    def __init__(self, seconds: float) -> None:
+        self.count = max(1, min(20, int(seconds)))
+        self.tick = seconds / self.count
+        self.slices: list[dict[PingingTransportWS, None]] = [{} for _ in range(self.count)]
+        self.next = 0  # the slice the next tick pings
+        self._timer: asyncio.TimerHandle | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def add(self, handler: PingingTransportWS) -> int:
+        slot = (self.next - 1) % self.count
+        self.slices[slot][handler] = None
+        loop = asyncio.get_running_loop()
+        if self._timer is None or self._loop is not loop:
+            self._loop = loop
+            self._timer = loop.call_later(self.tick, self._ping)
+        return slot
+
+    def remove(self, handler: PingingTransportWS, slot: int) -> None:
+        self.slices[slot].pop(handler, None)
+
+    def _ping(self) -> None:
+        slot, self.next = self.next, (self.next + 1) % self.count
+        for handler in list(self.slices[slot]):
+            try:
+                handler.ping()
+            except Exception:  # one socket's trouble must not stop the others' pings
+                logger.exception("pinging a socket failed")
+        if any(self.slices):
+            self._timer = self._loop.call_later(self.tick, self._ping)  # type: ignore[union-attr]
+        else:
+            self._timer = None
+
+
 class PingingTransportWS(_Admission, BaseGraphQLTransportWSHandler[Context, None]):
     """graphql-transport-ws with server pings (an idle board behind a proxy or load
     balancer would otherwise be cut off), strict message checks, the protocol's close
@@ -176,8 +221,8 @@ class PingingTransportWS(_Admission, BaseGraphQLTransportWSHandler[Context, None
     and pong: about half the CPU ten thousand idle boards cost (bench/README.md).
     """
 
-    ping_seconds: float = 20.0
-    _pinger: asyncio.TimerHandle | None = None
+    pinger: Pinger | None = None  # the app's, shared by its sockets
+    _slot: int | None = None  # the pinger's slice this socket is in
     _sending: asyncio.Future[None] | None = None
     _heard = True  # a message from the client since the last ping
 
@@ -199,9 +244,8 @@ class PingingTransportWS(_Admission, BaseGraphQLTransportWSHandler[Context, None
             timeout, self.connection_init_timeout_task = self.connection_init_timeout_task, None
             if timeout is not None and not timeout.done():
                 timeout.cancel()
-            if self.ping_seconds > 0 and self._pinger is None:
-                self._pinger = asyncio.get_running_loop().call_later(
-                    self.ping_seconds, self._ping)
+            if self.pinger is not None and self._slot is None:
+                self._slot = self.pinger.add(self)
                 gate = self._extensions().get(FRAMES)
                 if isinstance(gate, _ProtocolGate):
                     gate.protocol.stop_keepalive()
@@ -309,14 +353,16 @@ class PingingTransportWS(_Admission, BaseGraphQLTransportWSHandler[Context, None
                     {"id": operation.id, "type": "error", "payload": errors})
             await operation.send_operation_message({"id": operation.id, "type": "complete"})
 
-    def _ping(self) -> None:
-        """A timer, not a task per connection (a task, its frame and its sleep are
-        about 1.5 KB held by every idle board): the ping is written at once when the
+    def ping(self) -> None:
+        """The pinger's call, once per interval: the ping is written at once when the
         socket takes it, as it nearly always does (through the protocol's FrameGate when
-        it has one: a ready-made frame), else by a task of its own."""
-        self._pinger = None
+        it has one: a ready-made frame), else by a task of its own. A socket that said
+        nothing since the last one is closed instead."""
+        if self._sending is not None:  # the last ping, or the close, is still going out
+            return
         gate = self._extensions().get(FRAMES)
         if not self._heard and not getattr(gate, "heard", False):
+            self._stop_pinging()
             self._sending = asyncio.ensure_future(self._close_unanswered())
             return
         self._heard = False
@@ -324,26 +370,27 @@ class PingingTransportWS(_Admission, BaseGraphQLTransportWSHandler[Context, None
             gate.heard = False
         if gate is not None and gate.open:
             gate.transport.write(PING_FRAME)
-            self._pinger = asyncio.get_running_loop().call_later(self.ping_seconds, self._ping)
             return
         step = self._send_ping()
         try:
             waiting = step.send(None)
         except StopIteration:
-            pass
-        except Exception:
-            return  # gone: no more pings, as before
-        else:
-            self._sending = asyncio.ensure_future(finish(step, waiting))
-            self._sending.add_done_callback(self._sent)
             return
-        self._pinger = asyncio.get_running_loop().call_later(self.ping_seconds, self._ping)
+        except Exception:
+            self._stop_pinging()  # gone: no more pings, as before
+            return
+        self._sending = asyncio.ensure_future(finish(step, waiting))
+        self._sending.add_done_callback(self._sent)
 
     def _sent(self, task: asyncio.Task[None]) -> None:
         self._sending = None
-        if not task.cancelled() and task.exception() is None and self._pinger is None \
-                and self.ping_seconds > 0:
-            self._pinger = asyncio.get_running_loop().call_later(self.ping_seconds, self._ping)
+        if task.cancelled() or task.exception() is not None:
+            self._stop_pinging()
+
+    def _stop_pinging(self) -> None:
+        if self.pinger is not None and self._slot is not None:
+            self.pinger.remove(self, self._slot)
+        self._slot = None
 
     async def _send_ping(self) -> None:
         await self.send_message({"type": "ping"})
@@ -353,14 +400,11 @@ class PingingTransportWS(_Admission, BaseGraphQLTransportWSHandler[Context, None
             await self.websocket.close(UNANSWERED, UNANSWERED_REASON)
 
     async def shutdown(self) -> None:
-        if self._pinger is not None:
-            self._pinger.cancel()
-            self._pinger = None
+        self._stop_pinging()
         if self._sending is not None:
             self._sending.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._sending
-        self.ping_seconds = 0.0
         await super().shutdown()
 
 
@@ -621,7 +665,8 @@ class GraphQLWebSocket(GraphQL):
         self.fanout = Fanout()
         self.websocket_adapter_class = _SocketAdapter  # type: ignore[assignment]
         self.graphql_transport_ws_handler_class = type(
-            "PingingTransportWS", (PingingTransportWS,), {"ping_seconds": ping})
+            "PingingTransportWS", (PingingTransportWS,),
+            {"pinger": Pinger(ping) if ping > 0 else None})
         self.graphql_ws_handler_class = LegacyWS
 
     async def get_context(self, request: Any, response: Any) -> Context:  # type: ignore[override]

@@ -83,12 +83,15 @@ async def _members(app: Any, count: int) -> None:
     raise AssertionError(f"{fanout.members} of {count} subscribers joined")
 
 
-def _fanout(app: Any) -> Any:
+def _view(app: Any) -> Any:
     # The WebSocket view lives in the app's lifespan state; reach it through the route.
     route = next(r for r in app.routes if getattr(r, "path", None) == "/graphql"
                  and r.__class__.__name__ == "WebSocketRoute")
-    closure = inspect.getclosurevars(route.endpoint).nonlocals["state"]
-    return closure["ws"].fanout
+    return inspect.getclosurevars(route.endpoint).nonlocals["state"]["ws"]
+
+
+def _fanout(app: Any) -> Any:
+    return _view(app).fanout
 
 
 async def _one_event(app: Any, client: GraphQLClient, db: Any, users: list[Any],
@@ -393,6 +396,46 @@ async def test_an_idle_board_is_pinged_and_outlives_the_init_timeout(settings, d
             await ws.send_json({"id": "board", "type": "complete"})
             await _members(quick, 0)
 
+
+
+async def test_one_timer_pings_every_socket_once_per_interval(settings, db):
+    """The app's pinger holds every acknowledged socket in one of its slices and pings
+    them from one timer, which stops once no socket is left; each socket is pinged once
+    per interval, the first one interval after its ack."""
+    org = await make_org(db)
+    quick = create_app(replace(settings, ws_ping_seconds=2.0))
+    async with quick.router.lifespan_context(quick):
+        pinger = _view(quick).graphql_transport_ws_handler_class.pinger
+        assert (pinger.count, pinger.tick) == (2, 1.0)
+        token = quick.state.authenticator.mint(org.admin.id)
+        async with websocket(quick) as first, websocket(quick) as second:
+            acked = []
+            for ws in (first, second):
+                await ws.send_json({"type": "connection_init", "payload": {"token": token}})
+                assert (await ws.receive_json())["type"] == "connection_ack"
+                acked.append(time.monotonic())
+            assert sum(map(len, pinger.slices)) == 2
+
+            async def pinged(ws: AsyncWebSocketSession) -> list[float]:
+                arrivals = []
+                for _ in range(2):
+                    assert await ws.receive_json(timeout=5) == {"type": "ping"}
+                    arrivals.append(time.monotonic())
+                    await ws.send_json({"type": "pong"})
+                return arrivals
+
+            for at, (ping, again) in zip(acked, await asyncio.gather(
+                    pinged(first), pinged(second)), strict=True):
+                # One interval after the ack, give or take the tick it joined in (and a
+                # busy machine's delays): not at the next tick, and once per interval.
+                assert 0.9 <= ping - at <= 3.5
+                assert 1.0 <= again - ping <= 3.5
+        for _ in range(100):
+            if pinger._timer is None:
+                break
+            await asyncio.sleep(0.05)
+        assert pinger.slices == [{}, {}]
+        assert pinger._timer is None
 
 
 async def test_a_served_graphql_socket_is_pinged_by_its_protocol_alone(settings, db):
