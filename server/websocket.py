@@ -536,6 +536,23 @@ class _ProtocolGate(FrameGate):
         self.heard: bool | None = None
 
 
+class _GatingFlag:
+    """A flag of LeanWebSocketProtocol that uvicorn sets where the socket closes:
+    setting it checks the gate again."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.field = "_" + name
+
+    def __get__(self, protocol: Any, owner: type | None = None) -> Any:
+        if protocol is None:
+            return self
+        return protocol.__dict__[self.field]
+
+    def __set__(self, protocol: Any, value: bool) -> None:
+        protocol.__dict__[self.field] = value
+        protocol._check_gate()
+
+
 class LeanWebSocketProtocol(WebSocketsSansIOProtocol):
     """uvicorn's websockets-sansio protocol (server/cli.py), lighter per idle socket and
     with a direct way out for fan-out frames.
@@ -567,23 +584,8 @@ class LeanWebSocketProtocol(WebSocketsSansIOProtocol):
         self.writable.set()
 
     # uvicorn assigns these two, from __init__ on, wherever the socket closes.
-    @property  # type: ignore[override]
-    def close_sent(self) -> bool:
-        return self._close_sent
-
-    @close_sent.setter
-    def close_sent(self, value: bool) -> None:
-        self._close_sent = value
-        self._check_gate()
-
-    @property  # type: ignore[override]
-    def disconnected(self) -> bool:
-        return self._disconnected
-
-    @disconnected.setter
-    def disconnected(self, value: bool) -> None:
-        self._disconnected = value
-        self._check_gate()
+    close_sent = _GatingFlag()
+    disconnected = _GatingFlag()
 
     def _check_gate(self) -> None:
         gate = self._gate
