@@ -159,9 +159,10 @@ class FrameGate:
 
     An event reads this for each of ten thousand members, and only this: the checks
     behind ``open`` read five attributes of the protocol, its websockets connection
-    and its transport, each a large object of its own, and cost a few hundred
-    nanoseconds of cache misses per member, 15-20 ms per event at 10,000 members
-    (bench/README.md). The protocol answers them when its state changes instead.
+    and its transport, each a large object of its own: a loop doing those reads alone
+    took 10-15 ms at 10,000 members, in cache misses, and the event's loop went 98-105
+    -> 76-85 ms without them (bench/README.md item 13). The protocol answers them when
+    its state changes instead.
     """
 
     __slots__ = ("open", "transport")
