@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from aiodataloader import DataLoader
@@ -64,6 +64,18 @@ class RowByIdLoader(Loader):
     table: ClassVar[Table]
     visibility: ClassVar[Callable[[Viewer], ColumnElement[bool]]]
 
+    def __init__(self, loaders: Loaders) -> None:
+        super().__init__(loaders)
+        # Rows this request has read already through the same policy, by id: a page
+        # of accounts whose nodes ask for their plans (each plan checks its account)
+        # reads the page's accounts once, not again by id.
+        self.known: dict[int, Any] = {}
+
+    def know(self, rows: Iterable[Any]) -> None:
+        """Keeps ``rows``, whole rows of ``table`` read through ``visibility`` for
+        this loader's viewer, to answer their ids without a statement."""
+        self.known.update((row.id, row) for row in rows)
+
     def statement(self) -> Read:
         dialect = self.db.dialect
         key = (type(self), self.viewer, dialect)
@@ -76,6 +88,14 @@ class RowByIdLoader(Loader):
                 del _BY_ID_STATEMENTS[next(iter(_BY_ID_STATEMENTS))]
             _BY_ID_STATEMENTS[key] = statement
         return statement
+
+    def load(self, key: int) -> Any:
+        # A known row is answered at once: no batch, and no turn of the event loop for
+        # its caller to wait.
+        known = self.known
+        if known and key in known:
+            self.prime(key, known[key])
+        return super().load(key)
 
     async def batch_load_fn(self, keys: list[int]) -> list[Any]:
         rows = await self.db.rows(self.statement(), {KEYS: keys})

@@ -585,8 +585,17 @@ class PlannedAccountLoader(Loader):
     """Whether the viewer may see each account's plan (planned_accounts), in one
     statement for all accounts asked about."""
 
+    def __init__(self, loaders: Any) -> None:
+        super().__init__(loaders)
+        self.scope = planned_accounts(self.viewer)
+
+    def load(self, key: int) -> Any:
+        if self.scope is None:  # every account's: answered at once, no batch
+            self.prime(key, True)
+        return super().load(key)
+
     async def batch_load_fn(self, keys: list[int]) -> list[bool]:
-        scope = planned_accounts(self.viewer)
+        scope = self.scope
         if scope is None:
             return [True for _ in keys]
         statement = select(ACCOUNTS.c.id).where(ACCOUNTS.c.id.in_(keys),

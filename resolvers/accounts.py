@@ -13,6 +13,7 @@ from loaders.accounts import (
     ACCOUNT_ORDER,
     CONTACT_FILTER,
     CONTACT_ORDER,
+    AccountByIdLoader,
     accounts_statement,
     contacts_statement,
     visible_accounts,
@@ -53,11 +54,14 @@ CONTACT_TEXT = {"first_name": 100, "phone": 50, "title": 200}
 
 async def list_accounts(*, loaders: Loaders, args: PageArgs, filter: Any, order_by: Any,
                         columns: tuple[str, ...] | None = None) -> Listing:
-    return await list_rows(
+    listing = await list_rows(
         loaders=loaders, statement=accounts_statement(loaders.viewer), spec=ACCOUNT_FILTER,
         filter=filter, orderable=ACCOUNT_ORDER, default_order=("NAME",), order_by=order_by,
         args=args, columns=columns,
     )
+    if columns is None:  # whole rows, through the policy AccountByIdLoader applies
+        loaders.get(AccountByIdLoader).know(listing.page.rows)
+    return listing
 
 
 async def list_contacts(*, loaders: Loaders, args: PageArgs, filter: Any, order_by: Any,

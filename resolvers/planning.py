@@ -3,6 +3,7 @@ offering area, for one account or rolled up; and the budget and forecast mutatio
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -291,8 +292,14 @@ async def account_plan(*, loaders: Loaders, account_id: int, first: date, last: 
     keep their defaults there (a page of accounts' plans often shows no totals)."""
     _periods(first, last)
     currency = currency_argument(currency)
-    await _plan_account(loaders, account_id)
-    shown = await _areas(loaders, area_ids)
+    # The areas are read beside the account's checks, not after them.
+    areas = _load_areas(loaders, area_ids)
+    try:
+        await _plan_account(loaders, account_id)
+    except BaseException:
+        areas.add_done_callback(_retrieved)
+        raise
+    shown = _checked_areas(await areas, area_ids)
     computed = _computed(columns)
     # Batched: Account.plan on a page of accounts reads all their figures at once.
     cells = await loaders.get(PlanFiguresByAccountLoader, AccountPlanKey(
@@ -353,13 +360,23 @@ def _total(rows: list[PlanLine], columns: frozenset[str] = ALL_COLUMNS) -> PlanL
     return _made([total], [[]], derived, None)[0]
 
 
-async def _areas(loaders: Loaders, area_ids: list[int] | None) -> list[int]:
-    """The offering areas a plan shows: those asked for, else every active one; by code."""
-    found = await loaders.get(PlanAreasLoader).load(
+def _load_areas(loaders: Loaders, area_ids: list[int] | None) -> asyncio.Future[list[int]]:
+    """The offering areas a plan shows: those asked for, else every active one; by code
+    (_checked_areas checks that those asked for exist)."""
+    return loaders.get(PlanAreasLoader).load(  # type: ignore[no-any-return]
         tuple(sorted(set(area_ids))) if area_ids is not None else ACTIVE_AREAS)
+
+
+def _checked_areas(found: list[int], area_ids: list[int] | None) -> list[int]:
     if area_ids is not None and len(found) != len(set(area_ids)):
         raise BadUserInput("offeringAreaIds: an offering area does not exist")
     return found
+
+
+def _retrieved(future: asyncio.Future[Any]) -> None:
+    """Marks what a future raised as seen: a read whose answer is no longer wanted."""
+    if not future.cancelled():
+        future.exception()
 
 
 async def plan_summary(*, loaders: Loaders, group_by: PlanGroupBy, filter: Any, first: date,

@@ -24,7 +24,7 @@ from sqlalchemy import select, update
 from loaders.ids import decode_id
 from models.accounts import Account, AccountType
 from models.billing import InvoiceStatus
-from models.db import Database
+from models.db import UNCOUNTED, Database
 from models.opportunities import Phase
 from models.planning import Budget, Forecast, ForecastKind
 from models.pricing import OfferingArea, Product
@@ -1433,3 +1433,45 @@ async def test_a_plans_totals_sum_only_the_columns_the_totals_read(
             assert "won" not in run_columns, (body, summed)
             if not columns:
                 assert run_columns == frozenset(), (body, summed)
+
+
+PAGE_OF_PLANS = """query Plans($from: Date!, $to: Date!) { accounts(first: 10) { nodes {
+  name plan(from: $from, to: $to) { rows { period budget } } } } }"""
+
+
+async def test_a_page_of_accounts_plans_reads_the_page_once(
+    client: GraphQLClient, world: World, three: Three
+) -> None:
+    """Each plan checks that its account is visible: on a page of accounts, the page's
+    rows answer that, not a second read of the same accounts by id."""
+    sent: list[str] = []
+
+    def counted(sql: str) -> None:  # not those of graphql-core's run beside (verify)
+        if not UNCOUNTED.get():
+            sent.append(sql)
+
+    client.db.watchers.append(counted)
+    try:
+        data, statements = await client.counted(
+            PAGE_OF_PLANS, {"from": "2026-03-01", "to": "2026-03-31"}, as_user=world.org.admin)
+    finally:
+        client.db.watchers.remove(counted)
+    budgets = {node["name"]: [row["budget"] for row in node["plan"]["rows"]]
+               for node in data["accounts"]["nodes"]}
+    assert budgets["Beta Oy"][0] == "200.00"
+    assert budgets["Gamma AB"][0] == "300.00"
+    account_reads = [sql for sql in sent if "FROM accounts" in sql.split("WHERE")[0]
+                     and sql.lstrip().startswith("SELECT accounts.")]
+    assert len(account_reads) == 1, account_reads
+    # The viewer, the page, the offering areas, the plans' sums and their keys.
+    assert statements == 5, sent
+
+    # A rep's page still checks each plan against the rep's own and team's accounts.
+    response = await client.post(PAGE_OF_PLANS, {"from": "2026-03-01", "to": "2026-03-31"},
+                                 as_user=world.org.rep_a1)
+    body = response.json()
+    names = [node["name"] for node in data["accounts"]["nodes"]]  # reps read every account
+    assert {error["extensions"]["code"] for error in body["errors"]} == {"FORBIDDEN"}
+    assert [error["path"] for error in body["errors"]] == [
+        ["accounts", "nodes", names.index("Gamma AB"), "plan"]]
+    assert body["data"] is None  # a plan is never null: the error reaches the root
