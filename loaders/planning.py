@@ -257,6 +257,10 @@ class _Source:
     # Rows in none of the given offering areas, where the area column is a slow way to
     # tell (an invoice line's is its product's: PostgreSQL scanned every line).
     outside_of: Callable[[tuple[int, ...]], ColumnElement[bool]] | None = None
+    # One row per account, offering area and month (a budget): an account's plan reads
+    # the rows as its cells, without PostgreSQL's GROUP BY (a page of accounts' budgets,
+    # 3.5 -> 1.4 ms); _add_sums adds up any two of one cell all the same.
+    per_cell: bool = False
 
 
 def _group(account_column: ColumnElement[Any], area_column: ColumnElement[Any],
@@ -289,7 +293,7 @@ def _sources(query: PlanQuery, bounds: list[Any], moments: list[Any], dialect: s
         ("budget",), BUDGETS.c.account_id, BUDGETS.c.offering_area_id,
         _month_index(BUDGETS.c.period, bounds), (BUDGETS.c.amount,),
         (BUDGETS.c.currency == currency, BUDGETS.c.period >= bounds[0],
-         BUDGETS.c.period < bounds[-1]))
+         BUDGETS.c.period < bounds[-1]), per_cell=True)
     months_in_range = (FORECASTS.c.period >= bounds[0], FORECASTS.c.period < bounds[-1])
     # A FIXED figure has no versions: asOf shows those that existed by then, as they are.
     fixed_then = () if query.as_of is None else (or_(
@@ -405,6 +409,9 @@ def _statements(query: PlanQuery, months: int, dialect: str) -> _Statements:
     def sums(source: _Source) -> Select[Any]:
         found = rows(source)
         values = [found.c[f"v{n}"] for n in range(len(source.values))]
+        if source.per_cell and query.group_by is PlanGroupBy.ACCOUNT:
+            return select(found.c.grp, found.c.idx, found.c.area,
+                          *(type_coerce(value, _MoneySum()) for value in values))
         if source.weighted:
             keys = [found.c.grp, found.c.idx, found.c.area]
             found = select(*keys, *(func.sum(value).label(value.key) for value in values[:-1]),
@@ -505,9 +512,10 @@ async def _dropped(task: asyncio.Future[Any]) -> None:
 
 def _add_sums(groups: dict[Any, GroupCells], names: tuple[str, ...],
               rows: Sequence[Any]) -> None:
-    """A statement's sums of the figures ``names``, one row per cell (the statement
-    groups by the cell's keys), set on the cells of their group, month and area: each a
-    Decimal of its text on PostgreSQL (_MoneySum), of a Decimal elsewhere."""
+    """A statement's sums of the figures ``names``, set on the cells of their group,
+    month and area: each a Decimal of its text on PostgreSQL (_MoneySum), of a Decimal
+    elsewhere. One row per cell (the statement groups by the cell's keys), except for a
+    single figure read per record (_Source.per_cell): rows of one cell are added up."""
     if len(names) == 1:
         [name] = names
         cells, last = {}, _NO_GROUP
@@ -523,6 +531,9 @@ def _add_sums(groups: dict[Any, GroupCells], names: tuple[str, ...],
             cell = cells.get(key)
             if cell is None:
                 cell = cells[key] = Cell()
+            elif (known := cell.__dict__.get(name)) is not None:  # a second row of it
+                setattr(cell, name, known if value is None else known + Decimal(value))
+                continue
             setattr(cell, name, _NONE if value is None else Decimal(value))
         return
     for group, index, area, *values in rows:

@@ -1475,3 +1475,27 @@ async def test_a_page_of_accounts_plans_reads_the_page_once(
     assert [error["path"] for error in body["errors"]] == [
         ["accounts", "nodes", names.index("Gamma AB"), "plan"]]
     assert body["data"] is None  # a plan is never null: the error reaches the root
+
+
+async def test_budgets_of_one_month_add_up_however_they_were_stored(
+    client: GraphQLClient, db: Database, world: World
+) -> None:
+    """An account's plan reads its budgets as they are stored, one per month and area,
+    without summing them in SQL; a month with two (one written outside the API, not on
+    the month's first day) still shows their sum, in the account's plan and its page."""
+    account = await make_account(db, world.org.rep_a1, name="Twice Budgeted Oy")
+    await make_budget(db, account, world.area_a, MARCH, "100.10")
+    await make_budget(db, account, world.area_a, MARCH + timedelta(days=14), "0.25")
+    await make_budget(db, account, world.area_a, month(2026, 2), "1.00")
+    await make_budget(db, account, world.area_a, month(2026, 4), "7.00")
+    plan = await account_plan(client, world.org.admin, account, month(2026, 2),
+                              month(2026, 4), areas=[world.area_a])
+    assert [(row["period"], row["budget"]) for row in plan["rows"]] == [
+        ("2026-02-01", "1.00"), ("2026-03-01", "100.35"), ("2026-04-01", "7.00")]
+    quarters = await account_plan(client, world.org.admin, account, month(2026, 2),
+                                  month(2026, 4), areas=[world.area_a], granularity="QUARTER")
+    assert [row["budget"] for row in quarters["rows"]] == ["101.35", "7.00"]
+    data = await client.query(PAGE_OF_PLANS, {"from": "2026-03-01", "to": "2026-03-31"},
+                              as_user=world.org.admin)
+    [node] = [node for node in data["accounts"]["nodes"] if node["name"] == account.name]
+    assert [row["budget"] for row in node["plan"]["rows"]] == ["100.35", None]
