@@ -292,21 +292,28 @@ async def account_plan(*, loaders: Loaders, account_id: int, first: date, last: 
     keep their defaults there (a page of accounts' plans often shows no totals)."""
     _periods(first, last)
     currency = currency_argument(currency)
-    # The areas are read beside the account's checks, not after them.
+    computed = _computed(columns)
+    asked = tuple(sorted(set(area_ids))) if area_ids is not None else None
+    # The areas and the figures are read beside the account's checks, not after them:
+    # the figures' statements know the shown areas without the areas' read (every active
+    # one, or those asked for: a plan asking for one that does not exist is refused).
     areas = _load_areas(loaders, area_ids)
+    # Batched: Account.plan on a page of accounts reads all their figures at once.
+    figures = loaders.get(PlanFiguresByAccountLoader, AccountPlanKey(
+        first=first, last=last, currency=currency, timezone=timezone, area_ids=asked,
+        as_of=_as_of_cutoff(as_of, timezone),
+        shown_areas=ACTIVE_AREAS if asked is None else asked,
+    )).load((account_id, _figures(computed, forecast_kind)))
     try:
         await _plan_account(loaders, account_id)
+        # The figures first: read after the areas, they are awaited once (a hundred
+        # plans woken by the areas would hold up the figures' second statement).
+        cells = await figures
+        shown = _checked_areas(await areas, area_ids)
     except BaseException:
         areas.add_done_callback(_retrieved)
+        figures.add_done_callback(_retrieved)
         raise
-    shown = _checked_areas(await areas, area_ids)
-    computed = _computed(columns)
-    # Batched: Account.plan on a page of accounts reads all their figures at once.
-    cells = await loaders.get(PlanFiguresByAccountLoader, AccountPlanKey(
-        first=first, last=last, currency=currency, timezone=timezone,
-        area_ids=tuple(shown) if area_ids is not None else None,
-        as_of=_as_of_cutoff(as_of, timezone), shown_areas=tuple(shown),
-    )).load((account_id, _figures(computed, forecast_kind)))
     areas = tuple(shown)
     if area_ids is None:
         # Figures in an inactive area or in none (free-text invoice lines, deals without
