@@ -14,6 +14,7 @@ from typing import Any
 import asyncpg
 import jwt
 import pytest
+from graphql.language.ast import DocumentNode
 from sqlalchemy import Integer, bindparam, event, func, literal, select, text
 
 from loaders import planning
@@ -27,6 +28,7 @@ from models.db import Database, Read
 from models.users import Role
 from resolvers.users import VIEWER_BY_ID, find_user_id_by_email, load_viewer
 from schema.root import NODE_TYPES
+from server import graphql as graphql_server
 from server.demo import DEMO_EMAILS, seed_demo
 from server.settings import Settings
 from tests.conftest import TEST_SECRET
@@ -41,6 +43,38 @@ ACCOUNT = "query($id: ID!) { account(id: $id) { name owner { name } } }"
 @pytest.fixture
 async def org(db: Database) -> Org:
     return await make_org(db)
+
+
+async def test_a_document_is_validated_once_for_every_request_sending_it(
+        client: GraphQLClient, org: Org, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The validation cache knows a parsed document by identity, not by hashing every
+    node of it at each request; a document it has not seen is validated, once."""
+    validated: list[Any] = []
+    real = graphql_server.validate_document
+
+    def counting(schema: Any, document: Any, rules: Any) -> Any:
+        validated.append(document)
+        return real(schema, document, rules)
+
+    hashed: list[Any] = []
+    real_hash = DocumentNode.__hash__
+
+    def hash_counted(document: Any) -> int:
+        hashed.append(document)
+        return real_hash(document)
+
+    monkeypatch.setattr(graphql_server, "validate_document", counting)
+    monkeypatch.setattr(DocumentNode, "__hash__", hash_counted)
+    once = "{ validatedOnce: viewer { name } }"  # a text no other test sends
+    for _ in range(3):
+        assert await client.query(once, as_user=org.rep_a1) == {
+            "validatedOnce": {"name": "Rep A1"}}
+    assert hashed == []
+    assert len(validated) == 1
+    errors = await client.errors("{ validatedOnce: viewer { nosuch } }", as_user=org.rep_a1)
+    assert errors[0]["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
+    await client.errors("{ validatedOnce: viewer { nosuch } }", as_user=org.rep_a1)
+    assert len(validated) == 2
 
 
 async def test_a_token_accepted_before_expires_like_any_other(client: GraphQLClient,
