@@ -14,12 +14,16 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
+    ARRAY,
     ColumnElement,
+    Integer,
     Select,
+    all_,
     bindparam,
     case,
     false,
     func,
+    literal,
     or_,
     select,
     true,
@@ -258,7 +262,8 @@ class _Source:
     # Rows in none of the given offering areas, where the area column is a slow way to
     # tell (an invoice line's is its product's: PostgreSQL scanned every line): those
     # of any of the conditions, each read by a statement of its own.
-    outside_of: Callable[[tuple[int, ...] | str], tuple[ColumnElement[bool], ...]] | None = None
+    outside_of: Callable[[tuple[int, ...] | str, str], tuple[ColumnElement[bool], ...]] | None \
+        = None
     # One row per account, offering area and month (a budget): an account's plan reads
     # the rows as its cells, without PostgreSQL's GROUP BY (a page of accounts' budgets,
     # 3.5 -> 1.4 ms); _add_sums adds up any two of one cell all the same.
@@ -279,21 +284,30 @@ def _group(account_column: ColumnElement[Any], area_column: ColumnElement[Any],
     return USERS.c.team_id, [*joined, USERS.c.id == ACCOUNTS.c.owner_id]
 
 
-def _lines_outside(shown: tuple[int, ...] | str) -> tuple[ColumnElement[bool], ...]:
+def _lines_outside(shown: tuple[int, ...] | str, dialect: str
+                   ) -> tuple[ColumnElement[bool], ...]:
     """Invoice lines in none of the ``shown`` offering areas: free text, or a product
     of another area or of none (a line's product always exists). Two statements, not
     one with OR: PostgreSQL finds each through an index (a page of accounts, none
     found: 0.05 ms), where the OR had it filter every line of every invoice (2.6 ms)."""
     return (INVOICE_LINES.c.product_id.is_(None), INVOICE_LINES.c.product_id.in_(
-        select(PRODUCTS.c.id).where(_outside(PRODUCTS.c.offering_area_id, shown))))
+        select(PRODUCTS.c.id).where(_outside(PRODUCTS.c.offering_area_id, shown, dialect))))
 
 
-def _outside(area: ColumnElement[Any], shown: tuple[int, ...] | str) -> ColumnElement[bool]:
+def _outside(area: ColumnElement[Any], shown: tuple[int, ...] | str, dialect: str
+             ) -> ColumnElement[bool]:
     """``area`` none of the ``shown`` offering areas, or none at all."""
-    if shown == ACTIVE_AREAS:
-        return or_(area.is_(None), area.not_in(
-            select(OFFERING_AREAS.c.id).where(OFFERING_AREAS.c.active)))
-    return or_(area.is_(None), none_of(area, shown))
+    if shown != ACTIVE_AREAS:
+        return or_(area.is_(None), none_of(area, shown))
+    active = select(OFFERING_AREAS.c.id).where(OFFERING_AREAS.c.active)
+    if dialect != "postgresql":
+        return or_(area.is_(None), area.not_in(active))
+    # ``<> ALL`` an array computed once (an InitPlan): PostgreSQL applies it inside the
+    # rolling forecasts' window, which a NOT IN (a SubPlan) left to after ranking every
+    # version (a page of accounts: 4.3 -> 2.2 ms).
+    ids = select(func.array_agg(OFFERING_AREAS.c.id)).where(
+        OFFERING_AREAS.c.active).scalar_subquery()
+    return or_(area.is_(None), area != all_(func.coalesce(ids, literal([], ARRAY(Integer)))))
 
 
 def _sources(query: PlanQuery, bounds: list[Any], moments: list[Any], dialect: str
@@ -436,8 +450,8 @@ def _statements(query: PlanQuery, months: int, dialect: str) -> _Statements:
     def keys(source: _Source) -> list[Select[Any]]:
         shown = query.shown_areas
         outside: tuple[ColumnElement[bool] | None, ...] = (None,) if not shown else \
-            source.outside_of(shown) if source.outside_of is not None else \
-            (_outside(source.area, shown),)
+            source.outside_of(shown, dialect) if source.outside_of is not None else \
+            (_outside(source.area, shown, dialect),)
         return [select(found.c.grp, found.c.idx, found.c.area) for found in (
             rows(source, *(() if condition is None else (condition,)), values=False)
             for condition in outside)]
