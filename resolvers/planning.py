@@ -292,6 +292,7 @@ async def account_plan(*, loaders: Loaders, account_id: int, first: date, last: 
     keep their defaults there (a page of accounts' plans often shows no totals)."""
     _periods(first, last)
     currency = currency_argument(currency)
+    _refuse_partner(loaders.viewer)  # before any read: partners have no plans at all
     computed = _computed(columns)
     asked = tuple(sorted(set(area_ids))) if area_ids is not None else None
     # The areas and the figures are read beside the account's checks, not after them:
