@@ -292,12 +292,15 @@ async def account_plan(*, loaders: Loaders, account_id: int, first: date, last: 
     keep their defaults there (a page of accounts' plans often shows no totals)."""
     _periods(first, last)
     currency = currency_argument(currency)
-    _refuse_partner(loaders.viewer)  # before any read: partners have no plans at all
+    await _plan_account(loaders, account_id)
     computed = _computed(columns)
     asked = tuple(sorted(set(area_ids))) if area_ids is not None else None
-    # The areas and the figures are read beside the account's checks, not after them:
-    # the figures' statements know the shown areas without the areas' read (every active
+    # The areas and the figures are read at once, once the account's checks pass (on a
+    # page of an admin's or a manager's accounts they pass without a wait): the
+    # figures' statements know the shown areas without the areas' read (every active
     # one, or those asked for: a plan asking for one that does not exist is refused).
+    # Not before the checks: a plan refused would leave its reads running on after the
+    # request.
     areas = _load_areas(loaders, area_ids)
     # Batched: Account.plan on a page of accounts reads all their figures at once.
     figures = loaders.get(PlanFiguresByAccountLoader, AccountPlanKey(
@@ -306,8 +309,7 @@ async def account_plan(*, loaders: Loaders, account_id: int, first: date, last: 
         shown_areas=ACTIVE_AREAS if asked is None else asked,
     )).load((account_id, _figures(computed, forecast_kind)))
     try:
-        await _plan_account(loaders, account_id)
-        # The figures first: read after the areas, they are awaited once (a hundred
+        # The figures first: read beside the areas, they are awaited once (a hundred
         # plans woken by the areas would hold up the figures' second statement).
         cells = await figures
         shown = _checked_areas(await areas, area_ids)
