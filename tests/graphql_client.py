@@ -63,12 +63,19 @@ class GraphQLClient:
         return data, self.db.statements - before
 
 
+# How long the app may take to accept a WebSocket: httpx-ws's 1 s (meant to catch a
+# forgotten accept()) was once passed on CI's loaded two-CPU machine, in the fuzzed
+# message sequences on SQLite. Like the tests' other timeouts, this only bounds a hang.
+ACCEPT_TIMEOUT = 20.0
+
+
 @asynccontextmanager
 async def websocket(app: Starlette, subprotocol: str = "graphql-transport-ws"
                     ) -> AsyncIterator[AsyncWebSocketSession]:
     """A WebSocket to /graphql through the ASGI app. Open it inside the test itself:
     the transport's task group must start and end in the same task."""
-    async with httpx.AsyncClient(transport=ASGIWebSocketTransport(app),
+    transport = ASGIWebSocketTransport(app, initial_receive_timeout=ACCEPT_TIMEOUT)
+    async with httpx.AsyncClient(transport=transport,
                                  base_url="http://testserver") as client, aconnect_ws(
         "/graphql", client, subprotocols=[subprotocol]
     ) as ws:
