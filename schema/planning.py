@@ -6,7 +6,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import date, datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Annotated, Any
+from operator import itemgetter
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, cast
 
 import strawberry
 from strawberry import Private
@@ -28,6 +29,7 @@ from schema.errors import UserError, user_errors
 from schema.periods import Granularity
 from schema.pricing import OfferingArea
 from schema.relay import Node, field_node_key
+from schema.rows import Reads, RowList, row_maker
 from schema.users import Team, User
 
 if TYPE_CHECKING:
@@ -125,7 +127,7 @@ async def _area(info: Info, key: int | None) -> OfferingArea | None:
 @strawberry.type(description="Budget, forecast, billed, won and pipeline of one period side "
                  "by side. Amounts in the plan's currency; null where nothing is set.")
 class PlanRow:
-    # A row is its plan line as it is (from_lines): the columns not computed, which its
+    # A row is its plan line as it is (from_line): the columns not computed, which its
     # reader does not select, keep these defaults; and the private fields are named as
     # the line names them.
     period: date = strawberry.field(description="The first day of the period.")
@@ -157,16 +159,23 @@ class PlanRow:
     group_by: Private[PlanGroupByEnum | None] = None
     area_id: Private[int | None] = None
 
+    # How each field is read from the row's line (below the class).
+    _reads: ClassVar[Reads]
+
     @classmethod
-    def from_lines(cls, lines: list[PlanLine]) -> list[PlanRow]:
-        # Not the dataclass __init__ of fifteen arguments: a page of accounts' plans has
-        # thousands of rows, and a line holds only what its reader selects.
-        rows = []
-        for line in lines:
-            row = object.__new__(cls)
-            row.__dict__ = line
-            rows.append(row)
-        return rows
+    @row_maker
+    def from_line(cls, line: PlanLine) -> PlanRow:
+        # Not the dataclass __init__ of fifteen arguments: a line holds only what its
+        # reader selects.
+        row = object.__new__(cls)
+        row.__dict__ = line
+        return row
+
+    @classmethod
+    def of_lines(cls, lines: list[PlanLine]) -> list[PlanRow]:
+        """The rows of a plan's lines, made when read: a page of accounts' plans has
+        thousands, and a compiled plan completes them from their lines (RowList)."""
+        return cast("list[PlanRow]", RowList(lines, cls.from_line))
 
     @strawberry.field(description="Per offering area rows; null in other roll-ups.")
     async def offering_area(self, info: Info) -> OfferingArea | None:
@@ -192,6 +201,15 @@ class PlanRow:
             return None
         row = await info.context.loaders.get(TeamByIdLoader).load(self.group)
         return Team.from_row(row) if row else None
+
+
+# A row's line holds every column computed, and the columns its reader selects are
+# computed: a compiled plan reads them straight from a RowList's lines. (A line missing
+# one would raise KeyError there, and its row be made and read as an object: the
+# class's default.)
+PlanRow._reads = Reads({field.python_name: itemgetter(field.python_name)
+                        for field in PlanRow.__strawberry_definition__.fields
+                        if field.base_resolver is None}, {})
 
 
 @strawberry.type(description="The columns of a plan summed over its rows.")
@@ -272,7 +290,7 @@ async def account_plan_field(info: Info, account_id: int, first: date, last: dat
         currency=currency, forecast_kind=forecast_kind, as_of=as_of,
         timezone=info.context.org_timezone, columns=plan_columns(info),
         totals=plan_columns(info, ("totals",)))
-    return AccountPlan(currency=currency, rows=PlanRow.from_lines(plan.rows),
+    return AccountPlan(currency=currency, rows=PlanRow.of_lines(plan.rows),
                        totals=PlanTotals.from_line(plan.totals))
 
 
@@ -315,7 +333,7 @@ class PlanningQueries:
             forecast_kind=forecast_kind, timezone=info.context.org_timezone,
             columns=plan_columns(info))
         return PlanSummary(group_by=group_by, currency=currency,
-                           rows=PlanRow.from_lines(plan.rows),
+                           rows=PlanRow.of_lines(plan.rows),
                            totals=PlanTotals.from_line(plan.totals))
 
     @strawberry.field(description="Every rolling version of one month's forecast, oldest "

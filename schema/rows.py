@@ -13,7 +13,7 @@ payloads, tests) have every field set and never reach ``__getattr__``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from operator import attrgetter
 from typing import Any, ClassVar, Self
 
@@ -62,6 +62,36 @@ def reads(**fields: str | Using | Callable[[Any], Any]) -> Reads:
     return Reads(getters, columns)
 
 
+# The functions of the classmethods that make an object of their class from a row such
+# that each of its fields is what the class's ``_reads`` read of the row: a compiled plan
+# completes an object of leaves only from its row, without making it (server/compiled.py).
+ROW_MAKERS: set[Callable[..., Any]] = set()
+
+
+def row_maker(function: Callable[..., Any]) -> Callable[..., Any]:
+    """Marks ``function`` (under ``@classmethod``) as one of ROW_MAKERS."""
+    ROW_MAKERS.add(function)
+    return function
+
+
+class RowList:
+    """A list of objects not made yet: their rows and the function making an object of
+    a row. Iterated (graphql-core), it makes them; a compiled plan whose ``convert`` is
+    a row maker of the list's type reads the leaves straight from the rows."""
+
+    __slots__ = ("convert", "rows")
+
+    def __init__(self, rows: list[Any], convert: Callable[[Any], Any]) -> None:
+        self.rows = rows
+        self.convert = convert
+
+    def __iter__(self) -> Iterator[Any]:
+        return map(self.convert, self.rows)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+
 class RowBacked:
     _reads: ClassVar[Reads] = Reads({}, {})
     # Strawberry looks for a cast (strawberry.cast) on every object it checks the type
@@ -69,6 +99,7 @@ class RowBacked:
     __as_strawberry_type__: ClassVar[type | None] = None
 
     @classmethod
+    @row_maker
     def from_row(cls, row: Any) -> Self:
         instance = object.__new__(cls)
         instance.__dict__["_row"] = row

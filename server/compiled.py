@@ -61,7 +61,7 @@ from strawberry.types.arguments import convert_arguments
 from loaders.query import CURSORS
 from models.db import UNCOUNTED
 from schema.relay import RowNodes
-from schema.rows import FromRow, RowBacked
+from schema.rows import ROW_MAKERS, FromRow, RowList
 
 if TYPE_CHECKING:
     from graphql.execution.collect_fields import FieldDetailsList, GroupedFieldSet
@@ -771,18 +771,20 @@ class Run:
         # those of leaves only are completed from the rows; a row that leaves a null or
         # an error to place is made a node and completed as any other.
         from_rows: list[dict[str, Any] | None] | None = None  # each row's result
-        if type(values) is RowNodes:
-            convert = values.convert
+        kind = type(values)
+        if kind is RowNodes or kind is RowList:
+            convert = values.convert  # type: ignore[attr-defined]
             complete_row = plan.complete_row if _makes_from_row(convert, object_type) \
                 else None
             if complete_row is not None:
-                values = values.rows
+                values = values.rows  # type: ignore[attr-defined]
                 from_rows = [complete_row(row) for row in values]
                 if None not in from_rows:  # the common case: every row completed
                     items.extend(from_rows)
                     return
             else:
-                values = values.connection.nodes
+                values = values.connection.nodes if kind is RowNodes else \
+                    list(values)  # type: ignore[attr-defined]
         for index, item in enumerate(values):
             if from_rows is not None:
                 result = from_rows[index]
@@ -914,11 +916,8 @@ def _makes_from_row(convert: Callable[[Any], Any], object_type: GraphQLObjectTyp
         convert = convert.made
     origin = getattr((object_type.extensions or {}).get("strawberry-definition"), "origin",
                      None)
-    return getattr(convert, "__func__", None) is _FROM_ROW and \
+    return getattr(convert, "__func__", None) in ROW_MAKERS and \
         getattr(convert, "__self__", None) is origin
-
-
-_FROM_ROW = RowBacked.from_row.__func__  # type: ignore[attr-defined]
 
 
 def _python_name(definition: GraphQLField) -> str | None:

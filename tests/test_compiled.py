@@ -45,7 +45,7 @@ from loaders.opportunities import PHASES, PhaseByIdLoader
 from models.db import Database
 from models.users import Role
 from resolvers.users import find_user_id_by_email, load_viewer
-from schema.rows import FromRow, Related, RowBacked, reads
+from schema.rows import FromRow, Related, RowBacked, RowList, reads
 from server import compiled as plans
 from server.app import create_app
 from server.demo import DEMO_EMAILS, seed_demo
@@ -409,6 +409,38 @@ async def test_nodes_of_leaves_are_completed_from_their_rows(
     assert made
     assert all("nodes" in c.__dict__ for c in made if c.__dict__["_page"].rows)
     assert compiled == await _answer(apps["graphql-core"], edges, {}, token)
+
+
+async def test_plan_rows_of_leaves_are_completed_from_their_lines(
+        apps: dict[str, Starlette], db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A page of accounts' plans, whose rows read only leaves, is completed from the
+    plans' lines: no row object is made. Rows with a field to resolve are made, as
+    before; both answer as graphql-core does."""
+    user_id = await find_user_id_by_email(db, DEMO_EMAILS[Role.ADMIN])
+    token = apps["compiled"].state.authenticator.mint(user_id)
+    made = 0
+    rows_of = RowList.__iter__
+
+    def counted(self: RowList) -> Any:
+        nonlocal made
+        made += 1
+        return rows_of(self)
+
+    monkeypatch.setattr(RowList, "__iter__", counted)
+    plan = 'plan(from: "2026-01-01", to: "2026-06-30", granularity: QUARTER)'
+    leaves = f"""{{ accounts(first: 4) {{ nodes {{ name {plan} {{
+      rows {{ period budget forecast forecastKind billed won budgetVariance }} }} }} }} }}"""
+    compiled = await _answer(apps["compiled"], leaves, {}, token)
+    assert b'"budget":"' in compiled  # rows with figures, not only nulls
+    assert made == 0
+    assert compiled == await _answer(apps["graphql-core"], leaves, {}, token)
+    assert made == 4  # graphql-core makes the rows of each plan
+    made = 0
+    areas = f"""{{ accounts(first: 4) {{ nodes {{ {plan} {{
+      rows {{ period budget offeringArea {{ name }} }} }} }} }} }}"""
+    compiled = await _answer(apps["compiled"], areas, {}, token)
+    assert made == 4
+    assert compiled == await _answer(apps["graphql-core"], areas, {}, token)
 
 
 async def test_a_to_one_field_makes_one_object_per_distinct_key(
