@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
@@ -24,6 +24,7 @@ from starlette.websockets import WebSocket
 from models.db import Database
 from resolvers.documents import DocumentStore
 from server.auth import Authenticator
+from server.context import AFTER_RESPONSE
 from server.cost import CostLimits
 from server.graphql import INTERNAL, executable_schema
 from server.http import JSON, GraphQLHTTP, negotiate, request_id_of
@@ -264,6 +265,16 @@ def create_app(settings: Settings | None = None) -> Starlette:
         return await state["http"](request)
 
     async def graphql_http_app(scope: Scope, receive: Receive, send: Send) -> None:
+        later: list[Callable[[], None]] = []
+        token = AFTER_RESPONSE.set(later)
+        try:
+            await respond(scope, receive, send)
+        finally:
+            AFTER_RESPONSE.reset(token)
+            for step in later:
+                step()
+
+    async def respond(scope: Scope, receive: Receive, send: Send) -> None:
         global requests_in_flight
         request = Request(scope, receive, send)
         requests_in_flight += 1

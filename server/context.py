@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -9,6 +11,12 @@ from loaders.container import Loaders
 from models.db import Database
 from models.users import Viewer
 from server.settings import Settings
+
+# What an HTTP request leaves until its response is sent (server/app.py): letting go of
+# an operation's loaders (server/graphql.py OperationContext), which the client need not
+# wait for. None outside HTTP requests: then it is done at once.
+AFTER_RESPONSE: ContextVar[list[Callable[[], None]] | None] = ContextVar(
+    "after_response", default=None)
 
 
 @dataclass

@@ -10,6 +10,7 @@ import gc
 import weakref
 from typing import Any
 
+import orjson
 import pytest
 
 from loaders.base import Loader
@@ -111,6 +112,51 @@ async def test_a_request_leaves_no_cyclic_garbage_holding_its_rows(client: Any) 
             if issubclass(kind, (Loaders, Loader, Page, RowBacked, asyncio.Future))
             or kind.__name__ == "PageRow"}
     assert not held, held
+
+
+async def test_a_requests_loaders_are_let_go_once_its_response_is_sent(
+        client: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An HTTP request's loaders (every row and object it read) are let go after its
+    response has been sent, which the client need not wait for; by reference
+    counting, before the request's ASGI call returns."""
+    org = await make_org(client.db)
+    await make_account(client.db, org.rep_a1)
+    made: list[weakref.ref[Loaders]] = []
+    make = Loaders.__init__
+
+    def kept(self: Loaders, *args: Any, **kwargs: Any) -> None:
+        make(self, *args, **kwargs)
+        made.append(weakref.ref(self))
+
+    monkeypatch.setattr(Loaders, "__init__", kept)
+    body = orjson.dumps({"query": "{ accounts(first: 5) { nodes { name } } }"})
+    alive_when_sent: list[bool] = []
+    sent: list[bytes] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.body":
+            sent.append(message["body"])
+            alive_when_sent.append(any(ref() is not None for ref in made))
+
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
+             "method": "POST", "scheme": "http", "path": "/graphql", "raw_path": b"/graphql",
+             "query_string": b"", "root_path": "", "client": ("127.0.0.1", 1),
+             "server": ("testserver", 80), "headers": [
+                 (b"host", b"testserver"), (b"content-type", b"application/json"),
+                 (b"authorization", f"Bearer {client.token(org.admin)}".encode())]}
+    gc.disable()  # freed by reference counting alone
+    try:
+        await client.app(scope, receive, send)
+        alive_after = [ref() is not None for ref in made]
+    finally:
+        gc.enable()
+    assert orjson.loads(b"".join(sent))["data"]["accounts"]["nodes"]
+    assert made
+    assert alive_when_sent == [True]
+    assert alive_after == [False] * len(made)
 
 
 async def test_requests_in_flight_are_counted_for_the_collector(client: Any) -> None:
