@@ -24,6 +24,7 @@ import os
 import re
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -71,6 +72,7 @@ class Run:
     postgres_cpu_ms: float  # per request
     failed_responses: int  # non-2xx, socket errors and timeouts
     mutation_errors: int | None = None  # responses with userErrors or errors
+    rounds_rps: list[float] | None = None  # a floored scenario's rounds (_rounds)
 
 
 @dataclass
@@ -81,7 +83,8 @@ class Result:
     runs: list[Run] = field(default_factory=list)
     floor: list[Run] = field(default_factory=list)
     floor_bytes: int | None = None
-    ratio: dict[str, float] = field(default_factory=dict)  # ours / floor req/s by c
+    # ours / floor req/s by c: the median of the rounds' ratios (_rounds)
+    ratio: dict[str, float] = field(default_factory=dict)
     error: str | None = None
     extra: dict[str, Any] | None = None
 
@@ -498,47 +501,52 @@ async def run(args: argparse.Namespace) -> list[Result]:
                        ("server-fanout.log", [r for r in results if r.scenario == "fanout"])):
         if not group:
             continue
-        server = start([sys.executable, "-m", "server.cli", "serve", "--port", str(port),
-                        "--workers", "1"], env, work / log)
+        floor = None
+        if any(r.scenario in scenarios.FLOORED for r in group):
+            # Up beside ours, driven in turn with it (_rounds).
+            floor_port = _free_port()
+            floor = start([sys.executable, "-m", "uvicorn", "bench.floor:create_app",
+                           "--factory", "--port", str(floor_port), "--workers", "1",
+                           "--log-level", "warning", "--no-access-log"], {"DATABASE_URL": url},
+                          work / "floor.log")
         try:
-            wait_ready(server, ours, work / log)
-            meter = CpuMeter(server.pid, dsn)
-            for result in group:
-                try:
-                    await _scenario(result, ours, token, meter, work, args, dsn)
-                except Exception as exc:  # one scenario failing must not lose the others
-                    result.error = f"{type(exc).__name__}: {exc}"
-                _print_progress(result)
+            server = start([sys.executable, "-m", "server.cli", "serve", "--port", str(port),
+                            "--workers", "1"], env, work / log)
+            try:
+                wait_ready(server, ours, work / log)
+                meter = CpuMeter(server.pid, dsn)
+                beside = None
+                if floor is not None:
+                    floor_url = f"http://127.0.0.1:{floor_port}/graphql"
+                    wait_ready(floor, floor_url, work / "floor.log")
+                    beside = Beside(floor_url, CpuMeter(floor.pid, dsn))
+                for result in group:
+                    try:
+                        await _scenario(result, ours, token, meter, work, args, dsn, beside
+                                        if result.scenario in scenarios.FLOORED else None)
+                    except Exception as exc:  # one scenario failing must not lose the others
+                        result.error = f"{type(exc).__name__}: {exc}"
+                    _print_progress(result)
+                    if result.floor:
+                        _print_progress(result, floor=True)
+            finally:
+                stop(server)
         finally:
-            stop(server)
-    floored = [r for r in results if r.scenario in scenarios.FLOORED and r.error is None]
-    if floored:
-        port = _free_port()
-        floor_url = f"http://127.0.0.1:{port}/graphql"
-        floor = start([sys.executable, "-m", "uvicorn", "bench.floor:create_app", "--factory",
-                       "--port", str(port), "--workers", "1", "--log-level", "warning",
-                       "--no-access-log"], {"DATABASE_URL": url}, work / "floor.log")
-        try:
-            wait_ready(floor, floor_url, work / "floor.log")
-            meter = CpuMeter(floor.pid, dsn)
-            for result in floored:
-                body = scenarios.body(result.scenario)
-                result.floor_bytes, _payload = _check(floor_url, body, None)
-                script = work / f"floor-{result.scenario}.lua"
-                script.write_text(read_script(body, None))
-                for concurrency in args.concurrency:
-                    result.floor.append(await drive(floor_url, script, concurrency,
-                                                    args.duration, meter))
-                for mine, theirs in zip(result.runs, result.floor, strict=False):
-                    result.ratio[str(mine.concurrency)] = round(mine.rps / theirs.rps, 3)
-                _print_progress(result, floor=True)
-        finally:
-            stop(floor)
+            if floor is not None:
+                stop(floor)
     return results
 
 
+@dataclass
+class Beside:
+    """The floor's server, up beside ours: its URL and CPU meter."""
+
+    url: str
+    meter: CpuMeter
+
+
 async def _scenario(result: Result, url: str, token: str, meter: CpuMeter, work: Path,
-                    args: argparse.Namespace, dsn: str) -> None:
+                    args: argparse.Namespace, dsn: str, floor: Beside | None = None) -> None:
     name = result.scenario
     if name == "fanout":
         result.extra = await asyncio.to_thread(_fanout, url, token, meter.pid, args, work)
@@ -553,6 +561,10 @@ async def _scenario(result: Result, url: str, token: str, meter: CpuMeter, work:
         if "errors" in payload:  # verify before timing: a fast error is no result
             raise RuntimeError(f"the response has errors: {payload['errors']}")
         script.write_text(read_script(body, token))
+    floor_script = work / f"floor-{name}.lua"
+    if floor is not None:
+        result.floor_bytes, _payload = _check(floor.url, scenarios.body(name), None)
+        floor_script.write_text(read_script(scenarios.body(name), None))
     for concurrency in args.concurrency:
         if result.runs and result.runs[0].p50_ms:
             single = result.runs[0].p50_ms / 1000  # better than one cold request
@@ -565,7 +577,51 @@ async def _scenario(result: Result, url: str, token: str, meter: CpuMeter, work:
             deals = await _open_deals(dsn)
             call_type = encode_id("ActivityType", deals.pop()[2])
             script.write_text(mutation_script(token, deals, call_type, args.accounts))
-        result.runs.append(await drive(url, script, concurrency, duration, meter))
+        if floor is None:
+            result.runs.append(await drive(url, script, concurrency, duration, meter))
+            continue
+        ours, theirs = await _rounds(args.rounds, duration, (url, script, meter),
+                                     (floor.url, floor_script, floor.meter), concurrency)
+        result.runs.append(_merged(ours))
+        result.floor.append(_merged(theirs))
+        result.ratio[str(concurrency)] = round(statistics.median(
+            mine.rps / other.rps for mine, other in zip(ours, theirs, strict=True)), 3)
+
+
+async def _rounds(rounds: int, duration: int, ours: tuple[str, Path, CpuMeter],
+                  floor: tuple[str, Path, CpuMeter], concurrency: int
+                  ) -> tuple[list[Run], list[Run]]:
+    """Ours and the floor driven in turn, ``rounds`` times, for ``duration`` seconds in
+    all each: this machine's speed drifts from minute to minute (by up to 2x), so a
+    ratio of runs minutes apart says more of the drift than of the servers. Each round
+    swaps who goes first."""
+    each = max(1, math.ceil(duration / rounds))
+    mine: list[Run] = []
+    theirs: list[Run] = []
+    for index in range(rounds):
+        order = ((ours, mine), (floor, theirs))
+        for (url, script, meter), runs in order if index % 2 == 0 else order[::-1]:
+            runs.append(await drive(url, script, concurrency, each, meter))
+    return mine, theirs
+
+
+def _merged(runs: list[Run]) -> Run:
+    """Rounds of one server as one run: the medians of their req/s and latencies, CPU
+    per request over all their requests, everything counted summed."""
+    requests = sum(run.requests for run in runs)
+    weight = max(requests, 1)
+    mutation_errors = [run.mutation_errors for run in runs if run.mutation_errors is not None]
+    return Run(
+        concurrency=runs[0].concurrency, duration_s=sum(run.duration_s for run in runs),
+        requests=requests, rps=round(statistics.median(run.rps for run in runs), 2),
+        p50_ms=statistics.median(run.p50_ms for run in runs),
+        p99_ms=statistics.median(run.p99_ms for run in runs),
+        server_cpu_ms=round(sum(run.server_cpu_ms * run.requests for run in runs) / weight, 3),
+        postgres_cpu_ms=round(
+            sum(run.postgres_cpu_ms * run.requests for run in runs) / weight, 3),
+        failed_responses=sum(run.failed_responses for run in runs),
+        mutation_errors=sum(mutation_errors) if mutation_errors else None,
+        rounds_rps=[run.rps for run in runs])
 
 
 def _fanout(url: str, token: str, pid: int, args: argparse.Namespace,
@@ -612,6 +668,7 @@ def table(results: list[Result]) -> str:
         floors = {run.concurrency: run for run in result.floor}
         for run in result.runs:
             floor = floors.get(run.concurrency)
+            ratio = result.ratio.get(str(run.concurrency))
             failed = run.failed_responses + (run.mutation_errors or 0)
             statements = f"{result.statements:.3g}" if result.statements is not None else "-"
             lines.append(
@@ -621,7 +678,7 @@ def table(results: list[Result]) -> str:
                 f"{run.p99_ms:>9.2f}{run.server_cpu_ms:>11.2f}{run.postgres_cpu_ms:>10.2f}"
                 f"{statements:>7}{result.response_bytes or '-':>9}"
                 f"{(f'{floor.rps:.1f}' if floor else '-'):>12}"
-                f"{(f'{run.rps / floor.rps:.2f}x' if floor else '-'):>11}{failed:>7}")
+                f"{(f'{ratio:.2f}x' if floor and ratio else '-'):>11}{failed:>7}")
     if any(run.requests < run.concurrency for r in results for run in r.runs):
         lines.append("* fewer requests completed than connections were open: a lower bound")
     return "\n".join(lines)
@@ -646,6 +703,12 @@ def _concurrency_list(text: str) -> list[int]:
     return values
 
 
+def _rounds_count(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError("give the rounds as a whole number, 1 or more")
+    return int(text)
+
+
 def parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -657,6 +720,9 @@ def parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-duration", type=int, default=60,
                         help="seconds a slow scenario's run may be stretched to")
     parser.add_argument("--concurrency", type=_concurrency_list, default=[1, 16])
+    parser.add_argument("--rounds", type=_rounds_count, default=3,
+                        help="small, dashboard and large: ours and the floor in turn, this "
+                        "many rounds (their --duration split among them)")
     parser.add_argument("--scenarios", type=_scenario_list, default=ALL_SCENARIOS)
     parser.add_argument("--subscribers", type=int, default=10_000,
                         help="subscriptions the fanout scenario opens")
