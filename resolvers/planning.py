@@ -301,7 +301,7 @@ async def account_plan(*, loaders: Loaders, account_id: int, first: date, last: 
     # one, or those asked for: a plan asking for one that does not exist is refused).
     # Not before the checks: a plan refused would leave its reads running on after the
     # request.
-    areas = _load_areas(loaders, area_ids)
+    areas = _load_areas(loaders, asked)
     # Batched: Account.plan on a page of accounts reads all their figures at once.
     figures = loaders.get(PlanFiguresByAccountLoader, AccountPlanKey(
         first=first, last=last, currency=currency, timezone=timezone, area_ids=asked,
@@ -370,11 +370,11 @@ def _total(rows: list[PlanLine], columns: frozenset[str] = ALL_COLUMNS) -> PlanL
     return _made([total], [[]], derived, None)[0]
 
 
-def _load_areas(loaders: Loaders, area_ids: list[int] | None) -> asyncio.Future[list[int]]:
-    """The offering areas a plan shows: those asked for, else every active one; by code
-    (_checked_areas checks that those asked for exist)."""
+def _load_areas(loaders: Loaders, asked: tuple[int, ...] | None) -> asyncio.Future[list[int]]:
+    """The offering areas a plan shows: those asked for (distinct and sorted), else
+    every active one; by code (_checked_areas checks that those asked for exist)."""
     return loaders.get(PlanAreasLoader).load(  # type: ignore[no-any-return]
-        tuple(sorted(set(area_ids))) if area_ids is not None else ACTIVE_AREAS)
+        ACTIVE_AREAS if asked is None else asked)
 
 
 def _checked_areas(found: list[int], area_ids: list[int] | None) -> list[int]:
