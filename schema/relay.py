@@ -12,6 +12,7 @@ from sqlalchemy.engine import Row
 from strawberry import Private
 
 from loaders.query import Page, PageArgs
+from schema.rows import RowList
 
 NodeT = TypeVar("NodeT")
 
@@ -42,26 +43,28 @@ class Edge(Generic[NodeT]):
         return self._page.cursor(self._row)
 
 
-class RowNodes:
-    """A connection's nodes before they are made: its page's rows and the function
-    making a node of a row. Compiled plans (server/compiled.py) complete a node that
-    only reads leaves of its row straight from the row; iterated, it makes the nodes."""
+class RowNodes(RowList):
+    """A connection's nodes before they are made: a RowList of its page's rows, whose
+    objects, once made, are the connection's nodes (made once, and kept)."""
 
     __slots__ = ("connection",)
 
     def __init__(self, connection: Connection[Any]) -> None:
         self.connection = connection
 
-    @property
+    @property  # type: ignore[override]
     def rows(self) -> list[Any]:
         return self.connection.__dict__["_page"].rows  # type: ignore[no-any-return]
 
-    @property
+    @property  # type: ignore[override]
     def convert(self) -> Callable[[Any], Any]:
         return self.connection.__dict__["_convert"]  # type: ignore[no-any-return]
 
     def __iter__(self) -> Iterator[Any]:
         return iter(self.connection.nodes)
+
+    def __len__(self) -> int:
+        return len(self.rows)
 
 
 @strawberry.type(description="A page of a list, with keyset (cursor) pagination.")

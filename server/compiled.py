@@ -60,7 +60,6 @@ from strawberry.types.arguments import convert_arguments
 
 from loaders.query import CURSORS
 from models.db import UNCOUNTED
-from schema.relay import RowNodes
 from schema.rows import ROW_MAKERS, FromRow, RowList
 
 if TYPE_CHECKING:
@@ -771,20 +770,18 @@ class Run:
         # those of leaves only are completed from the rows; a row that leaves a null or
         # an error to place is made a node and completed as any other.
         from_rows: list[dict[str, Any] | None] | None = None  # each row's result
-        kind = type(values)
-        if kind is RowNodes or kind is RowList:
-            convert = values.convert  # type: ignore[attr-defined]
+        if isinstance(values, RowList):  # a page's nodes, a plan's rows
+            convert = values.convert
             complete_row = plan.complete_row if _makes_from_row(convert, object_type) \
                 else None
             if complete_row is not None:
-                values = values.rows  # type: ignore[attr-defined]
+                values = values.rows
                 from_rows = [complete_row(row) for row in values]
                 if None not in from_rows:  # the common case: every row completed
                     items.extend(from_rows)
                     return
             else:
-                values = values.connection.nodes if kind is RowNodes else \
-                    list(values)  # type: ignore[attr-defined]
+                values = list(values)  # the objects made
         for index, item in enumerate(values):
             if from_rows is not None:
                 result = from_rows[index]
