@@ -584,8 +584,14 @@ async def _scenario(result: Result, url: str, token: str, meter: CpuMeter, work:
                                      (floor.url, floor_script, floor.meter), concurrency)
         result.runs.append(_merged(ours))
         result.floor.append(_merged(theirs))
-        result.ratio[str(concurrency)] = round(statistics.median(
-            mine.rps / other.rps for mine, other in zip(ours, theirs, strict=True)), 3)
+        result.ratio[str(concurrency)] = ratio(ours, theirs)
+
+
+def ratio(ours: list[Run], floor: list[Run]) -> float:
+    """Our req/s to the floor's: the median of the rounds' ratios, each round's two runs
+    minutes closer than any two runs of one server."""
+    return round(statistics.median(
+        mine.rps / other.rps for mine, other in zip(ours, floor, strict=True)), 3)
 
 
 async def _rounds(rounds: int, duration: int, ours: tuple[str, Path, CpuMeter],

@@ -63,9 +63,6 @@ class RowNodes(RowList):
     def __iter__(self) -> Iterator[Any]:
         return iter(self.connection.nodes)
 
-    def __len__(self) -> int:
-        return len(self.rows)
-
 
 @strawberry.type(description="A page of a list, with keyset (cursor) pagination.")
 class Connection(Generic[NodeT]):

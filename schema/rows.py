@@ -88,9 +88,6 @@ class RowList:
     def __iter__(self) -> Iterator[Any]:
         return map(self.convert, self.rows)
 
-    def __len__(self) -> int:
-        return len(self.rows)
-
 
 class RowBacked:
     _reads: ClassVar[Reads] = Reads({}, {})

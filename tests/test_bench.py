@@ -80,6 +80,19 @@ def test_the_bench_runs_every_scenario_against_a_server_process(
         assert results[name]["runs"][0]["rounds_rps"] is None, name
 
 
+def test_the_ratio_to_the_floor_is_the_median_of_the_rounds() -> None:
+    """Each round's ratio pairs two runs close in time; a round in a slow spell of the
+    machine moves the mean, not the median."""
+    def runs(*rps: float) -> list[bench_main.Run]:
+        return [bench_main.Run(concurrency=1, duration_s=3, requests=int(r * 3), rps=r,
+                               p50_ms=1.0, p99_ms=2.0, server_cpu_ms=1.0,
+                               postgres_cpu_ms=0.1, failed_responses=0) for r in rps]
+
+    assert bench_main.ratio(runs(20, 36, 10), runs(40, 40, 40)) == 0.5  # mean 0.55
+    merged = bench_main._merged(runs(20, 36, 10))
+    assert (merged.rps, merged.requests, merged.rounds_rps) == (20, 198, [20, 36, 10])
+
+
 def test_an_unknown_scenario_is_refused_with_the_choices() -> None:
     completed = subprocess.run(
         [sys.executable, "-m", "bench", "--scenarios", "small,huge"], cwd=ROOT,
