@@ -6,7 +6,10 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from aiodataloader import DataLoader
-from sqlalchemy import ColumnElement, Select, Table, select
+from sqlalchemy import ColumnElement, Select, Table, and_, select
+from sqlalchemy.engine import Row
+from sqlalchemy.engine.result import SimpleResultMetaData
+from sqlalchemy.sql import visitors
 
 from loaders.query import (
     FilterSpec,
@@ -70,6 +73,19 @@ class RowByIdLoader(Loader):
         # of accounts whose nodes ask for their plans (each plan checks its account)
         # reads the page's accounts once, not again by id.
         self.known: dict[int, Any] = {}
+        # To-one rows read in this loader's statement (``join``): the column naming
+        # each, and the loader of its table that is told them.
+        self.joined: list[tuple[str, RowByIdLoader]] = []
+
+    def join(self, column: str, loader: RowByIdLoader) -> None:
+        """Reads with this loader's rows, in its statement, the row of ``loader``'s
+        table that each row's ``column`` names, through ``loader``'s policy, and makes
+        it known to ``loader`` (None where it is missing or invisible): an account and
+        its owner in one statement, not two. A query says what it will ask for before
+        this loader's batch runs (server/compiled.py ``Run.plan_joins``)."""
+        if not any(known == column and type(other) is type(loader)
+                   for known, other in self.joined):
+            self.joined.append((column, loader))
 
     def know(self, rows: Iterable[Any]) -> None:
         """Keeps ``rows``, whole rows of ``table`` read through ``visibility`` for
@@ -98,13 +114,120 @@ class RowByIdLoader(Loader):
         return super().load(key)
 
     async def batch_load_fn(self, keys: list[int]) -> list[Any]:
-        rows = await self.db.rows(self.statement(), {KEYS: keys})
+        joined = self.joined_statement() if self.joined else None
+        if joined is not None:
+            rows = joined.split(await self.db.rows(joined.read, {KEYS: keys}, values=True),
+                                self.joined)
+        else:
+            rows = await self.db.rows(self.statement(), {KEYS: keys})
         by_id = {row.id: row for row in rows}
         return [by_id.get(key) for key in keys]
+
+    def joined_statement(self) -> Joined | None:
+        """This loader's statement with the joins asked for, or None when none of them
+        can be joined without changing what a policy means (``Joined.build``)."""
+        dialect = self.db.dialect
+        wanted = tuple((column, type(loader)) for column, loader in self.joined)
+        key = (type(self), self.viewer, dialect, wanted)
+        joined = _JOINED_STATEMENTS.get(key, _UNBUILT)
+        if joined is _UNBUILT:
+            joined = Joined.build(type(self), self.viewer, dialect, wanted)
+            if len(_JOINED_STATEMENTS) >= STATEMENT_CACHE_SIZE:
+                del _JOINED_STATEMENTS[next(iter(_JOINED_STATEMENTS))]
+            _JOINED_STATEMENTS[key] = joined
+        return joined  # type: ignore[return-value]
+
+
+class Joined:
+    """A RowByIdLoader's statement with to-one rows of other tables joined, each
+    through its own loader's policy: ``LEFT JOIN users ON users.id = accounts.owner_id
+    AND <users policy>``, after the parent table's columns those of each joined table.
+
+    A join is made only where no policy (the parent's, or a joined table's) refers to
+    another table of the statement: in a subquery such a reference would be correlated
+    with the joined table, and mean something else than in the loaders' own
+    statements (a partner's users policy reads the accounts shared with it). Those are
+    left to their loaders' own statements."""
+
+    def __init__(self, read: Read, parent: Table, parts: list[tuple[int, int, int, Any]]
+                 ) -> None:
+        self.read = read
+        self.width = len(parent.c)  # the parent table's columns
+        self.parent = _metadata(parent)
+        # Per join made: its index among those asked for, where its columns start and
+        # end in a row, and their metadata.
+        self.parts = parts
+
+    @staticmethod
+    def build(parent: type[RowByIdLoader], viewer: Viewer, dialect: str,
+              wanted: tuple[tuple[str, type[RowByIdLoader]], ...]) -> Joined | None:
+        table = parent.table
+        policy = parent.visibility(viewer)
+        tables = {table}
+        policies = [policy]
+        source: Any = table
+        columns: list[Any] = list(table.c)
+        parts: list[tuple[int, int, int, Any]] = []
+        for index, (column, child) in enumerate(wanted):
+            other = child.table
+            condition = child.visibility(viewer)
+            if other in tables or _tables(condition) & tables or any(
+                    other in _tables(known) for known in policies):
+                continue
+            source = source.outerjoin(other, and_(other.c.id == table.c[column], condition))
+            tables.add(other)
+            policies.append(condition)
+            start = len(columns)
+            columns.extend(c.label(f"j{index}_{c.key}") for c in other.c)
+            parts.append((index, start, len(columns), _metadata(other)))
+        if not parts:
+            return None
+        statement = select(*columns).select_from(source).where(
+            among(table.c.id, dialect, KEYS), policy)
+        return Joined(Read(statement), table, parts)
+
+    def split(self, rows: list[Any], joined: list[tuple[str, RowByIdLoader]]) -> list[Any]:
+        """The parent rows, as the loader's own statement gives them; each joined row
+        made known to its loader under the key its parent's column holds, None where
+        the join found none (missing, or invisible to the viewer)."""
+        width, parent = self.width, self.parent
+        keys = [(start, end, start + metadata._key_to_index["id"], metadata,
+                 parent._key_to_index[joined[index][0]], joined[index][1].known)
+                for index, start, end, metadata in self.parts]
+        parents = []
+        for values in rows:
+            values = tuple(values)
+            parents.append(Row(parent, None, parent._key_to_index, values[:width]))
+            for start, end, found, metadata, at, known in keys:
+                key = values[at]
+                if key is not None:
+                    known[key] = None if values[found] is None else Row(
+                        metadata, None, metadata._key_to_index, values[start:end])
+        return parents
+
+
+def _tables(condition: ColumnElement[Any]) -> set[Table]:
+    """The tables ``condition`` refers to, in its subqueries too."""
+    found: set[Table] = set()
+    for element in visitors.iterate(condition):
+        if isinstance(element, Table):
+            found.add(element)
+        elif isinstance(getattr(element, "table", None), Table):
+            found.add(element.table)
+    return found
+
+
+def _metadata(table: Table) -> SimpleResultMetaData:
+    """What makes a Row of ``table``'s values as ``select(table)`` makes them."""
+    return SimpleResultMetaData([c.key for c in table.c], extra=[(c,) for c in table.c])
 
 
 KEYS = "row_ids"
 _BY_ID_STATEMENTS: dict[tuple[type[RowByIdLoader], Viewer, str], Read] = {}
+_UNBUILT = object()
+# The statements of RowByIdLoaders with joins, by loader class, viewer, database kind
+# and the joins asked for; None where none can be made.
+_JOINED_STATEMENTS: dict[Any, Joined | None] = {}
 
 
 class ChildPageLoader(Loader):

@@ -53,7 +53,7 @@ from schema.relay import (
     connection,
     planned_columns,
 )
-from schema.rows import FromRow, RowBacked, batched, reads, related, using
+from schema.rows import FromRow, RowBacked, batched, reads, related, rows_of, using
 from schema.users import (
     PartnerOrg,
     PartnerOrgFilter,
@@ -435,6 +435,7 @@ class Contact(RowBacked, Node):
 class AccountQueries:
     @strawberry.field(description="One account by ID; null when it does not exist or is "
                       "not visible to the viewer.")
+    @rows_of(AccountByIdLoader)
     async def account(self, info: Info, id: strawberry.ID) -> Account | None:
         viewer_of(info)
         row = await info.context.loaders.get(AccountByIdLoader).load(decode_id(id, "Account"))
@@ -454,6 +455,7 @@ class AccountQueries:
         return connection(listing.page, Account.from_row, listing.total_count)
 
     @strawberry.field(description="One contact by ID; null when not visible.")
+    @rows_of(ContactByIdLoader)
     async def contact(self, info: Info, id: strawberry.ID) -> Contact | None:
         viewer_of(info)
         row = await info.context.loaders.get(ContactByIdLoader).load(decode_id(id, "Contact"))

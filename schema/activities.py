@@ -49,6 +49,7 @@ from schema.filters import (
 from schema.inputs import sent_changes
 from schema.live import after_event, bursts, close_behind
 from schema.relay import Connection, Node, child_connection, connection
+from schema.rows import rows_of
 from schema.users import Team, User, UserFilter, user_of
 from subscriptions.hub import Overflowed
 from subscriptions.outbox import EventRecord, last_event_id
@@ -369,6 +370,7 @@ OPPORTUNITY_PAGES = (ActivitiesByOpportunityLoader, ActivityCountByOpportunityLo
 @strawberry.type
 class ActivityQueries:
     @strawberry.field
+    @rows_of(ActivityByIdLoader)
     async def activity(self, info: Info, id: strawberry.ID) -> Activity | None:
         viewer_of(info)
         row = await info.context.loaders.get(ActivityByIdLoader).load(decode_id(id, "Activity"))

@@ -51,7 +51,7 @@ from schema.inputs import sent_changes
 from schema.live import after_event, bursts, close_behind
 from schema.pricing import OfferingArea
 from schema.relay import Connection, Node, connection, planned_columns
-from schema.rows import RowBacked, reads, related, using
+from schema.rows import RowBacked, reads, related, rows_of, using
 from schema.users import User, UserFilter, user_of
 from subscriptions.hub import Overflowed
 from subscriptions.outbox import EventRecord, last_event_id
@@ -540,6 +540,7 @@ class OpportunityQueries:
         return [Pipeline.from_row(row) for row in rows]
 
     @strawberry.field
+    @rows_of(OpportunityByIdLoader)
     async def opportunity(self, info: Info, id: strawberry.ID) -> Opportunity | None:
         viewer_of(info)
         row = await info.context.loaders.get(OpportunityByIdLoader).load(
@@ -573,6 +574,7 @@ class OpportunityQueries:
         return PipelineSummary.from_summary(summary) if summary else None
 
     @strawberry.field
+    @rows_of(LeadByIdLoader)
     async def lead(self, info: Info, id: strawberry.ID) -> Lead | None:
         viewer_of(info)
         row = await info.context.loaders.get(LeadByIdLoader).load(decode_id(id, "Lead"))

@@ -182,6 +182,18 @@ def related(loader: type[Any], key: str, convert: Callable[[Any], Any]
     return batched(Related(loader, key, convert))
 
 
+def rows_of(loader: type[Any]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Marks a resolver that makes its object of the row ``loader`` (a RowByIdLoader)
+    gives it: a compiled plan has that loader read the to-one rows the query asks for
+    of the object in its own statement (server/compiled.py ``Run.plan_joins``)."""
+
+    def mark(resolver: Callable[..., Any]) -> Callable[..., Any]:
+        resolver.rows_of = loader  # type: ignore[attr-defined]
+        return resolver
+
+    return mark
+
+
 def batched(batch: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Marks a resolver with the batch (``key``, ``load``) that gives the same values
     for a whole level of objects: server/compiled.py uses it."""

@@ -60,7 +60,7 @@ from strawberry.types.arguments import convert_arguments
 
 from loaders.query import CURSORS
 from models.db import UNCOUNTED
-from schema.rows import ROW_MAKERS, FromRow, RowList
+from schema.rows import ROW_MAKERS, FromRow, Related, RowList
 
 if TYPE_CHECKING:
     from graphql.execution.collect_fields import FieldDetailsList, GroupedFieldSet
@@ -106,7 +106,7 @@ class FieldPlan:
     """One response key of a selection set on an object type."""
 
     __slots__ = ("batch", "columns", "completion", "definition", "direct", "field_details",
-                 "field_name", "getter", "name", "nodes", "parent_type", "resolve",
+                 "field_name", "getter", "joins", "name", "nodes", "parent_type", "resolve",
                  "static_args")
 
     def __init__(self, name: str, parent_type: GraphQLObjectType, definition: GraphQLField,
@@ -129,6 +129,8 @@ class FieldPlan:
         self.batch: Any = None
         # The row columns the objects of a batch that can fetch fewer read (Run.columns).
         self.columns: tuple[str, ...] | object | None = NOT_PLANNED
+        # The to-one rows its resolver's loader reads in its own statement (Run.joins).
+        self.joins: tuple[tuple[str, type[Any]], ...] | object = NOT_PLANNED
 
 
 class Direct:
@@ -139,7 +141,7 @@ class Direct:
     where those layers do nothing else."""
 
     __slots__ = ("field", "func", "info_class", "info_name", "parent_name", "root_name",
-                 "takes_self")
+                 "rows_of", "takes_self")
 
     def __init__(self, field: Any, info_class: type) -> None:
         resolver = field.base_resolver
@@ -150,6 +152,8 @@ class Direct:
         self.root_name = resolver.root_parameter.name if resolver.root_parameter else None
         self.info_name = resolver.info_parameter.name if resolver.info_parameter else None
         self.info_class = info_class
+        # The loader whose row it makes its object of (schema/rows.py ``rows_of``).
+        self.rows_of: type[Any] | None = getattr(self.func, "rows_of", None)
 
     def call(self, source: Any, info: Any, converted: dict[str, Any]) -> Any:
         kwargs = dict(converted)
@@ -431,9 +435,11 @@ class Run:
                             continue
                         self.complete_field(field, entry, value, following)
                     continue
+                direct = field.direct
                 if field.completion.kind != LEAF:
                     self.plan_columns(field)
-                direct = field.direct
+                    if direct is not None and direct.rows_of is not None:
+                        self.plan_joins(field, direct.rows_of)
                 try:
                     args = self.arguments(field)
                     if direct is not None:
@@ -529,6 +535,43 @@ class Run:
             columns = self.columns(field)
             if columns is not None:
                 planned[id(field.nodes[0])] = columns
+
+    def plan_joins(self, field: FieldPlan, loader: type[Any]) -> None:
+        """Asks the loader whose row the resolver makes its object of to read, in the
+        same statement, the to-one rows that the selection's batched fields load by a
+        column of that row (loaders/base.py ``RowByIdLoader.join``): an account and its
+        owner in one statement. Before the resolver runs, so before its batch does."""
+        joins = field.joins
+        if joins is NOT_PLANNED:
+            joins = field.joins = self.joins(field)
+        if joins:
+            loaders = self.executor.context_value.loaders
+            parent = loaders.get(loader)
+            for column, child in joins:  # type: ignore[attr-defined]
+                parent.join(column, loaders.get(child))
+
+    def joins(self, field: FieldPlan) -> tuple[tuple[str, type[Any]], ...]:
+        """(column, loader) of each field of the object's selection that is a to-one
+        row of a loader that can be joined (``Related`` to a RowByIdLoader), keyed by
+        one column of the object's row."""
+        completion = field.completion
+        if completion.kind != OBJECT:
+            return ()
+        object_type = completion.type
+        origin = getattr((object_type.extensions or {}).get("strawberry-definition"),
+                         "origin", None)
+        reads = getattr(origin, "_reads", None)
+        if reads is None:
+            return ()
+        found: dict[tuple[str, type[Any]], None] = {}
+        for child in self.subplan(completion, object_type).fields:
+            batch = child.batch
+            if not isinstance(batch, Related) or not hasattr(batch.loader, "join"):
+                continue
+            columns = reads.columns.get(batch.key_field)
+            if columns is not None and len(columns) == 1:
+                found[(columns[0], batch.loader)] = None
+        return tuple(found)
 
     def row_columns(self, completion: Completion, found: set[str]) -> bool:
         """Adds to ``found`` the columns that the row-backed objects (schema/rows.py)

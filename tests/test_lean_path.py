@@ -18,12 +18,13 @@ from graphql.language.ast import DocumentNode
 from sqlalchemy import Integer, bindparam, event, func, literal, select, text
 
 from loaders import planning
+from loaders.accounts import AccountByIdLoader
 from loaders.base import KEYS, ChildPageLoader, RowByIdLoader
 from loaders.container import Loaders
 from loaders.planning import ALL_FIGURES, PlanQuery, plan_figures
 from loaders.pricing import OFFERING_AREAS
 from loaders.query import Page, PageArgs, fetch_child_pages, fetch_page
-from loaders.users import ACCOUNTS
+from loaders.users import ACCOUNTS, UserByIdLoader
 from models.db import Database, Read
 from models.users import Role
 from resolvers.users import VIEWER_BY_ID, find_user_id_by_email, load_viewer
@@ -158,6 +159,74 @@ async def test_rows_read_by_the_driver_are_those_sqlalchemy_reads(db: Database) 
                 assert [repr(tuple(row)) for row in values] == \
                     [repr(tuple(row)) for row in expected], loader_class
                 assert rows or ids == [0] or viewer.role is Role.PARTNER, loader_class
+
+
+async def test_an_account_and_its_owner_are_read_in_one_statement(client: GraphQLClient,
+                                                                  org: Org) -> None:
+    """The account's loader reads its owner in its own statement: the viewer's and
+    that one. A partner's users policy reads the accounts shared with it, which a join
+    with the account would change: its owner has a statement of its own."""
+    shared = await make_account(client.db, org.rep_a1, name="Shared")
+    await share(client.db, shared, org.partner_org)
+    seen = {"account": {"name": "Shared", "owner": {"name": "Rep A1"}}}
+    for _ in range(2):  # built, then reused
+        assert await client.counted(ACCOUNT, {"id": gid(shared)}, as_user=org.admin) == \
+            (seen, 2)
+        assert await client.counted(ACCOUNT, {"id": gid(shared)}, as_user=org.partner) == \
+            (seen, 3)
+    # Without the owner there is nothing to join: the same two statements.
+    bare = "query($id: ID!) { account(id: $id) { name } }"
+    assert (await client.counted(bare, {"id": gid(shared)}, as_user=org.admin))[1] == 2
+
+
+def _joins() -> list[tuple[type[RowByIdLoader], str, type[RowByIdLoader]]]:
+    """Each loader of rows by id, with each column of its table that names a row of
+    another such loader's table."""
+    by_table = {loader_class.table: loader_class for loader_class in _loader_classes()}
+    return [(loader_class, key.parent.key, by_table[key.column.table])
+            for loader_class in _loader_classes()
+            for key in sorted(loader_class.table.foreign_keys, key=lambda k: k.parent.key)
+            if key.column.key == "id" and key.column.table in by_table]
+
+
+async def test_rows_a_join_reads_are_those_each_loader_reads_alone(db: Database) -> None:
+    """For every viewer, every loader of rows by id joined with every loader its table
+    refers to: its own rows are those its statement reads alone, and the joined rows
+    made known to the other loader are those that loader's statement reads (None
+    where it reads none). Joins that would change a policy are not made."""
+    assert NODE_TYPES  # every area's loaders are imported
+    await seed_demo(db)
+    viewers = [await load_viewer(db, await find_user_id_by_email(db, DEMO_EMAILS[role]))
+               for role in Role]
+    joins = _joins()
+    made: set[tuple[Any, ...]] = set()
+    async with db.read() as connection:
+        for viewer in viewers:
+            assert viewer is not None
+            for parent_class, column, child_class in joins:
+                loaders = Loaders(db, viewer)
+                parent, child = loaders.get(parent_class), loaders.get(child_class)
+                ids = [*(await connection.execute(select(parent_class.table.c.id))).scalars(),
+                       0]
+                alone_by_id = {row.id: row for row in await connection.execute(
+                    parent.statement().statement, {KEYS: ids})}
+                alone = [alone_by_id[key] for key in ids if key in alone_by_id]
+                parent.join(column, child)
+                rows = [row for row in await parent.batch_load_fn(ids) if row is not None]
+                assert _shown(rows) == _shown(alone), (parent_class, column, viewer.role)
+                if parent.joined_statement() is None:
+                    assert child.known == {}
+                    continue
+                made.add((parent_class, column, child_class, viewer.role))
+                keys = sorted({getattr(row, column) for row in alone} - {None})
+                read = child.statement().statement
+                by_id = {row.id: row for row in await connection.execute(read, {KEYS: keys})}
+                assert sorted(child.known) == keys
+                for key in keys:
+                    assert _shown([child.known[key]] if child.known[key] else []) == \
+                        _shown([by_id[key]] if key in by_id else []), (parent_class, column)
+    assert (AccountByIdLoader, "owner_id", UserByIdLoader, Role.ADMIN) in made
+    assert (AccountByIdLoader, "owner_id", UserByIdLoader, Role.PARTNER) not in made
 
 
 def _child_page_loaders() -> list[type[ChildPageLoader]]:
