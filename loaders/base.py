@@ -147,7 +147,11 @@ class Joined:
     another table of the statement: in a subquery such a reference would be correlated
     with the joined table, and mean something else than in the loaders' own
     statements (a partner's users policy reads the accounts shared with it). Those are
-    left to their loaders' own statements."""
+    left to their loaders' own statements, as are loaders that read their rows
+    otherwise than RowByIdLoader does.
+
+    The joins asked for stay asked for the rest of the request: a later batch of the
+    same loader (the accounts of a page of deals) reads those rows too."""
 
     def __init__(self, read: Read, parent: Table, parts: list[tuple[int, int, int, Any]]
                  ) -> None:
@@ -161,6 +165,8 @@ class Joined:
     @staticmethod
     def build(parent: type[RowByIdLoader], viewer: Viewer, dialect: str,
               wanted: tuple[tuple[str, type[RowByIdLoader]], ...]) -> Joined | None:
+        if not _plain(parent):
+            return None
         table = parent.table
         policy = parent.visibility(viewer)
         tables = {table}
@@ -171,7 +177,7 @@ class Joined:
         for index, (column, child) in enumerate(wanted):
             other = child.table
             condition = child.visibility(viewer)
-            if other in tables or _tables(condition) & tables or any(
+            if not _plain(child) or other in tables or _tables(condition) & tables or any(
                     other in _tables(known) for known in policies):
                 continue
             source = source.outerjoin(other, and_(other.c.id == table.c[column], condition))
@@ -204,6 +210,13 @@ class Joined:
                     known[key] = None if values[found] is None else Row(
                         metadata, None, metadata._key_to_index, values[start:end])
         return parents
+
+
+def _plain(loader: type[RowByIdLoader]) -> bool:
+    """Does ``loader`` read its rows as RowByIdLoader does (its table, its policy)? One
+    that reads them otherwise is not joined: the join would not read what it reads."""
+    return loader.statement is RowByIdLoader.statement and \
+        loader.batch_load_fn is RowByIdLoader.batch_load_fn
 
 
 def _tables(condition: ColumnElement[Any]) -> set[Table]:

@@ -19,14 +19,14 @@ from sqlalchemy import Integer, bindparam, event, func, literal, select, text
 
 from loaders import planning
 from loaders.accounts import AccountByIdLoader
-from loaders.base import KEYS, ChildPageLoader, RowByIdLoader
+from loaders.base import KEYS, ChildPageLoader, Joined, RowByIdLoader
 from loaders.container import Loaders
 from loaders.planning import ALL_FIGURES, PlanQuery, plan_figures
 from loaders.pricing import OFFERING_AREAS
 from loaders.query import Page, PageArgs, fetch_child_pages, fetch_page
 from loaders.users import ACCOUNTS, UserByIdLoader
 from models.db import Database, Read
-from models.users import Role
+from models.users import Role, Viewer
 from resolvers.users import VIEWER_BY_ID, find_user_id_by_email, load_viewer
 from schema.root import NODE_TYPES
 from server import graphql as graphql_server
@@ -227,6 +227,17 @@ async def test_rows_a_join_reads_are_those_each_loader_reads_alone(db: Database)
                         _shown([by_id[key]] if key in by_id else []), (parent_class, column)
     assert (AccountByIdLoader, "owner_id", UserByIdLoader, Role.ADMIN) in made
     assert (AccountByIdLoader, "owner_id", UserByIdLoader, Role.PARTNER) not in made
+
+
+def test_a_loader_that_reads_its_rows_its_own_way_is_not_joined(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    admin = Viewer(user_id=1, email="a@example.com", name="A", role=Role.ADMIN,
+                   team_id=None, partner_org_id=None)
+    owners = (("owner_id", UserByIdLoader),)
+    assert Joined.build(AccountByIdLoader, admin, "postgresql", owners) is not None
+    monkeypatch.setattr(UserByIdLoader, "statement",
+                        lambda self: RowByIdLoader.statement(self))
+    assert Joined.build(AccountByIdLoader, admin, "postgresql", owners) is None
 
 
 def _child_page_loaders() -> list[type[ChildPageLoader]]:
