@@ -153,14 +153,15 @@ class Joined:
     The joins asked for stay asked for the rest of the request: a later batch of the
     same loader (the accounts of a page of deals) reads those rows too."""
 
-    def __init__(self, read: Read, parent: Table, parts: list[tuple[int, int, int, Any]]
-                 ) -> None:
+    def __init__(self, read: Read, parent: Table, parts: list[tuple[int, ...]],
+                 metadata: list[SimpleResultMetaData]) -> None:
         self.read = read
-        self.width = len(parent.c)  # the parent table's columns
+        self.width = len(parent.c)  # the parent's columns come first
         self.parent = _metadata(parent)
-        # Per join made: its index among those asked for, where its columns start and
-        # end in a row, and their metadata.
+        # Per join made: its index among those asked for; where the parent's column
+        # naming its row is; where its columns start and end, and its id among them.
         self.parts = parts
+        self.metadata = metadata  # per join made, what makes its rows
 
     @staticmethod
     def build(parent: type[RowByIdLoader], viewer: Viewer, dialect: str,
@@ -173,7 +174,8 @@ class Joined:
         policies = [policy]
         source: Any = table
         columns: list[Any] = list(table.c)
-        parts: list[tuple[int, int, int, Any]] = []
+        parts: list[tuple[int, ...]] = []
+        metadata: list[SimpleResultMetaData] = []
         for index, (column, child) in enumerate(wanted):
             other = child.table
             condition = child.visibility(viewer)
@@ -185,26 +187,28 @@ class Joined:
             policies.append(condition)
             start = len(columns)
             columns.extend(c.label(f"j{index}_{c.key}") for c in other.c)
-            parts.append((index, start, len(columns), _metadata(other)))
+            parts.append((index, list(table.c.keys()).index(column), start, len(columns),
+                          start + list(other.c.keys()).index("id")))
+            metadata.append(_metadata(other))
         if not parts:
             return None
         statement = select(*columns).select_from(source).where(
             among(table.c.id, dialect, KEYS), policy)
-        return Joined(Read(statement), table, parts)
+        return Joined(Read(statement), table, parts, metadata)
 
     def split(self, rows: list[Any], joined: list[tuple[str, RowByIdLoader]]) -> list[Any]:
         """The parent rows, as the loader's own statement gives them; each joined row
         made known to its loader under the key its parent's column holds, None where
         the join found none (missing, or invisible to the viewer)."""
         width, parent = self.width, self.parent
-        keys = [(start, end, start + metadata._key_to_index["id"], metadata,
-                 parent._key_to_index[joined[index][0]], joined[index][1].known)
-                for index, start, end, metadata in self.parts]
+        parts = [(at, start, end, found, metadata, joined[index][1].known)
+                 for (index, at, start, end, found), metadata
+                 in zip(self.parts, self.metadata, strict=True)]
         parents = []
         for values in rows:
             values = tuple(values)
             parents.append(Row(parent, None, parent._key_to_index, values[:width]))
-            for start, end, found, metadata, at, known in keys:
+            for at, start, end, found, metadata, known in parts:
                 key = values[at]
                 if key is not None:
                     known[key] = None if values[found] is None else Row(
