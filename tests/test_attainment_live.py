@@ -541,7 +541,7 @@ async def boards_until(ws: AsyncWebSocketSession, wanted: list[tuple[int, str, i
     """The refreshed boards up to the one showing ``wanted``."""
     boards = []
     while True:
-        boards.append(await next_board(ws, within=2))
+        boards.append(await next_board(ws))
         if standings(boards[-1]) == wanted:
             return boards
 
