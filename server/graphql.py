@@ -435,54 +435,44 @@ async def _aenter(generator: Any) -> None:
 def _leave(generator: Any, exc: BaseException | None, tb: Any) -> bool:
     """contextlib's _GeneratorContextManager.__exit__: True when the hook swallowed
     ``exc``; raises what the hook raised instead."""
-    if exc is None:
-        try:
-            next(generator)
-        except StopIteration:
-            return False
-        raise RuntimeError("generator didn't stop")
     try:
-        generator.throw(exc)
+        if exc is None:
+            next(generator)
+        else:
+            generator.throw(exc)
     except StopIteration as stop:
-        return stop is not exc
-    except RuntimeError as error:
-        # A StopIteration thrown in comes back as a RuntimeError caused by it (PEP 479).
-        if error is exc or (isinstance(exc, StopIteration) and error.__cause__ is exc):
-            exc.__traceback__ = tb
-            return False
-        raise
+        return exc is not None and stop is not exc
     except BaseException as error:
-        if error is not exc:
-            raise
-        exc.__traceback__ = tb
-        return False
-    raise RuntimeError("generator didn't stop after throw()")
+        return _passed_on(error, exc, tb)
+    raise RuntimeError("generator didn't stop" if exc is None else
+                       "generator didn't stop after throw()")
 
 
 async def _aleave(generator: Any, exc: BaseException | None, tb: Any) -> bool:
     """contextlib's _AsyncGeneratorContextManager.__aexit__, as _leave."""
-    if exc is None:
-        try:
-            await generator.__anext__()
-        except StopAsyncIteration:
-            return False
-        raise RuntimeError("generator didn't stop")
     try:
-        await generator.athrow(exc)
+        if exc is None:
+            await generator.__anext__()
+        else:
+            await generator.athrow(exc)
     except StopAsyncIteration as stop:
-        return stop is not exc
-    except RuntimeError as error:
-        if error is exc or (isinstance(exc, (StopIteration, StopAsyncIteration))
-                            and error.__cause__ is exc):
-            exc.__traceback__ = tb
-            return False
-        raise
+        return exc is not None and stop is not exc
     except BaseException as error:
-        if error is not exc:
-            raise
+        return _passed_on(error, exc, tb)
+    raise RuntimeError("generator didn't stop" if exc is None else
+                       "generator didn't stop after athrow()")
+
+
+def _passed_on(error: BaseException, exc: BaseException | None, tb: Any) -> bool:
+    """False when a hook told of ``exc`` raised it again (or the RuntimeError a
+    generator makes of a StopIteration thrown in, PEP 479): it goes on as it was.
+    Anything else the hook raised is raised."""
+    if exc is not None and (error is exc or (
+            isinstance(exc, (StopIteration, StopAsyncIteration))
+            and isinstance(error, RuntimeError) and error.__cause__ is exc)):
         exc.__traceback__ = tb
         return False
-    raise RuntimeError("generator didn't stop after athrow()")
+    raise error
 
 
 def _chain(new: BaseException, old: BaseException | None,
