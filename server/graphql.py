@@ -111,38 +111,43 @@ class DocumentCache(SchemaExtension):
 
     def on_validate(self) -> Iterator[None]:
         context = self.execution_context
-        context.pre_execution_errors = _cached_validate(
-            context.schema._schema, context.graphql_document, context.validation_rules)
+        schema = context.schema
+        context.pre_execution_errors = schema.validated(
+            schema._schema, context.graphql_document, context.validation_rules)
         yield
 
 
-class _ValidationCache:
-    """Validation errors by document, schema and rules, the document known by identity:
-    the parse cache gives the same document for the same text. Strawberry's
+class ValidationCache:
+    """One schema's validation errors by document and rules, the document known by
+    identity: the parse cache gives the same document for the same text. Strawberry's
     ValidationCache (an lru_cache) hashed the whole document at every request, each
-    node and its location: 6 us for a small query, 13 for the bench's dashboard."""
+    node and its location: 6 us for a small query, 13 for the bench's dashboard.
+
+    Each schema has its own (CrmSchema.validated): one cache for the process held every
+    schema its entries were made with, as Strawberry's does. A process that builds many
+    (the test suite builds an app per test) kept dozens alive, a few million objects
+    that every older collection walked."""
 
     def __init__(self, size: int) -> None:
         self.size = size
-        self._known: dict[int, tuple[Any, Any, tuple[Any, ...], list[GraphQLError]]] = {}
+        self._known: dict[int, tuple[Any, tuple[Any, ...], list[GraphQLError]]] = {}
 
     def __call__(self, schema: Any, document: Any, rules: tuple[Any, ...]
                  ) -> list[GraphQLError]:
         known = self._known.get(id(document))
-        if known is not None and known[0] is document and known[1] is schema and \
-                known[2] == rules:
-            return known[3]
+        if known is not None and known[0] is document and known[1] == rules:
+            return known[2]
         errors = validate_document(schema, document, rules)
         if len(self._known) >= self.size:
             del self._known[next(iter(self._known))]  # the oldest
         # The document is kept with its errors: its id stays its own while it is here.
-        self._known[id(document)] = (document, schema, rules, errors)
+        self._known[id(document)] = (document, rules, errors)
         return errors
 
 
-# Shared by every request, as ParserCache's and ValidationCache's are.
+# Shared by every request and schema, as ParserCache's is: a document is the schema's
+# to validate, not to parse.
 _cached_parse = lru_cache(maxsize=DOCUMENT_CACHE_SIZE)(parse)
-_cached_validate = _ValidationCache(DOCUMENT_CACHE_SIZE)
 
 
 class ErrorCodes(SchemaExtension):
@@ -541,6 +546,10 @@ class ExtensionsRunner(SchemaExtensionsRunner):
 
 
 class CrmSchema(strawberry.federation.Schema):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.validated = ValidationCache(DOCUMENT_CACHE_SIZE)  # by DocumentCache
+
     def create_extensions_runner(self, execution_context: ExecutionContext,
                                  extensions: list[SchemaExtension]) -> SchemaExtensionsRunner:
         return ExtensionsRunner(execution_context=execution_context, extensions=extensions)

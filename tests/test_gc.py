@@ -10,6 +10,7 @@ import gc
 import weakref
 from typing import Any
 
+import httpx
 import orjson
 import pytest
 
@@ -18,8 +19,9 @@ from loaders.container import Loaders
 from loaders.query import Page
 from schema.rows import RowBacked
 from server import app as server_app
-from server.app import GC_BUSY_YOUNG, GC_EVERY_SECONDS, GC_THRESHOLDS
+from server.app import GC_BUSY_YOUNG, GC_EVERY_SECONDS, GC_THRESHOLDS, create_app
 from tests.factories import make_account, make_opportunity, make_org, make_pipeline
+from tests.graphql_client import GraphQLClient
 
 
 async def test_a_started_server_has_frozen_its_start_up_objects(app: Any) -> None:
@@ -172,3 +174,21 @@ async def test_requests_in_flight_are_counted_for_the_collector(client: Any) -> 
     assert seen, "the request sent no statement"
     assert min(seen) >= 1, seen
     assert server_app.requests_in_flight == 0
+
+
+async def test_a_stopped_apps_schema_is_not_held_by_the_process(settings: Any, db: Any) -> None:
+    """What the process shares between apps (the parse cache) holds nothing of a schema:
+    once an app has stopped, its schema is freed. One validation cache for the process
+    held the schema of each of its entries: the test suite, which builds an app per
+    test, kept dozens alive, millions of objects that each older collection walked."""
+    org = await make_org(db)
+    application = create_app(settings)
+    async with application.router.lifespan_context(application), httpx.AsyncClient(
+            transport=httpx.ASGITransport(application), base_url="http://testserver") as http:
+        data = await GraphQLClient(application, http).query(
+            "{ viewer { name } }", as_user=org.admin)
+    assert data["viewer"]["name"]
+    schema = weakref.ref(application.state.schema)
+    del application, http
+    gc.collect()
+    assert schema() is None
