@@ -469,8 +469,18 @@ class Run:
                     else:
                         self.complete_field(field, entry, value, following)
         if pending or batches:
-            values = await asyncio.gather(*pending, *(load for _f, _e, load in batches),
-                                          return_exceptions=True)
+            awaited = [*pending, *(load for _f, _e, load in batches)]
+            if len(awaited) == 1:
+                # Awaited in this task: gather would run it in a task of its own, and
+                # take three more turns of the event loop to hear it was done (a small
+                # query's two levels: 19 turns in all, 13 this way). Cancellation
+                # passes through, as out of gather.
+                try:
+                    values = [await awaited[0]]
+                except Exception as error:  # as gather(return_exceptions=True) gives it
+                    values = [error]
+            else:
+                values = await asyncio.gather(*awaited, return_exceptions=True)
             for (field, entry), value in zip(waiting, values, strict=False):
                 if isinstance(value, BaseException):
                     if not isinstance(value, Exception):

@@ -9,6 +9,7 @@ import asyncio
 import time
 from collections.abc import Callable
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -37,6 +38,7 @@ from tests.factories import Org, gid, make_account, make_org, share
 from tests.graphql_client import GraphQLClient
 from tests.test_timeouts import app_with, eventually, holding, post, quiet, token
 
+ROOT = Path(__file__).resolve().parent.parent
 VIEWER = "{ viewer { name } }"
 ACCOUNT = "query($id: ID!) { account(id: $id) { name owner { name } } }"
 
@@ -177,6 +179,30 @@ async def test_an_account_and_its_owner_are_read_in_one_statement(client: GraphQ
     # Without the owner there is nothing to join: the same two statements.
     bare = "query($id: ID!) { account(id: $id) { name } }"
     assert (await client.counted(bare, {"id": gid(shared)}, as_user=org.admin))[1] == 2
+
+
+async def test_a_level_with_one_thing_to_wait_for_awaits_it_in_the_requests_task(
+        client: GraphQLClient, org: Org) -> None:
+    """A compiled plan's level with one resolver or one batch to wait for (the account,
+    then its owner) awaits it in the task running the request: gather would run each in
+    a task of its own, three more turns of the event loop each."""
+    account = await make_account(client.db, org.rep_a1, name="Alone")
+    made: list[str] = []
+
+    def counting(loop: asyncio.AbstractEventLoop, coro: Any, **kwargs: Any) -> Any:
+        made.append(f"{coro.cr_code.co_filename}:{coro.__qualname__}")
+        return asyncio.Task(coro, loop=loop, **kwargs)
+
+    loop = asyncio.get_running_loop()
+    loop.set_task_factory(counting)
+    try:
+        data = await client.query(ACCOUNT, {"id": gid(account)}, as_user=org.admin)
+    finally:
+        loop.set_task_factory(None)
+    assert data == {"account": {"name": "Alone", "owner": {"name": "Rep A1"}}}
+    resolvers = (str(ROOT / "schema"), str(ROOT / "resolvers"))
+    assert any("within_limits" in name for name in made), made  # the count sees tasks
+    assert [name for name in made if name.startswith(resolvers)] == []
 
 
 def _joins() -> list[tuple[type[RowByIdLoader], str, type[RowByIdLoader]]]:
