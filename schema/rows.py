@@ -13,6 +13,7 @@ payloads, tests) have every field set and never reach ``__getattr__``.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Iterator
 from operator import attrgetter
 from typing import Any, ClassVar, Self
@@ -157,12 +158,26 @@ class Related:
         of five phases make five phases, which the deals share (a shared source is
         completed into each deal's own result)."""
         distinct = list(dict.fromkeys(keys))
-        rows = await loaders.get(self.loader).load_many(distinct)
+        rows = await load_all(loaders.get(self.loader), distinct)
         convert = self.convert
         if len(distinct) == len(keys):
             return [_converted(convert, row) for row in rows]
         made = {key: _converted(convert, row) for key, row in zip(distinct, rows, strict=True)}
         return [made[key] for key in keys]
+
+
+async def load_all(loader: Any, keys: list[Any]) -> list[Any]:
+    """``loader.load_many(keys)``, without waiting a turn of the event loop when every
+    row is known already (read in another loader's statement, as an account's owner
+    is): gather hears of futures that are done only at the next turn."""
+    futures = [loader.load(key) for key in keys]
+    if not all(future.done() for future in futures):
+        return await asyncio.gather(*futures)  # type: ignore[no-any-return]
+    for future in futures:
+        error = future.exception()  # each one's looked at, as gather looks at them
+        if error is not None:
+            raise error
+    return [future.result() for future in futures]
 
 
 def _converted(convert: Callable[[Any], Any], row: Any) -> Any:

@@ -15,6 +15,7 @@ from typing import Any
 import asyncpg
 import jwt
 import pytest
+from aiodataloader import DataLoader
 from graphql.language.ast import DocumentNode
 from sqlalchemy import Integer, bindparam, event, func, literal, select, text
 
@@ -30,6 +31,7 @@ from models.db import Database, Read
 from models.users import Role, Viewer
 from resolvers.users import VIEWER_BY_ID, find_user_id_by_email, load_viewer
 from schema.root import NODE_TYPES
+from schema.rows import load_all
 from server import graphql as graphql_server
 from server.demo import DEMO_EMAILS, seed_demo
 from server.settings import Settings
@@ -645,3 +647,26 @@ async def test_connections_a_burst_opened_are_kept_for_the_next(db: Database) ->
             assert await _burst(engine.connect, most) == first  # none reopened
     finally:
         await small.dispose()
+
+
+def test_rows_known_already_are_loaded_without_waiting_a_turn_of_the_loop() -> None:
+    """A to-one field whose rows another statement read (an account's owner) has them
+    at once: gather would wait a turn of the event loop to hear its futures were done.
+    Rows still to read are waited for, and a known error is raised as gather raises it."""
+
+    async def run() -> None:
+        async def batch(keys: list[int]) -> list[Any]:
+            return [f"row {key}" for key in keys]
+
+        loader = DataLoader(batch)
+        loader.prime(1, "one").prime(2, "two")
+        step = load_all(loader, [2, 1])
+        with pytest.raises(StopIteration) as done:
+            step.send(None)  # finished in its first step: it never waited
+        assert done.value.value == ["two", "one"]
+        assert await load_all(loader, [1, 3]) == ["one", "row 3"]
+        loader.prime(4, ValueError("gone"))
+        with pytest.raises(ValueError, match="gone"):
+            await load_all(loader, [1, 4])
+
+    asyncio.run(run())
