@@ -23,6 +23,11 @@ def _sqlite_tables(url: str) -> set[str]:
         engine.dispose()
 
 
+# SQLite's reflection cannot read an index on expressions (the unique keys of activity
+# targets and persisted documents): SQLAlchemy and Alembic warn that `alembic check`
+# leaves them out there. PostgreSQL's run compares them.
+@pytest.mark.filterwarnings("ignore:Skipped unsupported reflection of expression-based index")
+@pytest.mark.filterwarnings("ignore:autogenerate skipping metadata-specified expression-based")
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_migrations_go_down_and_up_again_and_match_the_models(backend: str, tmp_path: Path):
     with scratch_database(backend, "crmgraph_migrations", tmp_path) as url:
