@@ -71,3 +71,12 @@ SCALAR_MAP: dict[object, Any] = {
     datetime: AwareDateTime,
     Decimal: BoundedDecimal,
 }
+
+# Our output coercions, each with the type of value it turns into text that is never
+# null: a compiled plan (server/compiled.py) calls it on a value of exactly that type
+# without testing for null, an error or a failed coercion first.
+EXACT_OUTPUT_INPUTS: dict[Any, type] = {
+    datetime.isoformat: datetime,
+    str: Decimal,
+    _date_text: date,
+}

@@ -34,9 +34,12 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 from graphql import (
+    GraphQLBoolean,
     GraphQLError,
     GraphQLField,
+    GraphQLFloat,
     GraphQLID,
+    GraphQLInt,
     GraphQLLeafType,
     GraphQLObjectType,
     GraphQLString,
@@ -61,6 +64,7 @@ from strawberry.types.arguments import convert_arguments
 from loaders.query import CURSORS
 from models.db import UNCOUNTED
 from schema.rows import ROW_MAKERS, FromRow, Related, RowList
+from schema.scalars import EXACT_OUTPUT_INPUTS
 
 if TYPE_CHECKING:
     from graphql.execution.collect_fields import FieldDetailsList, GroupedFieldSet
@@ -907,7 +911,8 @@ def _leaves_function(leaves: list[Leaf]) -> Callable[[Any], dict[str, Any] | Non
     names = {"Undefined": Undefined, "Exception": Exception, "isinstance": isinstance}
     for index, (name, getter, coerce, _nullable) in enumerate(leaves):
         names.update({f"k{index}": name, f"g{index}": getter, f"c{index}": coerce,
-                      f"r{index}": getattr(getter, "read", None)})
+                      f"r{index}": getattr(getter, "read", None),
+                      f"t{index}": _exact_input(coerce)})
     by_getter = _leaves_code("from_getters", [], [f"g{i}(item)" for i in range(len(leaves))],
                              leaves)
     if not all(names[f"r{index}"] is not None for index in range(len(leaves))):
@@ -933,13 +938,20 @@ def _leaves_code(function: str, prologue: list[str], reads: list[str], leaves: l
     for index, ((_name, _getter, coerce, nullable), read) in enumerate(
             zip(leaves, reads, strict=True)):
         value = f"v{index}"
-        lines += [f"        {value} = {read}",
-                  f"        if {value} is None:",
-                  "            pass" if nullable else "            return None"]
-        if coerce in _KEEP_STR:  # a str is its own output: no call
-            lines.append(f"        elif type({value}) is str:")
-            lines.append("            pass")
-        lines += [f"        elif isinstance({value}, Exception):",
+        # The common case first, with one test: a value of the very type the coercion
+        # takes, whose output is never null (a str is its own output: no call).
+        test = "if"
+        lines.append(f"        {value} = {read}")
+        if coerce in _KEEP_STR:
+            lines += [f"        if type({value}) is str:", "            pass"]
+            test = "elif"
+        elif _exact_input(coerce) is not None:
+            lines += [f"        if type({value}) is t{index}:",
+                      f"            {value} = c{index}({value})"]
+            test = "elif"
+        lines += [f"        {test} {value} is None:",
+                  "            pass" if nullable else "            return None",
+                  f"        elif isinstance({value}, Exception):",
                   "            return None",
                   "        else:",
                   f"            {value} = c{index}({value})",
@@ -958,6 +970,20 @@ _CURSORED = frozenset({"cursor", "pageInfo"})
 
 # String's and ID's output coercions, which return a str as it is.
 _KEEP_STR = frozenset({GraphQLString.coerce_output_value, GraphQLID.coerce_output_value})
+
+# Output coercions that turn a value of exactly this type into an output that is never
+# null (they may raise, which the general path reports): the rest of the built-in
+# scalars', and ours (schema/scalars.py).
+_EXACT_INPUTS: dict[Any, type] = {
+    GraphQLInt.coerce_output_value: int, GraphQLFloat.coerce_output_value: float,
+    GraphQLBoolean.coerce_output_value: bool, **EXACT_OUTPUT_INPUTS}
+
+
+def _exact_input(coerce: Callable[[Any], Any]) -> type | None:
+    try:
+        return _EXACT_INPUTS.get(coerce)
+    except TypeError:  # a coercion that cannot be hashed: no fast path
+        return None
 
 
 def _makes_from_row(convert: Callable[[Any], Any], object_type: GraphQLObjectType) -> bool:

@@ -9,6 +9,8 @@ import asyncio
 import time
 from collections.abc import Callable
 from datetime import date
+from decimal import Decimal
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +18,7 @@ import asyncpg
 import jwt
 import pytest
 from aiodataloader import DataLoader
+from graphql import GraphQLInt
 from graphql.language.ast import DocumentNode
 from sqlalchemy import Integer, bindparam, event, func, literal, select, text
 
@@ -32,6 +35,8 @@ from models.users import Role, Viewer
 from resolvers.users import VIEWER_BY_ID, find_user_id_by_email, load_viewer
 from schema.root import NODE_TYPES
 from schema.rows import load_all
+from schema.scalars import EXACT_OUTPUT_INPUTS
+from server import compiled
 from server import graphql as graphql_server
 from server.demo import DEMO_EMAILS, seed_demo
 from server.settings import Settings
@@ -670,3 +675,48 @@ def test_rows_known_already_are_loaded_without_waiting_a_turn_of_the_loop() -> N
             await load_all(loader, [1, 4])
 
     asyncio.run(run())
+
+
+def test_a_leaf_of_the_type_its_coercion_takes_is_coerced_without_further_tests(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A compiled plan trusts a coercion of a value of exactly the type it is listed
+    for (compiled._EXACT_INPUTS) never to give null: one test and one call per leaf.
+    Any other value still has every test, and a failed coercion leaves the object to
+    the general path (None), which places and reports the error."""
+    trusting = _trusted_null_coercion(monkeypatch)
+    complete = compiled._leaves_function([("amount", _Reader("amount"), trusting, True)])
+    assert complete.from_row({"amount": 7}) == {"amount": None}  # trusted, not tested
+    assert complete.from_row({"amount": True}) is None  # a bool: tested, failed
+    assert complete.from_row({"amount": None}) == {"amount": None}
+
+    ours = {exact: coerce for coerce, exact in EXACT_OUTPUT_INPUTS.items()}
+    as_text = compiled._leaves_function([
+        ("on", _Reader("on"), ours[date], False),
+        ("amount", _Reader("amount"), ours[Decimal], True),
+        ("count", _Reader("count"), GraphQLInt.coerce_output_value, True)])
+    assert as_text.from_row({"on": date(2026, 3, 1), "amount": Decimal("1.50"),
+                             "count": 3}) == {"on": "2026-03-01", "amount": "1.50",
+                                              "count": 3}
+    assert as_text.from_row({"on": None, "amount": None, "count": None}) is None
+    assert as_text.from_row({"on": date(2026, 3, 1), "amount": None,
+                             "count": 2**40}) is None  # out of Int's range: reported
+
+
+class _Reader:
+    def __init__(self, key: str) -> None:
+        self.read = itemgetter(key)
+
+    def __call__(self, item: Any) -> Any:
+        return self.read(item)
+
+
+def _trusted_null_coercion(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """An Int-like coercion that gives null for every value, listed as exact for int:
+    the fast path shows by keeping that null where the general path would not."""
+
+    def coerce(value: Any) -> Any:
+        return None
+
+    monkeypatch.setitem(compiled._EXACT_INPUTS, coerce, int)
+    return coerce
+
