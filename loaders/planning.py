@@ -191,24 +191,23 @@ FIGURES = ("budget", "fixed_forecast", "rolling_forecast", "billed", "won", "ope
 ALL_FIGURES = frozenset(FIGURES)
 
 
-class Cell:
-    """The figures of one group, month and offering area; None where nothing is set.
+# A cell of a plan: a month (its index among the plan's) and an offering area.
+CellKey = tuple[int, int | None]
+# A group's figures: by figure, the value of each cell where the group has records of it
+# (budget and forecasts None elsewhere, the other figures zero). Under FOUND, the cells
+# of the figures not read (their values None): a cell exists wherever its group has a
+# record of any figure. By figure, not by cell: a page of accounts' plans has thousands
+# of cells, and an object per cell cost more than the figures it held.
+GroupFigures = dict[str, dict[CellKey, Decimal | None]]
+FOUND = "found"
 
-    The defaults are the class's: a cell holds only the figures its statements set. A
-    page of accounts' plans makes thousands of cells, and one made without an
-    ``__init__`` costs half as much."""
 
-    budget: Decimal | None = None
-    fixed_forecast: Decimal | None = None
-    rolling_forecast: Decimal | None = None
-    billed: Decimal = Decimal(0)
-    won: Decimal = Decimal(0)
-    open_pipeline: Decimal = Decimal(0)
-    # amount x percent / 100, rounded to cents per account, month and area.
-    weighted_pipeline: Decimal = Decimal(0)
-
-    def __repr__(self) -> str:
-        return f"Cell({vars(self)})"
+def cell_keys(figures: GroupFigures) -> set[CellKey]:
+    """Every cell of a group: wherever it has a record of any figure."""
+    keys: set[CellKey] = set()
+    for values in figures.values():
+        keys.update(values)
+    return keys
 
 
 @dataclass(frozen=True)
@@ -230,14 +229,10 @@ class PlanQuery:
     shown_areas: tuple[int, ...] | str = ()
 
 
-# A group's cells by month index and offering area.
-GroupCells = dict[tuple[int, int | None], Cell]
-
-
 @dataclass
 class PlanFigures:
     months: list[date]
-    groups: dict[Any, GroupCells] = field(default_factory=dict)
+    groups: dict[Any, GroupFigures] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -524,7 +519,7 @@ async def plan_figures(db: Any, query: PlanQuery) -> PlanFigures:
     groups = figures.groups
     for group, index, area in found:
         if index is not None:
-            groups.setdefault(group, {}).setdefault((int(index), area), Cell())
+            groups.setdefault(group, {}).setdefault(FOUND, {})[index, area] = None
     return figures
 
 
@@ -538,38 +533,38 @@ async def _dropped(task: asyncio.Future[Any]) -> None:
         task.exception()  # retrieved, so not logged as never retrieved
 
 
-def _add_sums(groups: dict[Any, GroupCells], names: tuple[str, ...],
+def _add_sums(groups: dict[Any, GroupFigures], names: tuple[str, ...],
               rows: Sequence[Any]) -> None:
-    """A statement's sums of the figures ``names``, set on the cells of their group,
-    month and area: each a Decimal of its text on PostgreSQL (_MoneySum), of a Decimal
-    elsewhere. One row per cell (the statement groups by the cell's keys), except for a
-    single figure read per record (_Source.per_cell): rows of one cell are added up."""
+    """A statement's sums of the figures ``names``, set in their group's figures by
+    cell: each a Decimal of its text on PostgreSQL (_MoneySum), of a Decimal elsewhere.
+    One row per cell (the statement groups by the cell's keys), except for a single
+    figure read per record (_Source.per_cell): rows of one cell are added up."""
     if len(names) == 1:
         [name] = names
-        cells, last = {}, _NO_GROUP
+        values: dict[CellKey, Decimal | None] = {}
+        last = _NO_GROUP
         for group, index, area, value in rows:
             if index is None:
                 continue
             if group != last:  # the rows of a group come together, mostly
-                cells = groups.get(group)
-                if cells is None:
-                    cells = groups[group] = {}
+                figures = groups.get(group)
+                if figures is None:
+                    figures = groups[group] = {}
+                values = figures.setdefault(name, {})
                 last = group
-            key = (int(index), area)
-            cell = cells.get(key)
-            if cell is None:
-                cell = cells[key] = Cell()
-            elif (known := cell.__dict__.get(name)) is not None:  # a second row of it
-                setattr(cell, name, known if value is None else known + Decimal(value))
-                continue
-            setattr(cell, name, _NONE if value is None else Decimal(value))
+            amount = _NONE if value is None else Decimal(value)
+            # One look-up for the common case, a cell's first row.
+            known = values.setdefault((index, area), amount)
+            if known is not amount:  # a second row of the cell
+                values[index, area] = known + amount
         return
-    for group, index, area, *values in rows:
+    for group, index, area, *sums in rows:
         if index is None:
             continue
-        cell = groups.setdefault(group, {}).setdefault((int(index), area), Cell())
-        for name, value in zip(names, values, strict=True):
-            setattr(cell, name, _NONE if value is None else Decimal(value))
+        figures = groups.setdefault(group, {})
+        for name, value in zip(names, sums, strict=True):
+            figures.setdefault(name, {})[index, area] = _NONE if value is None else \
+                Decimal(value)
 
 
 async def _rows(db: Any, statement: Select[Any] | Read, parameters: dict[str, Any]
@@ -608,7 +603,7 @@ class PlanFiguresByAccountLoader(Loader):
         self.key = key
 
     async def batch_load_fn(self, keys: list[tuple[int, frozenset[str]]]
-                            ) -> list[GroupCells]:
+                            ) -> list[GroupFigures]:
         key = self.key
         accounts = list(dict.fromkeys(account for account, _figures in keys))
         figures = await plan_figures(self.db, PlanQuery(

@@ -4,12 +4,12 @@ offering area, for one account or rolled up; and the budget and forecast mutatio
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from functools import cache, lru_cache
-from operator import attrgetter, itemgetter
+from operator import itemgetter
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -25,12 +25,14 @@ from loaders.planning import (
     ALL_FIGURES,
     FORECASTS,
     AccountPlanKey,
-    Cell,
+    CellKey,
+    GroupFigures,
     PlanAreasLoader,
     PlanFiguresByAccountLoader,
     PlanGroupBy,
     PlannedAccountLoader,
     PlanQuery,
+    cell_keys,
     month_start,
     months_between,
     next_month,
@@ -117,26 +119,30 @@ def _set_sum(values: Iterable[Decimal | None]) -> Decimal | None:
     return total
 
 
-# How a column is made for every line of a plan from the cells of each line's months
-# (a list per line): each sets its column (forecast also forecast_kind), the derived ones
-# from the columns before them. A call per column, not per line and column: a plan of a
-# page of accounts has thousands of lines.
-Maker = Callable[[list[PlanLine], list[list[Cell]]], None]
+# How a column is made for every line of a plan of one group, from its figures in the
+# cells of each line's months (a sequence of cell keys per line): each sets its column
+# (forecast also forecast_kind), the derived ones from the columns before them. A call
+# per column, not per line and column: a plan of a page of accounts has thousands of
+# lines.
+Maker = Callable[[list[PlanLine], GroupFigures, Sequence[Sequence[CellKey]]], None]
+_NO_VALUES: dict[CellKey, Decimal | None] = {}
+_NOTHING = Decimal(0)  # a figure that is zero without records, where it has none
 
 
 def _set_cents(name: str) -> Maker:
     """A figure that may be unset: the sum of the months that have it, in cents."""
-    figure = attrgetter(name)
 
-    def make(lines: list[PlanLine], cells: list[list[Cell]]) -> None:
-        for line, found in zip(lines, cells, strict=True):
-            if len(found) == 1:  # a period of one month: no sum
-                value = figure(found[0])
+    def make(lines: list[PlanLine], figures: GroupFigures,
+             keys: Sequence[Sequence[CellKey]]) -> None:
+        found = figures.get(name, _NO_VALUES).get
+        for line, cells in zip(lines, keys, strict=True):
+            if len(cells) == 1:  # a period of one month: no sum
+                value = found(cells[0])
                 line[name] = None if value is None else value.quantize(CENT)
                 continue
             total = None
-            for cell in found:
-                value = figure(cell)
+            for cell in cells:
+                value = found(cell)
                 if value is not None:
                     total = value if total is None else total + value
             line[name] = None if total is None else total.quantize(CENT)
@@ -147,33 +153,39 @@ def _set_cents(name: str) -> Maker:
 def _cents(name: str) -> Maker:
     """A figure every month has (zero where nothing was billed, won or open): its sum in
     cents. Apart from _set_cents, as a loop per line without a test per value."""
-    figure = attrgetter(name)
 
-    def make(lines: list[PlanLine], cells: list[list[Cell]]) -> None:
-        for line, found in zip(lines, cells, strict=True):
+    def make(lines: list[PlanLine], figures: GroupFigures,
+             keys: Sequence[Sequence[CellKey]]) -> None:
+        found = figures.get(name, _NO_VALUES).get
+        for line, cells in zip(lines, keys, strict=True):
             total = ZERO
-            for cell in found:
-                total += figure(cell)
+            for cell in cells:
+                total += found(cell, _NOTHING)
             line[name] = total.quantize(CENT)
 
     return make
 
 
-def _weighted(lines: list[PlanLine], cells: list[list[Cell]]) -> None:
+def _weighted(lines: list[PlanLine], figures: GroupFigures,
+              keys: Sequence[Sequence[CellKey]]) -> None:
     # In cents already: rounded per account, month and area in SQL.
-    for line, found in zip(lines, cells, strict=True):
+    found = figures.get("weighted_pipeline", _NO_VALUES).get
+    for line, cells in zip(lines, keys, strict=True):
         total = ZERO
-        for cell in found:
-            total += cell.weighted_pipeline
+        for cell in cells:
+            total += found(cell, _NOTHING)
         line["weighted_pipeline"] = total
 
 
 def _forecast_of(kind: ForecastKind | None) -> Maker:
-    def make(lines: list[PlanLine], cells: list[list[Cell]]) -> None:
-        for line, found in zip(lines, cells, strict=True):
+    def make(lines: list[PlanLine], figures: GroupFigures,
+             keys: Sequence[Sequence[CellKey]]) -> None:
+        fixed = figures.get("fixed_forecast", _NO_VALUES).get
+        rolling = figures.get("rolling_forecast", _NO_VALUES).get
+        for line, cells in zip(lines, keys, strict=True):
             total, kinds = None, set()
-            for cell in found:
-                chosen, chosen_kind = _forecast(cell, kind)
+            for cell in cells:
+                chosen, chosen_kind = _forecast(fixed(cell), rolling(cell), kind)
                 if chosen is not None:
                     total = _add(total, chosen)
                     kinds.add(chosen_kind)
@@ -183,27 +195,30 @@ def _forecast_of(kind: ForecastKind | None) -> Maker:
     return make
 
 
-def _budget_variance(lines: list[PlanLine], _cells: list[list[Cell]]) -> None:
+def _budget_variance(lines: list[PlanLine], _figures: GroupFigures,
+                     _keys: Sequence[Sequence[CellKey]]) -> None:
     for line in lines:
         budget, forecast = line["budget"], line["forecast"]
         line["budget_variance"] = (
             None if budget is None or forecast is None else forecast - budget)
 
 
-def _billed_to_budget(lines: list[PlanLine], _cells: list[list[Cell]]) -> None:
+def _billed_to_budget(lines: list[PlanLine], _figures: GroupFigures,
+                      _keys: Sequence[Sequence[CellKey]]) -> None:
     for line in lines:
         budget = line["budget"]
         line["billed_to_budget"] = (
             round(float(line["billed"] / budget), 4) if budget else None)
 
 
-def _made(lines: list[PlanLine], cells: list[list[Cell]], columns: frozenset[str],
-          kind: ForecastKind | None) -> list[PlanLine]:
-    """The lines with their ``columns`` (_computed) made of the cells of their months:
-    the months' figures summed, then rounded to cents."""
+def _made(lines: list[PlanLine], figures: GroupFigures, keys: Sequence[Sequence[CellKey]],
+          columns: frozenset[str], kind: ForecastKind | None) -> list[PlanLine]:
+    """The lines of one group with their ``columns`` (_computed) made of its figures in
+    the cells of their months (``keys``): the months' figures summed, then rounded to
+    cents."""
     for column, make in _makers(kind):  # the derived columns last
         if column in columns:
-            make(lines, cells)
+            make(lines, figures, keys)
     return lines
 
 
@@ -238,12 +253,13 @@ def _layout(first: date, last: date, granularity: Granularity
     return tuple((period, tuple(indexes)) for period, indexes in periods.items())
 
 
-def _forecast(cell: Cell, kind: ForecastKind | None) -> tuple[Decimal | None, ForecastKind]:
+def _forecast(fixed: Decimal | None, rolling: Decimal | None, kind: ForecastKind | None
+              ) -> tuple[Decimal | None, ForecastKind]:
     """The forecast a month shows: of the kind asked, else the current rolling version
     where there is one, else the fixed figure."""
-    if kind is ForecastKind.FIXED or (kind is None and cell.rolling_forecast is None):
-        return cell.fixed_forecast, ForecastKind.FIXED
-    return cell.rolling_forecast, ForecastKind.ROLLING
+    if kind is ForecastKind.FIXED or (kind is None and rolling is None):
+        return fixed, ForecastKind.FIXED
+    return rolling, ForecastKind.ROLLING
 
 
 def _periods(first: date, last: date) -> None:
@@ -311,50 +327,59 @@ async def account_plan(*, loaders: Loaders, account_id: int, first: date, last: 
     try:
         # The figures first: read beside the areas, they are awaited once (a hundred
         # plans woken by the areas would hold up the figures' second statement).
-        cells = await figures
+        found = await figures
         shown = _checked_areas(await areas, area_ids)
     except BaseException:
         areas.add_done_callback(_retrieved)
         figures.add_done_callback(_retrieved)
         raise
+    rows = _account_lines(found, account_id, first, last, granularity, shown,
+                          all_areas=area_ids is None, columns=computed,
+                          forecast_kind=forecast_kind)
+    return Plan(rows, _total(rows, computed if totals is None else _computed(totals)))
+
+
+def _account_lines(figures: GroupFigures, account_id: int, first: date, last: date,
+                   granularity: Granularity, shown: list[int], *, all_areas: bool,
+                   columns: frozenset[str], forecast_kind: ForecastKind | None
+                   ) -> list[PlanLine]:
+    """An account's plan lines, a line per period and offering area shown, with the
+    ``columns`` (_computed) made of its figures."""
     areas = tuple(shown)
-    if area_ids is None:
+    if all_areas:
         # Figures in an inactive area or in none (free-text invoice lines, deals without
         # an area) get their rows too, after the active areas.
-        seen = set(map(_AREA, cells))
+        seen = set()
+        for values in figures.values():
+            seen.update(map(_AREA, values))
         if not seen.issubset(shown):
             areas += (*sorted(a for a in seen.difference(shown) if a is not None),
                       *((None,) if None in seen else ()))
-    found = cells.get
-    lines, line_cells = [], []
-    for period, area, keys in _line_keys(first, last, granularity, areas):
-        lines.append({"period": period, "group": account_id, "area_id": area})
-        # Loops, not comprehensions: each of those is a function call on Python 3.11.
-        if len(keys) == 1:  # a period of one month
-            cell = found(keys[0])
-            line_cells.append([] if cell is None else [cell])
-            continue
-        found_cells = []
-        for key in keys:
-            cell = found(key)
-            if cell is not None:
-                found_cells.append(cell)
-        line_cells.append(found_cells)
-    rows = _made(lines, line_cells, computed, forecast_kind)
-    return Plan(rows, _total(rows, computed if totals is None else _computed(totals)))
+    layout = _lines_layout(first, last, granularity, areas)
+    lines = [{"period": period, "group": account_id, "area_id": area}
+             for period, area in layout.lines]
+    return _made(lines, figures, layout.keys, columns, forecast_kind)
 
 
 _AREA = itemgetter(1)  # of a cell's key: (month index, offering area)
 
 
+@dataclass(frozen=True)
+class _Layout:
+    lines: tuple[tuple[date, int | None], ...]  # each line's period and offering area
+    keys: tuple[tuple[CellKey, ...], ...]  # the keys of each line's cells
+
+
 @lru_cache(maxsize=1024)
-def _line_keys(first: date, last: date, granularity: Granularity,
-               areas: tuple[int | None, ...]
-               ) -> tuple[tuple[date, int | None, tuple[tuple[int, int | None], ...]], ...]:
-    """Each line of a plan (a period and an offering area) with the keys of its cells:
-    the same for every plan of a page of accounts."""
-    return tuple((period, area, tuple((index, area) for index in indexes))
-                 for period, indexes in _layout(first, last, granularity) for area in areas)
+def _lines_layout(first: date, last: date, granularity: Granularity,
+                  areas: tuple[int | None, ...]) -> _Layout:
+    """The lines of a plan (a period and an offering area), with the keys of their
+    cells: the same for every plan of a page of accounts."""
+    lines = [(period, area, indexes) for period, indexes in _layout(first, last, granularity)
+             for area in areas]
+    return _Layout(tuple((period, area) for period, area, _indexes in lines),
+                   tuple(tuple((index, area) for index in indexes)
+                         for _period, area, indexes in lines))
 
 
 def _total(rows: list[PlanLine], columns: frozenset[str] = ALL_COLUMNS) -> PlanLine:
@@ -367,7 +392,7 @@ def _total(rows: list[PlanLine], columns: frozenset[str] = ALL_COLUMNS) -> PlanL
         if name in columns:
             total[name] = sum([row[name] for row in rows], ZERO)
     derived = frozenset(("budget_variance", "billed_to_budget")) & columns
-    return _made([total], [[]], derived, None)[0]
+    return _made([total], {}, [()], derived, None)[0]
 
 
 def _load_areas(loaders: Loaders, asked: tuple[int, ...] | None) -> asyncio.Future[list[int]]:
@@ -410,16 +435,17 @@ async def plan_summary(*, loaders: Loaders, group_by: PlanGroupBy, filter: Any, 
         group_by=group_by, as_of=_as_of_cutoff(as_of, timezone),
         figures=_figures(computed, forecast_kind)))
     periods = [_period_of(month, granularity) for month in figures.months]
-    grouped: dict[tuple[Any, date], list[Cell]] = {}
+    rows: list[PlanLine] = []
     # A None group is a row too: accounts whose owner has no team, or figures without an
     # offering area; every roll-up of the same accounts has the same totals.
-    for group, cells in figures.groups.items():
-        for (index, _area), cell in cells.items():
-            grouped.setdefault((group, periods[index]), []).append(cell)
-    rows = _made([{"period": period, "group": group, "group_by": group_by,
-                   "area_id": group if group_by is PlanGroupBy.OFFERING_AREA else None}
-                  for group, period in grouped], list(grouped.values()), computed,
-                 forecast_kind)
+    for group, found in figures.groups.items():
+        by_period: dict[date, list[CellKey]] = {}
+        for key in cell_keys(found):
+            by_period.setdefault(periods[key[0]], []).append(key)
+        area = group if group_by is PlanGroupBy.OFFERING_AREA else None
+        rows += _made([{"period": period, "group": group, "group_by": group_by,
+                        "area_id": area} for period in by_period], found,
+                      list(by_period.values()), computed, forecast_kind)
     rows.sort(key=lambda row: (row["group"] is None, row["group"] or 0, row["period"]))
     return Plan(rows, _total(rows, computed))
 

@@ -601,9 +601,8 @@ async def _true(value: bool) -> bool:
     return value
 
 
-def _cells(figures: planning.PlanFigures) -> dict[Any, dict[Any, dict[str, Any]]]:
-    return {group: {key: vars(cell) for key, cell in cells.items()}
-            for group, cells in figures.groups.items()}
+def _cells(figures: planning.PlanFigures) -> dict[Any, planning.GroupFigures]:
+    return figures.groups
 
 
 async def _burst(connect: Callable[[], Any], size: int) -> set[int]:
@@ -720,3 +719,22 @@ def _trusted_null_coercion(monkeypatch: pytest.MonkeyPatch) -> Any:
     monkeypatch.setitem(compiled._EXACT_INPUTS, coerce, int)
     return coerce
 
+
+def test_a_plans_figures_are_kept_by_figure_and_cell() -> None:
+    """_add_sums: a single figure's rows of one cell add up (a null one as zero); a
+    statement of several figures sets each; the cells of the figures not read are
+    FOUND, and cell_keys gives every cell of a group."""
+    groups: dict[Any, planning.GroupFigures] = {}
+    planning._add_sums(groups, ("budget",), [
+        (1, 0, 10, "100.5000"), (1, 0, 10, "20.0000"), (1, 0, 10, None), (1, 1, 10, None),
+        (2, 0, None, "3.0000"), (1, None, 10, "999.0000")])
+    planning._add_sums(groups, ("open_pipeline", "weighted_pipeline"), [
+        (2, 0, None, "50.0000", "12.50"), (1, 2, 11, None, "0.00")])
+    assert groups == {
+        1: {"budget": {(0, 10): Decimal("120.5"), (1, 10): Decimal(0)},
+            "open_pipeline": {(2, 11): Decimal(0)},
+            "weighted_pipeline": {(2, 11): Decimal(0)}},
+        2: {"budget": {(0, None): Decimal(3)}, "open_pipeline": {(0, None): Decimal(50)},
+            "weighted_pipeline": {(0, None): Decimal("12.5")}}}
+    groups[1][planning.FOUND] = {(3, 12): None}
+    assert planning.cell_keys(groups[1]) == {(0, 10), (1, 10), (2, 11), (3, 12)}
