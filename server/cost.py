@@ -145,7 +145,16 @@ def _count_value(value: Any, priced: Priced) -> int:
                 return priced.own * (len(value) - value.count(None))
             return sum(_count_value(item, priced) if isinstance(item, list) else priced.own
                        for item in value if item is not None)
-        return sum(_count_value(item, priced) for item in value if item is not None)
+        # A page of objects: each item's cost here, without a call per item.
+        total, own, costly = 0, priced.own, priced.costly
+        for item in value:
+            if isinstance(item, dict):
+                total += own + _count(item, costly)
+            elif isinstance(item, list):
+                total += _count_value(item, priced)
+            elif item is not None:
+                total += own
+        return total
     if not priced.costly or not isinstance(value, dict):
         return priced.own
     return priced.own + _count(value, priced.costly)
