@@ -207,9 +207,10 @@ class PlanRow:
 # computed: a compiled plan reads them straight from a RowList's lines. (A line missing
 # one would raise KeyError there, and its row be made and read as an object: the
 # class's default.)
-PlanRow._reads = Reads({field.python_name: itemgetter(field.python_name)
-                        for field in PlanRow.__strawberry_definition__.fields
-                        if field.base_resolver is None}, {})
+_LINE_FIELDS = [field.python_name for field in PlanRow.__strawberry_definition__.fields
+                if field.base_resolver is None]
+PlanRow._reads = Reads({name: itemgetter(name) for name in _LINE_FIELDS}, {},
+                       {name: f"row[{name!r}]" for name in _LINE_FIELDS})
 
 
 @strawberry.type(description="The columns of a plan summed over its rows.")

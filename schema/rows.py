@@ -23,12 +23,17 @@ class Reads(dict[str, Callable[[Any], Any]]):
     """How each field is read from the row (name -> function of the row), and the
     columns each reads (``columns``; None where a function did not say): a page of
     rows for a query that selects three fields of twenty need not fetch the rest
-    (server/compiled.py, schema/relay.py ``Children``)."""
+    (server/compiled.py, schema/relay.py ``Children``). ``inline``: the fields whose
+    function is a plain read of the row, as the Python expression of ``row`` it is
+    (``row.name``, ``row['budget']``), which a compiled plan writes into its code
+    instead of a call (server/compiled.py ``_leaves_function``)."""
 
     def __init__(self, getters: dict[str, Callable[[Any], Any]],
-                 columns: dict[str, tuple[str, ...] | None]) -> None:
+                 columns: dict[str, tuple[str, ...] | None],
+                 inline: dict[str, str] | None = None) -> None:
         super().__init__(getters)
         self.columns = columns
+        self.inline = inline or {}
 
 
 class Using:
@@ -53,14 +58,17 @@ def reads(**fields: str | Using | Callable[[Any], Any]) -> Reads:
     or ``name=function`` (columns not declared: selecting it fetches whole rows)."""
     getters: dict[str, Callable[[Any], Any]] = {}
     columns: dict[str, tuple[str, ...] | None] = {}
+    inline: dict[str, str] = {}
     for name, source in fields.items():
         if isinstance(source, str):
             getters[name], columns[name] = attrgetter(source), (source,)
+            if source.isidentifier():
+                inline[name] = f"row.{source}"
         elif isinstance(source, Using):
             getters[name], columns[name] = source.compute, source.columns
         else:
             getters[name], columns[name] = source, None
-    return Reads(getters, columns)
+    return Reads(getters, columns, inline)
 
 
 # The functions of the classmethods that make an object of their class from a row such

@@ -918,7 +918,9 @@ def _leaves_function(leaves: list[Leaf]) -> Callable[[Any], dict[str, Any] | Non
     if not all(names[f"r{index}"] is not None for index in range(len(leaves))):
         exec(by_getter, names)  # our own code, made from the plan
         return names["from_getters"]  # type: ignore[no-any-return]
-    reads = [f"r{i}(row)" for i in range(len(leaves))]
+    # A plain read of the row (a column, a line's key) is written as it is: no call.
+    reads = [getattr(getter, "inline", None) or f"r{i}(row)"
+             for i, (_name, getter, _coerce, _nullable) in enumerate(leaves)]
     from_object = _leaves_code(
         "complete",
         ["        values = item.__dict__",
@@ -1030,13 +1032,17 @@ def _attribute_getter(resolve: Callable[..., Any], definition: GraphQLField,
     special = getattr(owner, "_compiled_reads", {}).get(name)
     if special is not None:  # e.g. a connection's nodes, maybe not made yet (RowNodes)
         return special  # type: ignore[no-any-return]
-    read = getattr(owner, "_reads", {}).get(name)
-    return attrgetter(name) if read is None else _row_getter(name, read)
+    reads = getattr(owner, "_reads", {})
+    read = reads.get(name)
+    return attrgetter(name) if read is None else \
+        _row_getter(name, read, getattr(reads, "inline", {}).get(name))
 
 
-def _row_getter(name: str, read: Callable[[Any], Any]) -> Callable[[Any], Any]:
+def _row_getter(name: str, read: Callable[[Any], Any], inline: str | None = None
+                ) -> Callable[[Any], Any]:
     """The attribute of an object that keeps its row (schema/rows.py RowBacked), read
-    from the row without the fall-through to ``__getattr__``: what getattr returns."""
+    from the row without the fall-through to ``__getattr__``: what getattr returns.
+    ``inline``: the read as an expression of ``row``, where it is a plain one."""
 
     def get(source: Any) -> Any:
         try:
@@ -1051,6 +1057,7 @@ def _row_getter(name: str, read: Callable[[Any], Any]) -> Callable[[Any], Any]:
         return read(row)
 
     get.read = read  # type: ignore[attr-defined]
+    get.inline = inline  # type: ignore[attr-defined]
     return get
 
 

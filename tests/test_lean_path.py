@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import namedtuple
 from collections.abc import Callable
 from datetime import date
 from decimal import Decimal
@@ -18,7 +19,7 @@ import asyncpg
 import jwt
 import pytest
 from aiodataloader import DataLoader
-from graphql import GraphQLInt
+from graphql import GraphQLInt, GraphQLString
 from graphql.language.ast import DocumentNode
 from sqlalchemy import Integer, bindparam, event, func, literal, select, text
 
@@ -33,8 +34,9 @@ from loaders.users import ACCOUNTS, UserByIdLoader
 from models.db import Database, Read
 from models.users import Role, Viewer
 from resolvers.users import VIEWER_BY_ID, find_user_id_by_email, load_viewer
+from schema.planning import PlanRow
 from schema.root import NODE_TYPES
-from schema.rows import load_all
+from schema.rows import load_all, reads, using
 from schema.scalars import EXACT_OUTPUT_INPUTS
 from server import compiled
 from server import graphql as graphql_server
@@ -688,7 +690,7 @@ def test_a_leaf_of_the_type_its_coercion_takes_is_coerced_without_further_tests(
     assert complete.from_row({"amount": True}) is None  # a bool: tested, failed
     assert complete.from_row({"amount": None}) == {"amount": None}
 
-    ours = {exact: coerce for coerce, exact in EXACT_OUTPUT_INPUTS.items()}
+    ours = EXACT_OUTPUT_INPUTS_BY_TYPE
     as_text = compiled._leaves_function([
         ("on", _Reader("on"), ours[date], False),
         ("amount", _Reader("amount"), ours[Decimal], True),
@@ -699,6 +701,9 @@ def test_a_leaf_of_the_type_its_coercion_takes_is_coerced_without_further_tests(
     assert as_text.from_row({"on": None, "amount": None, "count": None}) is None
     assert as_text.from_row({"on": date(2026, 3, 1), "amount": None,
                              "count": 2**40}) is None  # out of Int's range: reported
+
+
+EXACT_OUTPUT_INPUTS_BY_TYPE = {exact: coerce for coerce, exact in EXACT_OUTPUT_INPUTS.items()}
 
 
 class _Reader:
@@ -738,3 +743,22 @@ def test_a_plans_figures_are_kept_by_figure_and_cell() -> None:
             "weighted_pipeline": {(0, None): Decimal("12.5")}}}
     groups[1][planning.FOUND] = {(3, 12): None}
     assert planning.cell_keys(groups[1]) == {(0, 10), (1, 10), (2, 11), (3, 12)}
+
+
+def test_a_plain_read_of_a_row_is_written_into_the_plans_code() -> None:
+    """A column read by name (reads(name="column")) and a plan line's key are read by
+    the compiled leaves' code itself, not through a call of the read function."""
+    assert reads(title="name", total=using("amount")(lambda row: row.amount)).inline == {
+        "title": "row.name"}
+    assert PlanRow._reads.inline["budget"] == "row['budget']"
+
+    def never(row: Any) -> Any:
+        raise AssertionError("read through its function")
+
+    complete = compiled._leaves_function([
+        ("title", compiled._row_getter("title", never, "row.name"),
+         GraphQLString.coerce_output_value, False),
+        ("budget", compiled._row_getter("budget", never, "row.amount"),
+         EXACT_OUTPUT_INPUTS_BY_TYPE[Decimal], True)])
+    row = namedtuple("row", "name amount")("Acme", Decimal("2.50"))
+    assert complete.from_row(row) == {"title": "Acme", "budget": "2.50"}
