@@ -7,7 +7,9 @@ never reaches the database. Both transports ask ``refuse`` the same questions.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
+from typing import Any
 
 from graphql import (
     DocumentNode,
@@ -21,7 +23,7 @@ from graphql import (
     SelectionSetNode,
 )
 from strawberry.extensions import SchemaExtension
-from strawberry.types import ExecutionResult
+from strawberry.types import ExecutionContext, ExecutionResult
 from strawberry.types.graphql import OperationType as StrawberryOperationType
 
 from loaders.errors import ApiError, Forbidden, Unauthenticated
@@ -48,40 +50,129 @@ class Access(SchemaExtension):
         if self.execution_context.result:
             yield  # refused already (over budget, too costly): ask the database nothing
             return
-        context = self.execution_context.context
-        problem: ApiError | None = None
-        if getattr(context, "viewer", None) is None and getattr(context, "credential", None):
-            try:
-                context.viewer = await context.authenticator.viewer_for(context.credential)
-            except AuthError as exc:
-                problem = Unauthenticated(str(exc))
-            except Exception as exc:
-                # Raised from here it would reach the client uncoded, its text as the
-                # message and 400 as the status: a database away is said as such.
-                fault = classify(exc)
-                if fault is None:
-                    raise
-                problem = DatabaseFault(fault)
         execution = self.execution_context
+        context = execution.context
+        confirmation = None
+        if getattr(context, "viewer", None) is None and getattr(context, "credential", None):
+            confirmation = _speculate(execution)
+            if confirmation is None:
+                context.viewer, problem = await read_viewer(context)
+                if problem is not None:
+                    _refused(execution, problem)
         document = execution.graphql_document
-        if problem is None and context.viewer is not None and document is not None:
-            try:
-                problem = await refuse(context.viewer, document, execution.operation_name,
-                                       execution.query, getattr(context, "documents", None))
-            except Exception as exc:  # the trusted documents are read from the database
-                fault = classify(exc)
-                if fault is None:
-                    raise
-                problem = DatabaseFault(fault)
-        if problem is not None:
-            error = GraphQLError(problem.message, extensions={
-                "code": problem.code, **getattr(problem, "extensions", {})})
-            if execution.operation_type is StrawberryOperationType.SUBSCRIPTION:
-                # Strawberry subscribes whatever the result says; an error raised
-                # here is what the client gets instead, and nothing is subscribed.
-                raise error
-            execution.result = ExecutionResult(data=None, errors=[error])
-        yield
+        if confirmation is None and not execution.result and context.viewer is not None \
+                and document is not None:
+            problem = await _rules(context.viewer, execution)
+            if problem is not None:
+                _refused(execution, problem)
+        if confirmation is None:
+            yield
+            return
+        try:
+            yield
+        except BaseException:
+            confirmation.cancel()  # gone with the operation (cancelled, failed)
+            raise
+        if context.confirmation is confirmation:
+            # Execution never reached the root fields (variables that do not coerce,
+            # say): had the viewer been read first, a refused one would have been told
+            # so instead, and is now.
+            context.confirmation = None
+            _viewer, problem = await confirmation.settle()
+            result = execution.result
+            if problem is not None and result is not None:
+                result.data, result.errors = None, [error_for(problem)]
+
+
+class Confirmation:
+    """The viewer read again beside an operation that runs, meanwhile, as the viewer
+    last read for the same credential: a query by a staff user read before.
+
+    Its first statement then no longer waits for the viewer's (a small query's
+    latency was the two statements' one after the other). Nothing is answered until
+    the read is back (``CrmExecutor.execute_collected_root_fields`` settles it once
+    the root fields are done): a viewer deactivated meanwhile is refused, one changed
+    meanwhile (a role, a team) has the operation run again as it now is, and only the
+    same viewer keeps the answer. So a change still takes effect from the next request
+    on, as when the viewer was read first.
+    """
+
+    def __init__(self, execution: ExecutionContext, viewer: Viewer) -> None:
+        self.viewer = viewer
+        self._execution = execution
+        self._read = asyncio.ensure_future(read_viewer(execution.context))
+
+    async def settle(self) -> tuple[Viewer | None, ApiError | None]:
+        """The viewer as it is now, or why it may not run the operation."""
+        viewer, problem = await self._read
+        if problem is None and viewer != self.viewer:
+            problem = await _rules(viewer, self._execution)  # type: ignore[arg-type]
+        return viewer, problem
+
+    def cancel(self) -> None:
+        self._read.cancel()
+
+
+def _speculate(execution: ExecutionContext) -> Confirmation | None:
+    """A Confirmation for a query over HTTP by a staff user read before; else None,
+    and the viewer is read first. Mutations never run as a viewer not yet read, and
+    the partner rules are applied before anything runs."""
+    context = execution.context
+    authenticator = getattr(context, "authenticator", None)
+    if execution.operation_type is not StrawberryOperationType.QUERY or \
+            authenticator is None or getattr(context, "websocket", None) is not None:
+        return None
+    viewer = authenticator.recent(context.credential)
+    if viewer is None:
+        return None
+    context.viewer = viewer
+    context.confirmation = confirmation = Confirmation(execution, viewer)
+    return confirmation
+
+
+async def read_viewer(context: Any) -> tuple[Viewer | None, ApiError | None]:
+    """The viewer the request's credential acts as, or why there is none."""
+    try:
+        return await context.authenticator.viewer_for(context.credential), None
+    except AuthError as exc:
+        return None, Unauthenticated(str(exc))
+    except Exception as exc:
+        # Raised from here it would reach the client uncoded, its text as the
+        # message and 400 as the status: a database away is said as such.
+        fault = classify(exc)
+        if fault is None:
+            raise
+        return None, DatabaseFault(fault)
+
+
+async def _rules(viewer: Viewer, execution: ExecutionContext) -> ApiError | None:
+    """``refuse``, with a database away said as such."""
+    document = execution.graphql_document
+    if document is None:
+        return None
+    try:
+        return await refuse(viewer, document, execution.operation_name, execution.query,
+                            getattr(execution.context, "documents", None))
+    except Exception as exc:  # the trusted documents are read from the database
+        fault = classify(exc)
+        if fault is None:
+            raise
+        return DatabaseFault(fault)
+
+
+def error_for(problem: ApiError) -> GraphQLError:
+    """The problem as the GraphQL error the client gets, with its code."""
+    return GraphQLError(problem.message, extensions={
+        "code": problem.code, **getattr(problem, "extensions", {})})
+
+
+def _refused(execution: ExecutionContext, problem: ApiError) -> None:
+    error = error_for(problem)
+    if execution.operation_type is StrawberryOperationType.SUBSCRIPTION:
+        # Strawberry subscribes whatever the result says; an error raised
+        # here is what the client gets instead, and nothing is subscribed.
+        raise error
+    execution.result = ExecutionResult(data=None, errors=[error])
 
 
 async def refuse(viewer: Viewer, document: DocumentNode, operation_name: str | None,

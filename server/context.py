@@ -36,6 +36,9 @@ class Context:
     credential: Any = None
     authenticator: Any = None
     documents: Any = None  # resolvers.documents.DocumentStore: trusted documents
+    # The viewer's read still running beside a query that runs as the viewer read
+    # before (server/access.py Confirmation), until the query's root fields settle it.
+    confirmation: Any = None
     # The columns a compiled plan knows a field's nodes read, by the field's node
     # (server/compiled.py Run.plan_columns, schema/relay.py planned_columns).
     planned_columns: dict[int, tuple[str, ...]] = field(default_factory=dict)

@@ -18,6 +18,7 @@ from typing import Any, cast
 import strawberry
 from graphql import ExecutionResult as GraphQLExecutionResult
 from graphql import GraphQLError, GraphQLObjectType, GraphQLSyntaxError, parse
+from graphql.execution.executor import CollectedErrors
 from strawberry.extensions import SchemaExtension
 from strawberry.extensions.context import (
     ExecutingContextManager,
@@ -41,7 +42,7 @@ from strawberry.types.execution import StreamExecutionResult
 from loaders.errors import ApiError
 from schema.root import build_schema
 from server import faults
-from server.access import Access
+from server.access import Access, Confirmation, error_for
 from server.compiled import Compiler
 from server.context import AFTER_RESPONSE
 from server.cost import CostLimits
@@ -243,9 +244,38 @@ class CrmExecutor(StrawberryGraphQLCoreExecutionContext):
         compiler = self.compiler
         if compiler is not None and not serially and not new_defer_usages and \
                 compiler.compiles(self):
-            return compiler.execute(self, root_type, root_value, grouped_field_set)
-        return super().execute_collected_root_fields(
-            root_type, root_value, grouped_field_set, serially, new_defer_usages)
+            result = compiler.execute(self, root_type, root_value, grouped_field_set)
+        else:
+            result = super().execute_collected_root_fields(
+                root_type, root_value, grouped_field_set, serially, new_defer_usages)
+        context = self.context_value
+        confirmation = getattr(context, "confirmation", None)
+        if confirmation is None:
+            return result
+        context.confirmation = None
+        return self._confirmed(result, confirmation, root_type, root_value, grouped_field_set,
+                               serially, new_defer_usages)
+
+    async def _confirmed(self, result: Any, confirmation: Confirmation, *again: Any) -> Any:
+        """The root fields' data once the viewer they ran as proves to be the viewer
+        as it is now (server/access.py Confirmation); run again as the viewer it now
+        is when it changed meanwhile; an error instead when it may no longer ask."""
+        try:
+            data = await result if self.is_awaitable(result) else result
+        except BaseException:
+            confirmation.cancel()
+            raise
+        viewer, problem = await confirmation.settle()
+        if viewer == confirmation.viewer:
+            return data
+        self.collected_errors = CollectedErrors()  # of a run that does not count
+        if problem is not None:
+            raise error_for(problem)
+        context = self.context_value
+        context.viewer = viewer
+        context.renew_loaders()
+        result = self.execute_collected_root_fields(*again)
+        return await result if self.is_awaitable(result) else result
 
     def build_per_event_executor(self, payload: Any) -> Any:
         executor = super().build_per_event_executor(payload)
