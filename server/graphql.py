@@ -260,13 +260,18 @@ class CrmExecutor(StrawberryGraphQLCoreExecutionContext):
         """The root fields' data once the viewer they ran as proves to be the viewer
         as it is now (server/access.py Confirmation); run again as the viewer it now
         is when it changed meanwhile; an error instead when it may no longer ask."""
+        failed: GraphQLError | None = None
         try:
             data = await result if self.is_awaitable(result) else result
+        except GraphQLError as error:  # the whole operation's: told only to a viewer
+            data, failed = None, error  # that may still ask
         except BaseException:
             confirmation.cancel()
             raise
         viewer, problem = await confirmation.settle()
         if viewer == confirmation.viewer:
+            if failed is not None:
+                raise failed
             return data
         self.collected_errors = CollectedErrors()  # of a run that does not count
         if problem is not None:

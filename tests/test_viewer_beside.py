@@ -23,8 +23,9 @@ from tests.test_timeouts import eventually
 VIEWER = "{ viewer { name role } }"
 ACCOUNTS = "{ accounts(first: 5) { nodes { name } } }"
 ACME = {"accounts": {"nodes": [{"name": "Acme"}]}}
-RENAME = """mutation($id: ID!, $version: Int!) { updateAccount(input: {id: $id, expectedVersion: $version, name: "Acme Oy"}) {
-  account { name } userErrors { code } } }"""
+RENAME = """mutation($id: ID!, $version: Int!) {
+  updateAccount(input: {id: $id, expectedVersion: $version, name: "Acme Oy"}) {
+    account { name } userErrors { code } } }"""
 AUDIT = """{ viewer { name } accounts(first: 5) { nodes { name } }
   auditLog(first: 1) { nodes { action } } }"""
 
@@ -70,7 +71,8 @@ async def test_a_query_runs_beside_the_read_of_a_viewer_read_before(
     second = asyncio.create_task(client.post(ACCOUNTS, as_user=org.rep_a1))
     await eventually(_true(lambda: any("accounts" in s for s in sent)),
                      "the query's statement sent while its viewer's read is held")
-    assert held and not second.done()
+    assert held
+    assert not second.done()
     gate.set()
     assert (await second).json()["data"] == ACME
 
@@ -78,11 +80,12 @@ async def test_a_query_runs_beside_the_read_of_a_viewer_read_before(
     gate.clear()
     held.clear()
     sent.clear()
-    third = asyncio.create_task(client.post(RENAME, {"id": gid(account), "version": account.version},
-                                            as_user=org.rep_a1))
+    rename = {"id": gid(account), "version": account.version}
+    third = asyncio.create_task(client.post(RENAME, rename, as_user=org.rep_a1))
     await eventually(_true(lambda: held), "the mutation's viewer's read")
     await asyncio.sleep(0.2)
-    assert sent == [] and not third.done()
+    assert sent == []
+    assert not third.done()
     gate.set()
     body = (await third).json()
     assert body["data"]["updateAccount"]["account"] == {"name": "Acme Oy"}, body
@@ -121,7 +124,8 @@ async def test_a_viewer_changed_since_its_last_request_has_the_query_run_again_a
     changed = client.db.statements - before
     body = response.json()
     # The answer of an admin, not a rep's FORBIDDEN on the audit log, nor her old name.
-    assert response.status_code == 200 and "errors" not in body, body
+    assert response.status_code == 200, body
+    assert "errors" not in body, body
     assert body["data"]["viewer"] == {"name": "Rita Admin"}
     assert isinstance(body["data"]["auditLog"]["nodes"], list)
     before = client.db.statements
