@@ -16,9 +16,20 @@ from sqlalchemy import update
 
 from models.db import Database
 from models.users import Role, User
+from server.settings import Settings
 from tests.factories import Org, gid, make_account, make_org
 from tests.graphql_client import GraphQLClient
-from tests.test_timeouts import eventually
+from tests.test_timeouts import (
+    app_with,
+    backends_at_work,
+    eventually,
+    holding,
+    post,
+    postgres_only,
+    quiet,
+    token,
+    waiting_on_lock,
+)
 
 VIEWER = "{ viewer { name role } }"
 ACCOUNTS = "{ accounts(first: 5) { nodes { name } } }"
@@ -148,6 +159,33 @@ async def test_a_partner_is_read_before_its_query_runs(
     await client.query(VIEWER, token=staff)
     assert client.app.state.authenticator.recent(
         client.app.state.authenticator.identify(f"Bearer {staff}")).name == "Rep A1"
+
+
+@postgres_only
+async def test_a_query_stopped_at_its_timeout_stops_its_viewers_read_too(
+        settings: Settings, db: Database, org: Org) -> None:
+    """The viewer's read waits on a lock in PostgreSQL while the query's own statement
+    has run: at REQUEST_TIMEOUT both are stopped, in the server too."""
+    await make_account(db, org.rep_a1, name="Acme")
+    async with app_with(settings, request_timeout=0.5) as app:
+        rep = token(app, org.rep_a1)
+        assert (await post(app, ACCOUNTS, None, rep)).json()["data"] == ACME
+        sent: list[str] = []
+        app.state.db.watchers.append(sent.append)
+        async with holding(db, "LOCK TABLE users IN ACCESS EXCLUSIVE MODE") as holder:
+            request = asyncio.create_task(post(app, ACCOUNTS, None, rep))
+            await eventually(lambda: _waiting(db, holder), "the viewer's read on the lock")
+            await eventually(_true(lambda: any("FROM accounts" in s for s in sent)),
+                             "the query's statement sent beside its viewer's read")
+            response = await request
+            await quiet(db, holder)
+            assert app.state.db.in_use() == 0
+        assert response.status_code == 504, response.text
+        assert (await post(app, ACCOUNTS, None, rep)).json()["data"] == ACME
+
+
+async def _waiting(db: Database, holder: Any) -> list[dict[str, Any]]:
+    return waiting_on_lock(await backends_at_work(db, holder), "SELECT")
 
 
 def _true(probe: Any) -> Any:
