@@ -3,6 +3,10 @@
 Runs when execution starts, after validation and after the cost is paid (the cost
 extension comes first), so a request over its budget, or one that does not parse,
 never reaches the database. Both transports ask ``refuse`` the same questions.
+
+A query over HTTP by a staff user read before does not wait for the read: it runs as
+the viewer last read while the viewer is read again beside it, and is answered only
+once that read agrees (``Confirmation``).
 """
 
 from __future__ import annotations
@@ -56,7 +60,7 @@ class Access(SchemaExtension):
         if getattr(context, "viewer", None) is None and getattr(context, "credential", None):
             confirmation = _speculate(execution)
             if confirmation is None:
-                context.viewer, problem = await read_viewer(context)
+                context.viewer, problem = await _read_viewer(context)
                 if problem is not None:
                     _refused(execution, problem)
         document = execution.graphql_document
@@ -100,7 +104,7 @@ class Confirmation:
     def __init__(self, execution: ExecutionContext, viewer: Viewer) -> None:
         self.viewer = viewer
         self._execution = execution
-        self._read = asyncio.ensure_future(read_viewer(execution.context))
+        self._read = asyncio.ensure_future(_read_viewer(execution.context))
 
     async def settle(self) -> tuple[Viewer | None, ApiError | None]:
         """The viewer as it is now, or why it may not run the operation."""
@@ -130,7 +134,7 @@ def _speculate(execution: ExecutionContext) -> Confirmation | None:
     return confirmation
 
 
-async def read_viewer(context: Any) -> tuple[Viewer | None, ApiError | None]:
+async def _read_viewer(context: Any) -> tuple[Viewer | None, ApiError | None]:
     """The viewer the request's credential acts as, or why there is none."""
     try:
         return await context.authenticator.viewer_for(context.credential), None
