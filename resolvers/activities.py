@@ -781,10 +781,12 @@ async def _upsert_targets(session: AsyncSession, week: date,
     existing = {(t.user_id, t.metric, t.activity_type_id): t for t in (await session.execute(
         select(ActivityTarget).where(ActivityTarget.week == week,
                                      ActivityTarget.user_id.in_(users)))).scalars()}
-    kept: list[ActivityTarget] = []
+    kept: dict[tuple[int, TargetMetric, int | None], ActivityTarget] = {}
     changed: set[int] = set()
-    for key, value in wanted.items():
-        current = existing.get(key)
+    # New targets are inserted in the order they are added: one order for every writer
+    # (see set_budgets), so concurrent writers never wait for each other crosswise.
+    for key in sorted(wanted, key=lambda k: (k[0], k[1].value, k[2] or 0)):
+        value, current = wanted[key], existing.get(key)
         if value == 0:
             if current is not None:
                 await session.delete(current)
@@ -798,9 +800,9 @@ async def _upsert_targets(session: AsyncSession, week: date,
         elif current.target != value:
             current.target = value
             changed.add(key[0])
-        kept.append(current)
+        kept[key] = current
     await session.flush()
-    return kept, changed
+    return [kept[key] for key in wanted if key in kept], changed
 
 
 async def set_targets(*, viewer: Viewer, db: Database, events: EventHub, week: str,

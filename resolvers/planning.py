@@ -567,18 +567,23 @@ async def set_budgets(*, viewer: Viewer, db: Database, currency: str, cells: lis
                 await session.execute(select(Budget).where(
                     Budget.account_id.in_({k[0] for k in wanted}),
                     Budget.period.in_({k[2] for k in wanted})))).scalars()}
-            written = []
-            for (account, area, month), amount in wanted.items():
-                budget = existing.get((account, area, month))
+            # New cells are inserted in the order they are added: in one order (their
+            # keys) for every writer, so two writers of one grid never wait for each
+            # other's cells crosswise (a deadlock); the later one waits, then meets the
+            # earlier's cells as a CONFLICT. Changed cells are updated in their ids' order.
+            written: dict[tuple[int, int, date], Budget] = {}
+            for key in sorted(wanted):
+                budget = existing.get(key)
                 if budget is None:
+                    account, area, month = key
                     budget = Budget(account_id=account, offering_area_id=area, period=month,
-                                    amount=amount, currency=currency_)
+                                    amount=wanted[key], currency=currency_)
                     session.add(budget)
                 else:
-                    budget.amount, budget.currency = amount, currency_  # type: ignore[assignment]
-                written.append(budget)
+                    budget.amount, budget.currency = wanted[key], currency_  # type: ignore[assignment]
+                written[key] = budget
             await session.flush()
-        return written
+        return [written[key] for key in wanted]  # in the order they were given
 
     return await mutate(action, on_duplicate=ON_DUPLICATE)
 

@@ -4,7 +4,9 @@ Fifty mutations at once through the ASGI app, on one opportunity, one invoice, o
 target and one budget grid. Optimistic versions and unique keys decide who wins; the
 others get a CONFLICT userError. Nothing is lost (the final state is exactly what the
 successful writes add up to), no request ends in a 500, and a deadlock PostgreSQL
-detects never reaches a client.
+detects never reaches a client. Two writers of new budget cells or targets who meet
+halfway through their inserts are staged in PostgreSQL to show they take their keys in
+one order, so they cannot wait for each other crosswise.
 
 SQLite takes one writer at a time (busy_timeout queues the rest), so the same cases
 run there too, with fewer writers: a queue of fifty is only slower, not different.
@@ -14,15 +16,17 @@ from __future__ import annotations
 
 import asyncio
 import random
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 
 from models.activities import ActivityTarget, TargetMetric
+from models.base import utcnow
 from models.billing import Invoice, InvoiceLine
 from models.db import Database
 from models.events import Event
@@ -39,6 +43,12 @@ from tests.factories import (
     make_pipeline,
 )
 from tests.graphql_client import GraphQLClient
+from tests.test_timeouts import (
+    backends_at_work,
+    eventually,
+    postgres_only,
+    waiting_on_lock,
+)
 
 WRITERS = {"postgresql": 50, "sqlite": 10}
 
@@ -265,3 +275,88 @@ async def test_budget_grids_are_written_whole_by_one_writer_at_a_time(
         assert len(amounts) == 1, amounts  # one writer's grid, never a mix
         winners = {Decimal(amounts_of[i]) for i in won}
         assert amounts <= winners
+
+
+
+
+# --- writers who meet halfway through their inserts (PostgreSQL's row locks) --------------
+
+
+async def meet_halfway(db: Database, held_row: Any, first: Callable[[], Awaitable[Any]],
+                       second: Callable[[], Awaitable[Any]]) -> list[Any]:
+    """A third transaction inserts ``held_row`` (the middle key of ``first``'s three) and
+    keeps it. ``first`` inserts its first key and waits for that row; then ``second``
+    starts, with its last key first, and waits too; then the third transaction rolls back.
+
+    Written in the order given, ``first`` would go on to wait for ``second``'s key while
+    ``second`` waits for ``first``'s: a deadlock, and one of them refused. Written in one
+    order (their keys'), ``second`` waits at ``first``'s first key from the start; ``first``
+    goes through and ``second`` meets its keys as a CONFLICT. The payloads, in order."""
+    async with db.engine.connect() as holder:
+        await holder.begin()
+        await holder.execute(held_row)
+
+        def held(count: int) -> Callable[[], Awaitable[bool]]:
+            async def probe() -> bool:
+                rows = await backends_at_work(db, holder)
+                return len(waiting_on_lock(rows, "INSERT")) == count
+            return probe
+
+        one = asyncio.create_task(first())
+        await eventually(held(1), "the first writer waiting for the held key")
+        two = asyncio.create_task(second())
+        await eventually(held(2), "the second writer waiting too")
+        await holder.rollback()
+    return [await one, await two]
+
+
+@postgres_only
+async def test_budget_writers_insert_their_cells_in_one_order(
+    client: GraphQLClient, db: Database, world: World
+) -> None:
+    org = world.org
+    account = await make_account(db, org.rep_a1)
+    area = await make_offering_area(db)
+
+    def write(*months: int) -> Callable[[], Awaitable[Any]]:
+        cells = [{"accountId": gid(account), "offeringAreaId": gid(area),
+                  "month": f"2026-{m:02d}-01", "amount": "100.00"} for m in months]
+        return lambda: payload(client, SET_BUDGETS, "setBudgets", org.admin,
+                               currency="EUR", cells=cells)
+
+    february = insert(Budget).values(
+        account_id=account.id, offering_area_id=area.id, period=date(2026, 2, 1),
+        amount=Decimal("1.00"), currency="EUR", version=1, created_at=utcnow(),
+        updated_at=utcnow())
+    won, lost = split(await meet_halfway(db, february, write(1, 2, 3), write(3, 1)))
+    assert (won, lost) == ([0], [1])
+    async with db.read() as connection:
+        months = (await connection.execute(select(Budget.period).where(
+            Budget.account_id == account.id).order_by(Budget.period))).scalars().all()
+    assert [m.month for m in months] == [1, 2, 3]
+
+
+@postgres_only
+async def test_target_writers_insert_their_targets_in_one_order(
+    client: GraphQLClient, db: Database, world: World
+) -> None:
+    org = world.org
+    keys = sorted([(org.rep_a1.id, "COUNT"), (org.rep_a1.id, "POINTS"),
+                   (org.rep_a2.id, "COUNT")])
+    users = {org.rep_a1.id: org.rep_a1, org.rep_a2.id: org.rep_a2}
+
+    def write(*indexes: int) -> Callable[[], Awaitable[Any]]:
+        targets = [{"userId": gid(users[keys[n][0]]), "metric": keys[n][1], "target": 5}
+                   for n in indexes]
+        return lambda: payload(client, SET_TARGETS, "setActivityTargets", org.manager_a,
+                               week="2026-W20", targets=targets)
+
+    middle = insert(ActivityTarget).values(
+        user_id=keys[1][0], week=date(2026, 5, 11), metric=TargetMetric(keys[1][1]),
+        target=1, version=1, created_at=utcnow(), updated_at=utcnow())
+    won, lost = split(await meet_halfway(db, middle, write(0, 1, 2), write(2, 0)))
+    assert (won, lost) == ([0], [1])
+    async with db.read() as connection:
+        stored = (await connection.execute(select(
+            ActivityTarget.user_id, ActivityTarget.metric, ActivityTarget.target))).all()
+    assert sorted((u, m.value, t) for u, m, t in stored) == [(*k, 5) for k in keys]
