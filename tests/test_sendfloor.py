@@ -3,10 +3,23 @@ processes and fifty loopback sockets."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 from websockets.frames import Frame, Opcode
 
 from bench import sendfloor
-from bench.fanout import frame_size, with_floor
+from bench.fanout import CpuClock, frame_size, with_floor
+
+# A child that spends the CPU ms it is told on each line, then says so.
+BURNER = """
+import sys, time
+for line in sys.stdin:
+    until = time.process_time() + float(line) / 1000
+    while time.process_time() < until:
+        pass
+    print("done", flush=True)
+"""
 
 
 def test_the_floor_sends_every_frame_and_reports_the_cpu_the_bench_reads() -> None:
@@ -34,3 +47,29 @@ def test_the_floors_frames_are_the_size_of_the_frames_measured() -> None:
         written = Frame(Opcode.TEXT, text.encode()).serialize(mask=False)
         assert frame_size(payload) == len(written), payload
         assert sendfloor.text_frame(len(written)) == written, payload
+
+
+def test_the_fanouts_cpu_clock_reads_another_process_to_the_millisecond() -> None:
+    """/proc's utime and stime count 10 ms ticks: an event's CPU read from them moves in
+    steps of 10. The bench reads the server's CPU clock instead: 3 ms spent by another
+    process read as 3 ms, not 0 or 10."""
+    child = subprocess.Popen([sys.executable, "-c", BURNER], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdin is not None
+        assert child.stdout is not None
+        clock = CpuClock(child.pid)
+        assert clock.clock is not None
+        spent = []
+        for ms in ("0", "3", "3", "3"):  # the first once the child has started
+            before = clock.ms()
+            child.stdin.write(f"{ms}\n")
+            child.stdin.flush()
+            assert child.stdout.readline() == "done\n"
+            spent.append(clock.ms() - before)
+        spent = spent[1:]
+        # The 3 ms, and the little the child took to read its line and answer.
+        assert all(3.0 <= ms < 4.5 for ms in spent), spent
+    finally:
+        child.kill()
+        child.wait()
