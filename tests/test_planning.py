@@ -937,11 +937,13 @@ async def test_set_budgets_writes_a_grid_in_one_call_and_replaces_on_the_next(
             for first_day in months]
     amounts = {key: f"{1000 + 10 * n}.{n:02d}" for n, key in enumerate(grid)}
 
-    payload = ok(await set_budgets(client, rep, [cell(*key, amounts[key]) for key in grid]))
+    # Given against the keys' order (the order cells are written in): answered as given.
+    given = grid[::-1]
+    payload = ok(await set_budgets(client, rep, [cell(*key, amounts[key]) for key in given]))
     assert [(b["account"]["name"], b["offeringArea"]["code"], b["month"], b["amount"],
              b["currency"], b["version"]) for b in payload["budgets"]] == [
         (account.name, area.code, first_day.isoformat(), amounts[(account, area, first_day)],
-         "EUR", 1) for account, area, first_day in grid]
+         "EUR", 1) for account, area, first_day in given]
     assert await stored_budgets(db) == {
         (account.id, area.id, first_day): (amounts[(account, area, first_day)], "EUR", 1)
         for account, area, first_day in grid}
