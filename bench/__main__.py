@@ -37,7 +37,7 @@ import asyncpg
 import httpx
 from sqlalchemy.engine import make_url
 
-from bench import scenarios
+from bench import reference, scenarios
 from bench.data import ADMIN_ID, OPPORTUNITIES_PER_ACCOUNT, seed, seeded_scale
 from loaders.ids import encode_id
 from models.db import Database
@@ -85,6 +85,11 @@ class Result:
     floor_bytes: int | None = None
     # ours / floor req/s by c: the median of the rounds' ratios (_rounds)
     ratio: dict[str, float] = field(default_factory=dict)
+    # The same for the reference server (bench/reference.py), driven in the same rounds.
+    reference: list[Run] = field(default_factory=list)
+    reference_bytes: int | None = None
+    reference_ratio: dict[str, float] = field(default_factory=dict)
+    reference_error: str | None = None  # why it was not measured beside ours
     error: str | None = None
     extra: dict[str, Any] | None = None
 
@@ -502,13 +507,25 @@ async def run(args: argparse.Namespace) -> list[Result]:
         if not group:
             continue
         floor = None
-        if any(r.scenario in scenarios.FLOORED for r in group):
+        compiling: subprocess.Popen[bytes] | None = None
+        compiling_error = None
+        floored = [r for r in group if r.scenario in scenarios.FLOORED]
+        if floored:
             # Up beside ours, driven in turn with it (_rounds).
             floor_port = _free_port()
             floor = start([sys.executable, "-m", "uvicorn", "bench.floor:create_app",
                            "--factory", "--port", str(floor_port), "--workers", "1",
                            "--log-level", "warning", "--no-access-log"], {"DATABASE_URL": url},
                           work / "floor.log")
+            if args.reference:
+                reference_port = _free_port()
+                try:
+                    command, reference_env = reference.command(url, reference_port)
+                    compiling = start(command, reference_env, work / "reference.log")
+                except reference.Unavailable as exc:
+                    compiling_error = str(exc)
+            else:
+                compiling_error = "not asked for (--no-reference)"
         try:
             server = start([sys.executable, "-m", "server.cli", "serve", "--port", str(port),
                             "--workers", "1"], env, work / log)
@@ -520,33 +537,53 @@ async def run(args: argparse.Namespace) -> list[Result]:
                     floor_url = f"http://127.0.0.1:{floor_port}/graphql"
                     wait_ready(floor, floor_url, work / "floor.log")
                     beside = Beside(floor_url, CpuMeter(floor.pid, dsn))
+                reference_beside = None
+                if compiling is not None:
+                    reference_url = f"http://127.0.0.1:{reference_port}/graphql"
+                    try:
+                        wait_ready(compiling, reference_url, work / "reference.log")
+                        reference_beside = Beside(reference_url, CpuMeter(compiling.pid, dsn))
+                    except SystemExit as exc:  # ours is measured all the same
+                        compiling_error = str(exc)
+                for result in floored:
+                    result.reference_error = compiling_error
                 for result in group:
                     try:
-                        await _scenario(result, ours, token, meter, work, args, dsn, beside
-                                        if result.scenario in scenarios.FLOORED else None)
+                        floored_here = result.scenario in scenarios.FLOORED
+                        await _scenario(result, ours, token, meter, work, args, dsn,
+                                        beside if floored_here else None,
+                                        reference_beside if floored_here else None)
                     except Exception as exc:  # one scenario failing must not lose the others
                         result.error = f"{type(exc).__name__}: {exc}"
                     _print_progress(result)
                     if result.floor:
                         _print_progress(result, floor=True)
+                    if result.reference:
+                        _print_progress(result, reference=True)
+                    elif result.reference_error and result.scenario in scenarios.FLOORED:
+                        print(f"  {result.scenario} (reference): not measured: "
+                              f"{result.reference_error}", flush=True)
             finally:
                 stop(server)
         finally:
             if floor is not None:
                 stop(floor)
+            if compiling is not None:
+                stop(compiling)
     return results
 
 
 @dataclass
 class Beside:
-    """The floor's server, up beside ours: its URL and CPU meter."""
+    """A server up beside ours (the floor, the reference): its URL and CPU meter."""
 
     url: str
     meter: CpuMeter
 
 
 async def _scenario(result: Result, url: str, token: str, meter: CpuMeter, work: Path,
-                    args: argparse.Namespace, dsn: str, floor: Beside | None = None) -> None:
+                    args: argparse.Namespace, dsn: str, floor: Beside | None = None,
+                    compiling: Beside | None = None) -> None:
     name = result.scenario
     if name == "fanout":
         result.extra = await asyncio.to_thread(_fanout, url, token, meter.pid, args, work)
@@ -565,6 +602,17 @@ async def _scenario(result: Result, url: str, token: str, meter: CpuMeter, work:
     if floor is not None:
         result.floor_bytes, _payload = _check(floor.url, scenarios.body(name), None)
         floor_script.write_text(read_script(scenarios.body(name), None))
+    reference_script = work / f"reference-{name}.lua"
+    if compiling is not None:
+        result.reference_bytes, answer = _check(compiling.url, scenarios.REFERENCE[name], None)
+        # The same rows as ours, or its speed says nothing of ours.
+        differs = f"it answers errors: {answer['errors']}" if "errors" in answer else \
+            reference.differences(name, payload["data"], answer["data"])
+        if differs:
+            result.reference_error = f"not the same answer as ours: {differs}"
+            compiling = None
+        else:
+            reference_script.write_text(read_script(scenarios.REFERENCE[name], None))
     for concurrency in args.concurrency:
         if result.runs and result.runs[0].p50_ms:
             single = result.runs[0].p50_ms / 1000  # better than one cold request
@@ -580,11 +628,16 @@ async def _scenario(result: Result, url: str, token: str, meter: CpuMeter, work:
         if floor is None:
             result.runs.append(await drive(url, script, concurrency, duration, meter))
             continue
-        ours, theirs = await _rounds(args.rounds, duration, (url, script, meter),
-                                     (floor.url, floor_script, floor.meter), concurrency)
+        servers = [(url, script, meter), (floor.url, floor_script, floor.meter)]
+        if compiling is not None:
+            servers.append((compiling.url, reference_script, compiling.meter))
+        ours, theirs, *others = await _rounds(args.rounds, duration, servers, concurrency)
         result.runs.append(_merged(ours))
         result.floor.append(_merged(theirs))
         result.ratio[str(concurrency)] = ratio(ours, theirs)
+        for compiled in others:
+            result.reference.append(_merged(compiled))
+            result.reference_ratio[str(concurrency)] = ratio(ours, compiled)
 
 
 def ratio(ours: list[Run], floor: list[Run]) -> float:
@@ -594,21 +647,26 @@ def ratio(ours: list[Run], floor: list[Run]) -> float:
         mine.rps / other.rps for mine, other in zip(ours, floor, strict=True)), 3)
 
 
-async def _rounds(rounds: int, duration: int, ours: tuple[str, Path, CpuMeter],
-                  floor: tuple[str, Path, CpuMeter], concurrency: int
-                  ) -> tuple[list[Run], list[Run]]:
-    """Ours and the floor driven in turn, ``rounds`` times, for ``duration`` seconds in
-    all each: this machine's speed drifts from minute to minute (by up to 2x), so a
-    ratio of runs minutes apart says more of the drift than of the servers. Each round
-    swaps who goes first."""
+def round_order(index: int, servers: int) -> list[int]:
+    """Who goes when in round ``index``: each round starts one server later, so each
+    goes first in turn (two servers: ours, the floor; then the floor, ours)."""
+    start = index % servers
+    return [*range(start, servers), *range(start)]
+
+
+async def _rounds(rounds: int, duration: int, servers: list[tuple[str, Path, CpuMeter]],
+                  concurrency: int) -> list[list[Run]]:
+    """Ours and the servers beside it (the floor, the reference) driven in turn,
+    ``rounds`` times, for ``duration`` seconds in all each: this machine's speed drifts
+    from minute to minute (by up to 2x), so a ratio of runs minutes apart says more of
+    the drift than of the servers. The runs of each, in the order given."""
     each = max(1, math.ceil(duration / rounds))
-    mine: list[Run] = []
-    theirs: list[Run] = []
+    runs: list[list[Run]] = [[] for _ in servers]
     for index in range(rounds):
-        order = ((ours, mine), (floor, theirs))
-        for (url, script, meter), runs in order if index % 2 == 0 else order[::-1]:
-            runs.append(await drive(url, script, concurrency, each, meter))
-    return mine, theirs
+        for which in round_order(index, len(servers)):
+            url, script, meter = servers[which]
+            runs[which].append(await drive(url, script, concurrency, each, meter))
+    return runs
 
 
 def _merged(runs: list[Run]) -> Run:
@@ -649,9 +707,10 @@ def _fanout(url: str, token: str, pid: int, args: argparse.Namespace,
 # --- output ---------------------------------------------------------------------------------
 
 
-def _print_progress(result: Result, floor: bool = False) -> None:
-    runs = result.floor if floor else result.runs
-    label = f"{result.scenario} (floor)" if floor else result.scenario
+def _print_progress(result: Result, floor: bool = False, reference: bool = False) -> None:
+    runs = result.floor if floor else result.reference if reference else result.runs
+    label = f"{result.scenario} (floor)" if floor else \
+        f"{result.scenario} (reference)" if reference else result.scenario
     if result.error:
         print(f"  {label}: FAILED {result.error}", flush=True)
     for run in runs:
@@ -661,7 +720,8 @@ def _print_progress(result: Result, floor: bool = False) -> None:
 def table(results: list[Result]) -> str:
     header = (f"{'scenario':<11}{'c':>3}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}"
               f"{'srv cpu ms':>11}{'pg cpu ms':>10}{'stmts':>7}{'bytes':>9}"
-              f"{'floor req/s':>12}{'ours/floor':>11}{'failed':>7}")
+              f"{'floor req/s':>12}{'ours/floor':>11}{'ref req/s':>10}{'ours/ref':>9}"
+              f"{'failed':>7}")
     lines = [header, "-" * len(header)]
     for result in results:
         if result.error:
@@ -672,9 +732,12 @@ def table(results: list[Result]) -> str:
                 f"{k}={v}" for k, v in result.extra.items() if not isinstance(v, (dict, list))))
             continue
         floors = {run.concurrency: run for run in result.floor}
+        references = {run.concurrency: run for run in result.reference}
         for run in result.runs:
             floor = floors.get(run.concurrency)
             ratio = result.ratio.get(str(run.concurrency))
+            compiled = references.get(run.concurrency)
+            to_reference = result.reference_ratio.get(str(run.concurrency))
             failed = run.failed_responses + (run.mutation_errors or 0)
             statements = f"{result.statements:.3g}" if result.statements is not None else "-"
             lines.append(
@@ -684,9 +747,15 @@ def table(results: list[Result]) -> str:
                 f"{run.p99_ms:>9.2f}{run.server_cpu_ms:>11.2f}{run.postgres_cpu_ms:>10.2f}"
                 f"{statements:>7}{result.response_bytes or '-':>9}"
                 f"{(f'{floor.rps:.1f}' if floor else '-'):>12}"
-                f"{(f'{ratio:.2f}x' if floor and ratio else '-'):>11}{failed:>7}")
+                f"{(f'{ratio:.2f}x' if floor and ratio else '-'):>11}"
+                f"{(f'{compiled.rps:.1f}' if compiled else '-'):>10}"
+                f"{(f'{to_reference:.2f}x' if compiled and to_reference else '-'):>9}"
+                f"{failed:>7}")
     if any(run.requests < run.concurrency for r in results for run in r.runs):
         lines.append("* fewer requests completed than connections were open: a lower bound")
+    unmeasured = sorted({r.reference_error for r in results if r.reference_error})
+    for reason in unmeasured:
+        lines.append(f"reference server not measured: {reason}")
     return "\n".join(lines)
 
 
@@ -730,6 +799,9 @@ def parser() -> argparse.ArgumentParser:
                         help="small, dashboard and large: ours and the floor in turn, this "
                         "many rounds (their --duration split among them)")
     parser.add_argument("--scenarios", type=_scenario_list, default=ALL_SCENARIOS)
+    parser.add_argument("--no-reference", dest="reference", action="store_false",
+                        help="leave out the reference server (bench/reference.py: "
+                        "PostGraphile, installed with npm on first use)")
     parser.add_argument("--subscribers", type=int, default=10_000,
                         help="subscriptions the fanout scenario opens")
     parser.add_argument("--json", type=Path, default=ROOT / "bench" / "results.json")

@@ -28,6 +28,26 @@ PLAN = """query Plan { planSummary(groupBy: TEAM, from: "2025-01-01", to: "2026-
   rows { period budget forecast billed won openPipeline weightedPipeline budgetVariance }
   totals { budget forecast billed won openPipeline weightedPipeline } } }"""
 
+# The same three requests to the reference server (bench/reference.py: PostGraphile v4,
+# which compiles each request into one SQL statement), in its schema: the same rows in
+# the same order. Its ids are its own node ids; its amounts come as PostgreSQL prints
+# NUMERIC(18, 4). The dashboard's year of budgets is the page of an account's budget rows
+# that holds 2026 (the seeded 24 months start in January 2025): Account.plan reads those
+# rows, month by month and area by area.
+REFERENCE: dict[str, dict[str, Any]] = {
+    "small": {"query": """query Small($id: Int!) { account(id: $id) { nodeId name
+  owner { name } } }""", "variables": {"id": 1}},
+    "dashboard": {"query": """query Dashboard { accounts(first: 100, orderBy: [NAME_ASC, ID_ASC]) {
+  nodes { nodeId name owner { name }
+  opportunities(first: 10, orderBy: [CREATED_AT_ASC, ID_ASC]) { nodes { name amount
+  phase { name } } }
+  budgets(first: 60, offset: 60, condition: {currency: "EUR"},
+          orderBy: [PERIOD_ASC, OFFERING_AREA_ID_ASC]) { nodes { period amount } } } } }"""},
+    "large": {"query": """query Large { accounts(first: 1000, orderBy: [NAME_ASC, ID_ASC]) {
+  nodes { nodeId name opportunities(first: 10, orderBy: [CREATED_AT_ASC, ID_ASC]) {
+  nodes { nodeId name amount } } } } }"""},
+}
+
 # The mutation mix, sent in turn by the Lua script bench/__main__.py writes: a deal's
 # probability, a deal's move to the next open phase (both with the deal's version, which
 # the script keeps per deal), a completed call logged on an account.

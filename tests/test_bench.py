@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from bench import __main__ as bench_main
-from bench import floor, scenarios
+from bench import floor, reference, scenarios
 from bench.__main__ import SERVER_ENV, ensure_seeded
 from bench.data import ADMIN_ID
 from server.app import create_app
@@ -77,8 +77,55 @@ def test_the_bench_runs_every_scenario_against_a_server_process(
         assert len(ours["rounds_rps"]) == len(floor["rounds_rps"]) == 2, name
         ratios = [a / b for a, b in zip(ours["rounds_rps"], floor["rounds_rps"], strict=True)]
         assert results[name]["ratio"]["1"] == pytest.approx(sum(ratios) / 2, abs=1e-3), name
+        # The reference server (PostGraphile, installed with npm) answered the same rows
+        # (the bench checks that before timing it) and was driven in the same rounds.
+        assert results[name]["reference_error"] is None, name
+        [compiled] = results[name]["reference"]
+        assert compiled["requests"] > 0, name
+        assert compiled["failed_responses"] == 0, name
+        assert results[name]["reference_bytes"] > 0, name
+        ratios = [a / b for a, b in zip(ours["rounds_rps"], compiled["rounds_rps"],
+                                        strict=True)]
+        assert results[name]["reference_ratio"]["1"] == pytest.approx(
+            sum(ratios) / 2, abs=1e-3), name
+    assert "ours/ref" in completed.stdout
     for name in set(names) - set(scenarios.FLOORED):
         assert results[name]["runs"][0]["rounds_rps"] is None, name
+        assert results[name]["reference"] == [], name
+
+
+def test_each_server_goes_first_in_turn_in_the_rounds() -> None:
+    assert [bench_main.round_order(i, 2) for i in range(3)] == [[0, 1], [1, 0], [0, 1]]
+    assert [bench_main.round_order(i, 3) for i in range(3)] == [[0, 1, 2], [1, 2, 0],
+                                                                [2, 0, 1]]
+
+
+def test_the_reference_servers_answer_is_compared_row_by_row() -> None:
+    """Ids and number formats aside, the reference must answer our rows, or its req/s
+    says nothing of ours: a deal's amount or a budget cell that differs is caught."""
+    ours = {"accounts": {"nodes": [{
+        "id": "QWNjb3VudDox", "name": "Account 1", "owner": {"name": "Rep 3"},
+        "opportunities": {"nodes": [{"name": "Deal 1-0", "amount": "19282.00",
+                                     "phase": {"name": "Proposal"}}]},
+        "plan": {"rows": [{"period": "2026-01-01", "budget": "10.50"},
+                          {"period": "2026-01-01", "budget": "7.00"}]}}]}}
+    theirs = {"accounts": {"nodes": [{
+        "nodeId": "WyJhY2NvdW50cyIsMV0=", "name": "Account 1", "owner": {"name": "Rep 3"},
+        "opportunities": {"nodes": [{"name": "Deal 1-0", "amount": "19282.0000",
+                                     "phase": {"name": "Proposal"}}]},
+        "budgets": {"nodes": [{"period": "2026-01-01", "amount": "7.0000"},
+                              {"period": "2026-01-01", "amount": "10.5000"}]}}]}}
+    assert reference.differences("dashboard", ours, theirs) is None
+    cell = theirs["accounts"]["nodes"][0]["budgets"]["nodes"][0]
+    cell["amount"] = "7.0100"
+    assert "account 0" in (reference.differences("dashboard", ours, theirs) or "")
+    cell["amount"] = "7.0000"
+    deal = theirs["accounts"]["nodes"][0]["opportunities"]["nodes"][0]
+    deal["amount"] = "19282.5000"
+    assert reference.differences("dashboard", ours, theirs) is not None
+    assert reference.differences(
+        "small", {"account": {"id": "x", "name": "A", "owner": {"name": "R"}}},
+        {"account": {"nodeId": "y", "name": "A", "owner": {"name": "S"}}}) is not None
 
 
 def test_the_ratio_to_the_floor_is_the_median_of_the_rounds() -> None:
