@@ -273,11 +273,12 @@ class CpuMeter:
                 "SELECT pg_backend_pid()"))[1])
         finally:
             await connection.close()
-        # A backend that ended during the run takes its CPU with it; the pools keep
-        # theirs open, so that is rare. One started during the run counts in full.
-        # Parallel workers live for one statement: their CPU is counted as the
-        # postmaster's children's (cutime, cstime) once they have ended, with that of
-        # any other backend that ended meanwhile (this meter's own sampling connection).
+        # One started during the run counts in full. Parallel workers live for one
+        # statement: their CPU is counted as the postmaster's children's (cutime,
+        # cstime) once they have ended, with that of any other backend that ended
+        # meanwhile (this meter's own sampling connection, a pool's idle connection
+        # closed): the whole of its life's CPU, of which ``spent`` takes off what it
+        # had used by the first sample.
         return (sum(_cpu_ticks(p) for p in _tree(self.pid)),
                 {(p, _started(p)): _cpu_ticks(p) for p in pids},
                 _children_ticks(postmaster))
@@ -288,6 +289,11 @@ class CpuMeter:
         """(server, postgres) CPU ms between two samples."""
         postgres = sum(ticks - before[1].get(key, 0) for key, ticks in after[1].items())
         postgres += after[2] - before[2]
+        # A backend gone by the second sample reached the children's CPU whole: only
+        # what it used after the first is the run's. (The reference server's pool
+        # closes connections idle for 10 s: one closing during our run brought its
+        # whole life's CPU, the reference's own statements, into ours.)
+        postgres -= sum(ticks for key, ticks in before[1].items() if key not in after[1])
         return ((after[0] - before[0]) * 1000 / TICKS, postgres * 1000 / TICKS)
 
 

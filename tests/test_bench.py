@@ -179,10 +179,16 @@ async def test_the_floor_answers_the_same_data_as_our_server(
 def test_the_cpu_meter_counts_backends_and_ended_children_of_postgres() -> None:
     """PostgreSQL's CPU is its backends' (by pid and start, one started meanwhile in
     full) plus what children of the postmaster that ended meanwhile used: parallel
-    workers live for one statement and are gone by the second sample."""
+    workers live for one statement and are gone by the second sample. A backend that
+    ended meanwhile brought its whole life's CPU into the children's: what it had used
+    by the first sample is not the run's."""
     before = (100, {(1, 5): 10, (3, 7): 2}, 7)
     after = (150, {(1, 5): 30, (2, 9): 4}, 12)
     server, postgres = bench_main.CpuMeter.spent(before, after)
     ticks = bench_main.TICKS
     assert server == 50 * 1000 / ticks
-    assert postgres == (20 + 4 + 5) * 1000 / ticks
+    # (3, 7) ended: 2 of the children's 5 new ticks were its before the run.
+    assert postgres == (20 + 4 + 5 - 2) * 1000 / ticks
+    # An idle backend of another server with a long life closes during the run.
+    idle = (0, {(1, 5): 10, (4, 2): 900}, 7)
+    assert bench_main.CpuMeter.spent(idle, (0, {(1, 5): 12}, 907)) == (0, 2 * 1000 / ticks)
