@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import Insert, bindparam, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.base import utcnow
@@ -23,7 +23,7 @@ ORG_DEACTIVATED_TOPIC = "partner_org.deactivated"  # {"partnerOrgId"}
 # One lock for all outbox writers, held to the end of their transaction: event ids
 # are then handed out in commit order, so "every event after N" never skips one
 # that committed late. Writers hold it only from their event insert to commit.
-_OUTBOX_LOCK = 0x6372_6D67  # "crmg"
+OUTBOX_LOCK = 0x6372_6D67  # "crmg"
 
 EVENTS = Event.__table__
 
@@ -36,15 +36,32 @@ class EventRecord:
     created_at: datetime
 
 
+def _locked_insert() -> Insert:
+    """The event's insert behind the outbox lock, in one statement: the lock is a
+    MATERIALIZED CTE (a volatile function's, which PostgreSQL would not fold in
+    anyway) that the insert's one row is selected from, so the lock is held before
+    the row, and its id, are made."""
+    locked = select(func.pg_advisory_xact_lock(OUTBOX_LOCK).label("locked")) \
+        .cte("outbox_lock").prefix_with("MATERIALIZED", dialect="postgresql")
+    row = select(bindparam("topic", type_=EVENTS.c.topic.type),
+                 bindparam("payload", type_=EVENTS.c.payload.type),
+                 bindparam("created_at", type_=EVENTS.c.created_at.type)).select_from(locked)
+    return EVENTS.insert().from_select(["topic", "payload", "created_at"], row) \
+        .returning(EVENTS.c.id)
+
+
+_LOCKED_INSERT = _locked_insert()
+_INSERT = EVENTS.insert().returning(EVENTS.c.id)
+
+
 async def record_event(session: AsyncSession, *, topic: str, payload: dict[str, Any]
                        ) -> EventRecord:
-    if session.get_bind().dialect.name == "postgresql":
-        await session.execute(select(func.pg_advisory_xact_lock(_OUTBOX_LOCK)))
     created_at = utcnow()
-    result = await session.execute(
-        EVENTS.insert().values(topic=topic, payload=payload, created_at=created_at)
-        .returning(EVENTS.c.id)
-    )
+    values = {"topic": topic, "payload": payload, "created_at": created_at}
+    if session.get_bind().dialect.name == "postgresql":
+        result = await session.execute(_LOCKED_INSERT, values)
+    else:  # SQLite: one writer at a time anyway
+        result = await session.execute(_INSERT, values)
     return EventRecord(result.scalar_one(), topic, payload, created_at)
 
 
