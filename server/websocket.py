@@ -369,7 +369,7 @@ class PingingTransportWS(_Admission, BaseGraphQLTransportWSHandler[Context, None
         if isinstance(gate, _ProtocolGate):
             gate.heard = False
         if gate is not None and gate.open:
-            gate.write(PING_FRAME)
+            gate.transport.write(PING_FRAME)
             return
         step = self._send_ping()
         try:
@@ -608,13 +608,6 @@ class LeanWebSocketProtocol(WebSocketsSansIOProtocol):
         super().data_received(data)
         if self._gate is not None and self.conn.state is not _OPEN:
             self._gate.open = False
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        # Shut before anything else: the transport closes its socket once this returns,
-        # and the gate writes to the socket itself (FrameGate.write).
-        if self._gate is not None:
-            self._gate.open = False
-        super().connection_lost(exc)
 
     def handle_text(self, event: Any) -> None:
         # A pong answers the GraphQL protocol's ping and asks for nothing: taken here,

@@ -36,7 +36,6 @@ from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from functools import lru_cache
-from os import write as _write
 from typing import Any
 
 import orjson
@@ -153,33 +152,10 @@ _DISCONNECTED = WebSocketState.DISCONNECTED
 FRAMES = "crmgraph.frames"
 
 
-def direct_fd(transport: Any) -> int:
-    """The file descriptor of ``transport``'s socket when frames may be written to it
-    directly (a plain TCP or Unix socket), else -1 (TLS: its bytes must go through
-    the transport's encryption)."""
-    if transport.get_extra_info("sslcontext") is not None or \
-            transport.get_extra_info("ssl_object") is not None:
-        return -1
-    sock = transport.get_extra_info("socket")
-    try:
-        return int(sock.fileno()) if sock is not None else -1
-    except Exception:  # a transport without a usable socket
-        return -1
-
-
 class FrameGate:
     """A socket's way out for ready-made frames: its ``transport`` while ``open``,
     which its protocol keeps true exactly while a frame may be written at once:
     accepted, no close sent or received, connected, not applying back-pressure.
-
-    ``write`` sends a frame with one ``os.write`` on the socket when the transport has
-    nothing buffered, so nothing written before can come after it; the transport takes
-    what the socket did not (a partial write, a full buffer, an error it then handles
-    as its own). uvloop's ``transport.write`` makes the same one system call behind
-    0.7-1 us of bookkeeping per frame: at 10,000 members, 7-10 ms of an event's CPU
-    (bench/README.md item 23). The socket is the transport's for as long as the gate
-    is open: uvloop and asyncio close it only after the protocol's
-    ``connection_lost``, which shuts the gate first (server/websocket.py).
 
     An event reads this for each of ten thousand members, and only this: the checks
     behind ``open`` read five attributes of the protocol, its websockets connection
@@ -189,23 +165,11 @@ class FrameGate:
     its state changes instead.
     """
 
-    __slots__ = ("fd", "open", "transport")
+    __slots__ = ("open", "transport")
 
     def __init__(self, transport: Any) -> None:
         self.open = False
         self.transport = transport
-        self.fd = direct_fd(transport)
-
-    def write(self, frame: bytes) -> None:
-        if self.fd >= 0 and not self.transport.get_write_buffer_size():
-            try:
-                sent = _write(self.fd, frame)
-            except OSError:  # EAGAIN: nothing sent; a broken socket: the transport finds it
-                sent = 0
-            if sent == len(frame):
-                return
-            frame = frame[sent:]
-        self.transport.write(frame)
 
 
 def text_frame(text: str) -> bytes:
@@ -284,7 +248,7 @@ class Member:
             if frame is None:
                 frame = frames[self.prefix] = text_frame(self.prefix + payload + "}")
             try:
-                gate.write(frame)
+                gate.transport.write(frame)
                 return
             except Exception:  # a transport closed under the gate: the ordinary way ends
                 gate.open = False
