@@ -328,8 +328,10 @@ async def test_a_mutation_cancelled_mid_transaction_when_its_client_leaves_keeps
             "id": gid(deal), "phaseId": gid(phases[1]), "expectedVersion": 1}}},
             token(app, org.rep_a1))
         request.start()
+        # The event's insert is one statement with the outbox lock it takes first, a
+        # CTE (subscriptions/outbox.py): it waits on the table's lock at its INSERT.
         [blocked] = await eventually(
-            lambda: _waiting(db, holder, "INSERT INTO EVENTS"), "the outbox insert wait")
+            lambda: _waiting(db, holder, "WITH OUTBOX_LOCK"), "the outbox insert wait")
         assert blocked["wrote"], "the opportunity's UPDATE came first, in the transaction"
         request.leave()
         await request.finished()
