@@ -6,6 +6,7 @@ insert are one statement."""
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from sqlalchemy import func, insert, select, text
 
@@ -13,7 +14,7 @@ from models.base import utcnow
 from models.db import Database
 from models.events import Event
 from subscriptions.outbox import OUTBOX_LOCK, record_event
-from tests.test_timeouts import backends_at_work, eventually, postgres_only
+from tests.test_timeouts import backends_at_work, eventually, postgres_only, waiting_on_lock
 
 
 async def _last_id_handed_out(db: Database) -> int:
@@ -45,10 +46,9 @@ async def test_an_event_takes_its_id_only_once_it_holds_the_outbox_lock(db: Data
         before = await _last_id_handed_out(db)
         writer = asyncio.create_task(write())
 
-        async def waiting() -> bool:
-            rows = await backends_at_work(db, holder)
-            return any(r["wait_event_type"] == "Lock" and "INSERT INTO events" in r["query"]
-                       for r in rows)
+        async def waiting() -> list[dict[str, Any]]:
+            # The lock's CTE leads the statement (subscriptions/outbox.py).
+            return waiting_on_lock(await backends_at_work(db, holder), "WITH OUTBOX_LOCK")
 
         await eventually(waiting, "the writer waiting for the outbox lock")
         # It waits with no id taken: one taken now would belong before the holder's.
